@@ -1,0 +1,52 @@
+/**
+ * The one error type domain code raises. It carries a kind, never an HTTP status: each surface
+ * (object API, proxy routes, registry routes) turns kinds into responses in one place
+ * (`src/http/error-response.ts`).
+ */
+export type ErrorKind =
+  | "bad_request"
+  | "unauthenticated"
+  | "forbidden"
+  | "not_found"
+  | "method_not_allowed"
+  | "conflict"
+  | "precondition_failed"
+  | "payload_too_large"
+  | "checksum_mismatch"
+  | "range_not_satisfiable"
+  | "rate_limited"
+  | "not_supported"
+  | "upstream_failed"
+  | "upstream_timeout"
+  | "unavailable"
+  | "internal";
+
+export interface VaultErrorOptions {
+  readonly cause?: unknown;
+  /** Seconds a client should wait before retrying (rate_limited, unavailable). */
+  readonly retryAfterSeconds?: number;
+  /** For method_not_allowed: the methods the resource does support. */
+  readonly allow?: readonly string[];
+  /** For unauthenticated: the auth scheme to challenge with. */
+  readonly challenge?: string;
+}
+
+export class VaultError extends Error {
+  readonly kind: ErrorKind;
+  readonly retryAfterSeconds: number | undefined;
+  readonly allow: readonly string[] | undefined;
+  readonly challenge: string | undefined;
+
+  constructor(kind: ErrorKind, message: string, options: VaultErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "VaultError";
+    this.kind = kind;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.allow = options.allow;
+    this.challenge = options.challenge;
+  }
+}
+
+export function isVaultError(error: unknown, kind?: ErrorKind): error is VaultError {
+  return error instanceof VaultError && (kind === undefined || error.kind === kind);
+}

@@ -1,0 +1,106 @@
+import type { Readable } from "node:stream";
+
+/**
+ * The storage layer both faces (object store and vault) sit on. Drivers: memory, filesystem, s3.
+ * One contract suite (`tests/contract/storage-driver.contract.ts`) runs against every driver.
+ *
+ * Conventions:
+ * - keys are validated by the caller with `validateKey` (1..1024 UTF-8 bytes, no NUL); a driver
+ *   must still store any valid key losslessly and keep every key inside its own root;
+ * - a missing object is a value (`undefined` / `false`), never an exception;
+ * - failures are `VaultError`s with a kind (see `src/core/errors.ts`).
+ */
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+  /** The Content-Type given at write time, if any. */
+  readonly contentType: string | undefined;
+  /** Hex SHA-256 of the content. */
+  readonly sha256: string;
+  /** Strong ETag, quoted, as sent in HTTP headers: `"<sha256 hex>"`. */
+  readonly etag: string;
+  /** When the key was first created (kept across overwrites). */
+  readonly createdAt: Date;
+  /** When the current content was written. */
+  readonly modifiedAt: Date;
+  /** Small free-form string metadata (the cache stores upstream validators here). */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** An inclusive byte range, as in HTTP: `start` and `end` both point at bytes that are sent. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface ReadOptions {
+  /** Must lie within the object (callers check against `stat` first); inclusive. */
+  readonly range?: ByteRange;
+  readonly signal?: AbortSignal;
+}
+
+export interface ReadResult {
+  readonly info: ObjectInfo;
+  /** The whole object, or just `range` when one was asked for. Streams; never buffered whole. */
+  readonly body: Readable;
+}
+
+export interface WriteOptions {
+  /** Create-only: fail with `precondition_failed` if the key exists (HTTP `If-None-Match: *`). */
+  readonly ifNoneMatch?: "*";
+  /** Compare-and-swap: fail with `precondition_failed` unless the current ETag equals this. */
+  readonly ifMatch?: string;
+  readonly contentType?: string;
+  /** Fail with `bad_request` (nothing stored) if the body has another length. */
+  readonly expectedSize?: number;
+  /** Hex SHA-256 the body must have, else `checksum_mismatch` and nothing stored. */
+  readonly expectedSha256?: string;
+  /** Base64 MD5 (HTTP `Content-MD5`) the body must have, else `checksum_mismatch`. */
+  readonly expectedMd5Base64?: string;
+  /** Fail with `payload_too_large` (nothing stored) as soon as the body grows past this. */
+  readonly maxSize?: number;
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Aborting cancels the write; nothing is stored. */
+  readonly signal?: AbortSignal;
+}
+
+export interface ListOptions {
+  readonly prefix?: string;
+  /** Only keys strictly after this one (in UTF-8 byte order); need not exist. */
+  readonly startAfter?: string;
+  /** 1..1000. */
+  readonly limit: number;
+}
+
+export interface ListPage {
+  /** In UTF-8 byte order (= code point order; not JavaScript's default UTF-16 order). */
+  readonly keys: readonly string[];
+  /** True when more keys match after the last one returned. */
+  readonly isTruncated: boolean;
+}
+
+export interface StorageDriver {
+  /** A short name for logs and metrics: "memory", "filesystem", "s3". */
+  readonly kind: string;
+
+  stat(key: string): Promise<ObjectInfo | undefined>;
+
+  read(key: string, options?: ReadOptions): Promise<ReadResult | undefined>;
+
+  /**
+   * Stores `body` under `key`, atomically: until this resolves, readers see the previous object
+   * (or none); afterwards, the whole new one; never a part. If the body errors, the signal
+   * aborts, or a check fails (size, digest, preconditions), nothing changes and the promise
+   * rejects. Memory use does not depend on the body's size.
+   */
+  write(key: string, body: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<ObjectInfo>;
+
+  /** Removes the key; resolves `false` if it did not exist. */
+  delete(key: string): Promise<boolean>;
+
+  /** One page of keys; its cost grows with the page, not with the number of stored keys. */
+  list(options: ListOptions): Promise<ListPage>;
+
+  /** Releases resources (file handles, connections). */
+  close(): Promise<void>;
+}
