@@ -1,0 +1,151 @@
+import { watch, type FSWatcher } from "node:fs";
+import { stat } from "node:fs/promises";
+import { basename, dirname } from "node:path";
+import type { Logger } from "pino";
+import { VaultError } from "../core/errors.js";
+import type { Principal } from "./principal.js";
+import { hashToken, readTokensFile, type TokenRecord } from "./tokens-file.js";
+
+/** How often a request may trigger a look at the tokens file when no watch event arrived. */
+const RECHECK_INTERVAL_MS = 2000;
+
+const CHALLENGE = 'Bearer realm="artifact-vault"';
+
+/**
+ * Authenticates requests against the tokens file (`hash` = hex SHA-256 of the token; the
+ * plaintext is never stored or logged). The file is re-read when it changes: a directory watch
+ * reacts at once, and a cheap stat check every few seconds covers filesystems where watches do
+ * not fire. A malformed file keeps the last good set in force and logs an error; it never lets
+ * a request in and never stops the server.
+ */
+export class TokenAuthenticator {
+  private byHash = new Map<string, TokenRecord>();
+  private fileSignature = "";
+  private lastCheck = 0;
+  private reloading: Promise<void> | undefined;
+  private watcher: FSWatcher | undefined;
+
+  constructor(
+    private readonly tokensFile: string,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.reload();
+    try {
+      const file = basename(this.tokensFile);
+      this.watcher = watch(dirname(this.tokensFile), { persistent: false }, (_event, changed) => {
+        if (changed === null || changed === file) this.scheduleReload();
+      });
+      this.watcher.on("error", (error) => {
+        this.logger.warn({ err: error }, "tokens file watch failed; falling back to periodic checks");
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (error) {
+      this.logger.warn({ err: error }, "cannot watch the tokens file; falling back to periodic checks");
+    }
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** Waits for a reload in progress (tests and admin tools use this). */
+  async settled(): Promise<void> {
+    await this.reloading;
+  }
+
+  /** The token count in force, for health and logs. */
+  get size(): number {
+    return this.byHash.size;
+  }
+
+  /**
+   * Resolves an Authorization header to a principal, `undefined` when there is none, or throws
+   * `unauthenticated` for a malformed header or an unknown or expired token. Accepts
+   * `Bearer <token>` and HTTP basic auth with the token as the password (pip, npm and
+   * container clients send that).
+   */
+  authenticate(authorization: string | undefined): Principal | undefined {
+    this.maybeRecheck();
+    if (authorization === undefined || authorization === "") return undefined;
+    const token = extractToken(authorization);
+    const record = this.lookup(token);
+    if (record === undefined) throw unauthenticated("invalid or unknown token");
+    if (record.expires !== null && record.expires.getTime() <= this.now()) {
+      throw unauthenticated(`token '${record.name}' has expired`);
+    }
+    return { name: record.name, scopes: new Set(record.scopes), anonymous: false };
+  }
+
+  /** Lookup by hash: the secret itself is never compared, so there is no timing side channel. */
+  private lookup(token: string): TokenRecord | undefined {
+    return this.byHash.get(hashToken(token));
+  }
+
+  private maybeRecheck(): void {
+    const now = this.now();
+    if (now - this.lastCheck < RECHECK_INTERVAL_MS) return;
+    this.lastCheck = now;
+    this.scheduleReload();
+  }
+
+  private scheduleReload(): void {
+    if (this.reloading !== undefined) return;
+    this.reloading = this.reload().finally(() => {
+      this.reloading = undefined;
+    });
+  }
+
+  private async reload(): Promise<void> {
+    this.lastCheck = this.now();
+    let signature: string;
+    try {
+      const info = await stat(this.tokensFile);
+      signature = `${info.ino}:${info.size}:${info.mtimeMs}`;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+        this.logger.error({ err: error, file: this.tokensFile }, "cannot read the tokens file; keeping the last good tokens");
+        return;
+      }
+      signature = "missing";
+    }
+    if (signature === this.fileSignature) return;
+    try {
+      const records = signature === "missing" ? [] : await readTokensFile(this.tokensFile);
+      this.byHash = new Map(records.map((record) => [record.hash.toLowerCase(), record]));
+      this.fileSignature = signature;
+      this.logger.info({ file: this.tokensFile, tokens: records.length }, "tokens loaded");
+    } catch (error) {
+      // Remember the signature so a broken file is reported once, not on every check.
+      this.fileSignature = signature;
+      this.logger.error(
+        { file: this.tokensFile, reason: error instanceof Error ? error.message : String(error) },
+        "tokens file is invalid; keeping the last good tokens",
+      );
+    }
+  }
+}
+
+function extractToken(authorization: string): string {
+  const space = authorization.indexOf(" ");
+  const scheme = (space === -1 ? authorization : authorization.slice(0, space)).toLowerCase();
+  const value = space === -1 ? "" : authorization.slice(space + 1).trim();
+  if (value === "") throw unauthenticated("malformed Authorization header");
+  if (scheme === "bearer") return value;
+  if (scheme === "basic") {
+    const decoded = Buffer.from(value, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    const password = colon === -1 ? "" : decoded.slice(colon + 1);
+    if (password === "") throw unauthenticated("basic auth needs the token as the password");
+    return password;
+  }
+  throw unauthenticated(`unsupported Authorization scheme '${scheme}'`);
+}
+
+function unauthenticated(message: string): VaultError {
+  return new VaultError("unauthenticated", message, { challenge: CHALLENGE });
+}

@@ -1,0 +1,161 @@
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import rateLimit from "@fastify/rate-limit";
+import type { Logger } from "pino";
+import { VaultError } from "../core/errors.js";
+import type { Principal } from "../auth/principal.js";
+import { requireScope } from "../auth/principal.js";
+import type { TokenAuthenticator } from "../auth/token-authenticator.js";
+import type { Scope } from "../auth/tokens-file.js";
+import type { ObjectService } from "../objects/object-service.js";
+import { objectApiErrorBody, toErrorResponse } from "./error-response.js";
+import { registerObjectRoutes } from "./objects-routes.js";
+import { VERSION } from "../version.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    /** The scope a route needs; routes without one are public. */
+    scope?: Scope;
+  }
+}
+
+export interface RateLimitSettings {
+  readonly enabled: boolean;
+  readonly perTokenPerMinute: number;
+  readonly perIpPerMinute: number;
+}
+
+export interface ServerDependencies {
+  readonly logger: Logger;
+  readonly authenticator: TokenAuthenticator;
+  readonly objects: ObjectService;
+  readonly rateLimit: RateLimitSettings;
+}
+
+/** Builds the HTTP edge. Routes are thin adapters; errors become responses in one handler. */
+export async function buildServer(deps: ServerDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    requestIdHeader: "x-request-id",
+    genReqId: () => randomUUID(),
+    exposeHeadRoutes: false,
+    // Object keys are long, percent-encoded paths.
+    maxParamLength: 16 * 1024,
+    return503OnClosing: true,
+    frameworkErrors: (error, _request, reply) => {
+      void sendObjectApiError(reply, new VaultError("bad_request", `bad request: ${error.message}`));
+    },
+  });
+
+  // Bodies are streamed by the routes that take them; nothing is parsed or buffered here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", (_request, _payload, done) => done(null));
+
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+    const scope = request.routeOptions.config.scope;
+    if (scope === undefined) return;
+    const principal = deps.authenticator.authenticate(request.headers.authorization);
+    if (principal === undefined) {
+      throw new VaultError("unauthenticated", "missing bearer token", { challenge: 'Bearer realm="artifact-vault"' });
+    }
+    requireScope(principal, scope);
+    request.principal = principal;
+  });
+
+  app.addHook("onResponse", async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      "request",
+    );
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const failure = asVaultError(error);
+    const response = toErrorResponse(failure);
+    if (response.internal) request.log.error({ err: error }, "internal error");
+    else request.log.debug({ kind: failure.kind, message: failure.message }, "request failed");
+    if (reply.sent || reply.raw.headersSent) {
+      // Too late for a status: abort so the client sees a broken response, never a short one.
+      reply.raw.destroy(error instanceof Error ? error : undefined);
+      return;
+    }
+    return sendObjectApiError(reply, failure);
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    return sendObjectApiError(reply, new VaultError("not_found", `no route for ${request.method} ${pathOf(request)}`));
+  });
+
+  if (deps.rateLimit.enabled) {
+    await app.register(rateLimit, {
+      hook: "preHandler",
+      timeWindow: 60_000,
+      max: async (request: FastifyRequest) =>
+        request.principal === undefined || request.principal.anonymous ? deps.rateLimit.perIpPerMinute : deps.rateLimit.perTokenPerMinute,
+      keyGenerator: (request: FastifyRequest) =>
+        request.principal === undefined || request.principal.anonymous ? `ip:${request.ip}` : `token:${request.principal.name}`,
+      errorResponseBuilder: (_request, context) =>
+        new VaultError("rate_limited", `rate limit exceeded: ${context.max} requests per minute`, {
+          retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
+        }),
+    });
+  }
+
+  app.route({
+    method: ["GET", "HEAD"],
+    url: "/health",
+    config: { rateLimit: false },
+    handler: async () => ({ status: "healthy", service: "artifact-vault", version: VERSION }),
+  });
+  rejectOtherMethods(app, "/health", ["GET", "HEAD"]);
+
+  registerObjectRoutes(app, deps.objects);
+  return app;
+}
+
+/** Registers a 405 (with `Allow`) for every method a path does not support. */
+export function rejectOtherMethods(app: FastifyInstance, url: string, allowed: readonly string[]): void {
+  const others = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"].filter((method) => !allowed.includes(method));
+  app.route({
+    method: others,
+    url,
+    config: { rateLimit: false },
+    handler: async (request) => {
+      throw new VaultError("method_not_allowed", `method ${request.method} not allowed on ${pathOf(request)}`, { allow: allowed });
+    },
+  });
+}
+
+function asVaultError(error: unknown): VaultError {
+  if (error instanceof VaultError) return error;
+  // Errors fastify raises itself (malformed requests, closing server) carry a 4xx/503 status.
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  const message = error instanceof Error ? error.message : "request failed";
+  if (status === 503) return new VaultError("unavailable", "the server is shutting down", { cause: error });
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    const kind = status === 413 ? "payload_too_large" : status === 404 ? "not_found" : "bad_request";
+    return new VaultError(kind, message, { cause: error });
+  }
+  return new VaultError("internal", "internal server error", { cause: error });
+}
+
+async function sendObjectApiError(reply: FastifyReply, error: VaultError): Promise<FastifyReply> {
+  const response = toErrorResponse(error);
+  // A request body we refused is left unread; closing the connection spares draining it all.
+  if (!reply.request.raw.complete) reply.header("connection", "close");
+  return reply
+    .code(response.status)
+    .headers(response.headers)
+    .type("application/json; charset=utf-8")
+    .send(objectApiErrorBody(response.status, response.message));
+}
+
+function pathOf(request: FastifyRequest): string {
+  const query = request.url.indexOf("?");
+  return query === -1 ? request.url : request.url.slice(0, query);
+}

@@ -1,0 +1,90 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { startVault, type RunningVault } from "../../src/app.js";
+import { loadConfig } from "../../src/config/load-config.js";
+import { generateToken, hashToken, writeTokensFile, type Scope, type TokenRecord } from "../../src/auth/tokens-file.js";
+
+export interface TestTokenSpec {
+  readonly name: string;
+  readonly scopes: readonly Scope[];
+  /** Milliseconds from now; negative = already expired; undefined = never. */
+  readonly expiresInMs?: number;
+}
+
+export interface TestVault {
+  readonly url: string;
+  readonly dir: string;
+  readonly tokensFile: string;
+  /** Plaintext token by name. */
+  readonly tokens: Readonly<Record<string, string>>;
+  auth(name: string): { authorization: string };
+  close(): Promise<void>;
+}
+
+export const ALL_SCOPES: readonly Scope[] = ["read", "write", "delete", "admin"];
+
+export async function tokenRecords(specs: readonly TestTokenSpec[]): Promise<{ records: TokenRecord[]; tokens: Record<string, string> }> {
+  const tokens: Record<string, string> = {};
+  const records = specs.map((spec) => {
+    const token = generateToken();
+    tokens[spec.name] = token;
+    return {
+      name: spec.name,
+      hash: hashToken(token),
+      scopes: [...spec.scopes],
+      createdAt: new Date(),
+      expires: spec.expiresInMs === undefined ? null : new Date(Date.now() + spec.expiresInMs),
+    };
+  });
+  return { records, tokens };
+}
+
+/**
+ * Starts the real service in this process on 127.0.0.1:0 with a config file written to a temp
+ * dir (so the config loader is exercised too). `extraYaml` is appended to the config.
+ */
+export async function startTestVault(
+  options: { storage?: "memory" | "filesystem"; tokens?: readonly TestTokenSpec[]; extraYaml?: string } = {},
+): Promise<TestVault> {
+  const dir = await mkdtemp(join(tmpdir(), "vault-test-"));
+  const tokensFile = join(dir, "tokens.json");
+  const { records, tokens } = await tokenRecords(options.tokens ?? [{ name: "all", scopes: ALL_SCOPES }]);
+  await writeTokensFile(tokensFile, records);
+  const storage =
+    (options.storage ?? "filesystem") === "memory"
+      ? "storage: {stores: {mem: {type: memory, config: {}}}, main: mem}"
+      : `storage: {stores: {local: {type: filesystem, config: {root_path: ${JSON.stringify(join(dir, "data"))}}}}, main: local}`;
+  const configFile = join(dir, "config.yml");
+  await writeFile(
+    configFile,
+    [
+      "http_host: 127.0.0.1",
+      "http_port: 0",
+      "log_level: silent",
+      storage,
+      `auth: {tokens_file: ${JSON.stringify(tokensFile)}}`,
+      options.extraYaml ?? "",
+    ].join("\n"),
+  );
+  const config = await loadConfig({ file: configFile, env: {} });
+  let vault: RunningVault;
+  try {
+    vault = await startVault(config, pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" }));
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: vault.url,
+    dir,
+    tokensFile,
+    tokens,
+    auth: (name: string) => ({ authorization: `Bearer ${tokens[name] ?? "missing-token"}` }),
+    close: async () => {
+      await vault.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
