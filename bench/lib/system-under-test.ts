@@ -1,0 +1,19 @@
+/** A running HTTP server a benchmark measures: the vault, or a reference system such as nginx. */
+export interface SystemUnderTest {
+  /** Short label for tables: "vault", "nginx". */
+  readonly name: string;
+  /** `http://127.0.0.1:<port>` */
+  readonly baseUrl: string;
+  /** Headers every request sends (the vault's `Authorization`; harmless for nginx). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Processes whose CPU and memory are this system's (nginx: its worker, not the master). */
+  readonly pids: readonly number[];
+  /** The server's log file (shown when something fails). */
+  readonly logFile: string;
+  stop(): Promise<void>;
+}
+
+/** The object API path of a key, encoded the way the source design's client encodes it. */
+export function objectPath(key: string): string {
+  return `/objects/${encodeURIComponent(key)}`;
+}
