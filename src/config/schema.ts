@@ -1,0 +1,524 @@
+/**
+ * The configuration schema: the one check of a config file and, through `z.output`, the type the
+ * rest of the service receives. Defaults live here and nowhere else; sizes and durations are parsed
+ * here once. The schema is pure: `${VAR}` substitution, env overrides and relative paths are
+ * `load-config.ts`'s business.
+ *
+ * Validate with `parseConfig` / `parseStorage` (or pass `{ error: configErrorMap }` yourself) so
+ * that every issue reads like `rate_limit.per_token_per_minute: expected a number ≥ 0, got "lots"`.
+ */
+import { z } from "zod";
+import type { StoreConfig } from "../storage/store-config.js";
+import { parseDuration, parseSize, UnitError } from "./units.js";
+
+const GiB = 1024 ** 3;
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The storage type names the source design used, accepted unchanged in storage.yaml files. */
+export const STORE_TYPE_ALIASES: Readonly<Record<string, StoreConfig["type"]>> = {
+  AsyncDictStore: "memory",
+  AsyncFilesystemStore: "filesystem",
+  AsyncSafeFilesystemStore: "filesystem",
+  AsyncBucketStore: "s3",
+};
+
+export interface BackendConfig {
+  type: string;
+  name: string;
+  config: Record<string, unknown>;
+}
+
+/** The backends a config file without a `backends` key gets: the public upstreams. */
+export const DEFAULT_BACKENDS: readonly Readonly<BackendConfig>[] = [
+  {
+    type: "pypi",
+    name: "pypi",
+    config: {
+      prefix: "/pypi/",
+      index_url: "https://pypi.org/simple",
+      packages_url: "https://files.pythonhosted.org/packages",
+    },
+  },
+  { type: "npm", name: "npm", config: { prefix: "/npm/", registry_url: "https://registry.npmjs.org" } },
+  {
+    type: "dockerhub",
+    name: "docker",
+    config: { prefix: "/dockerhub/", registry_url: "https://registry-1.docker.io", auth_url: "https://auth.docker.io" },
+  },
+  { type: "apt", name: "debian", config: { prefix: "/debian/", mirror_url: "http://deb.debian.org/debian" } },
+];
+
+/**
+ * Prefixes a backend may not take because the service's own routes live there. Kept here (not in
+ * the HTTP layer) so a config that would shadow them is refused at start.
+ */
+export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/metrics/", "/docs/", "/ui/"];
+
+// ------------------------------------------------------------------------------------------------
+// Scalars. Values may arrive as strings after `${VAR}` substitution, so numbers and booleans also
+// accept their string spelling. A failed scalar raises a "custom" issue carrying what it expected;
+// `configErrorMap` renders it (with the full path known, so secrets are never echoed).
+
+interface ExpectedParams {
+  readonly expected?: string;
+  readonly reason?: string;
+}
+
+function scalar<T>(expected: string, convert: (input: unknown) => T | undefined) {
+  return z.unknown().transform((input, ctx): T => {
+    const value = convert(input);
+    if (value === undefined) {
+      ctx.addIssue({ code: "custom", input, params: { expected } satisfies ExpectedParams });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
+function integer(min: number, max?: number) {
+  const expected = max === undefined ? `a number ≥ ${min}` : `a number from ${min} to ${max}`;
+  return scalar(expected, (input) => {
+    const value = typeof input === "string" && /^\s*\d+\s*$/.test(input) ? Number(input) : input;
+    if (typeof value !== "number" || !Number.isSafeInteger(value)) return undefined;
+    return value >= min && (max === undefined || value <= max) ? value : undefined;
+  });
+}
+
+const boolean = scalar("true or false", (input) => {
+  if (typeof input === "boolean") return input;
+  if (typeof input !== "string") return undefined;
+  const text = input.trim().toLowerCase();
+  if (text === "true" || text === "yes" || text === "on" || text === "1") return true;
+  if (text === "false" || text === "no" || text === "off" || text === "0") return false;
+  return undefined;
+});
+
+const text = z.string().min(1);
+
+/** An optional string where an empty one (`${VAR:-}`) means "not given". */
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === "" ? undefined : value));
+
+const httpUrl = scalar("an http(s) URL", (input) => {
+  if (typeof input !== "string" || !URL.canParse(input)) return undefined;
+  const protocol = new URL(input).protocol;
+  return protocol === "http:" || protocol === "https:" ? input : undefined;
+});
+
+function unit(parse: (input: string | number) => number, minimum: number) {
+  return z.unknown().transform((input, ctx): number => {
+    if (typeof input !== "string" && typeof input !== "number") {
+      const expected = parse === parseSize ? 'a size like "512MB" or "100GiB"' : 'a duration like "30s" or "10m"';
+      ctx.addIssue({ code: "custom", input, params: { expected } satisfies ExpectedParams });
+      return z.NEVER;
+    }
+    try {
+      const value = parse(input);
+      if (value < minimum) {
+        ctx.addIssue({ code: "custom", input, params: { reason: `must be greater than 0, got ${JSON.stringify(input)}` } });
+        return z.NEVER;
+      }
+      return value;
+    } catch (error) {
+      if (!(error instanceof UnitError)) throw error;
+      ctx.addIssue({ code: "custom", input, params: { reason: error.message } satisfies ExpectedParams });
+      return z.NEVER;
+    }
+  });
+}
+
+const size = (minimum = 0) => unit(parseSize, minimum);
+const duration = (minimum = 0) => unit(parseDuration, minimum);
+
+const logLevel = z.preprocess((value) => (typeof value === "string" ? value.trim().toLowerCase() : value), z.enum(LOG_LEVELS));
+
+// ------------------------------------------------------------------------------------------------
+// Storage (the source design's storage.yaml shape).
+
+const memoryStore = z.strictObject({
+  type: z.literal("memory"),
+  config: z.strictObject({}).nullish(),
+});
+
+const filesystemStore = z.strictObject({
+  type: z.literal("filesystem"),
+  config: z.strictObject({ root_path: text, fsync: boolean.optional() }),
+});
+
+const s3Store = z.strictObject({
+  type: z.literal("s3"),
+  config: z.strictObject({
+    bucket_name: text,
+    endpoint_url: z
+      .preprocess((value) => (value === "" ? undefined : value), httpUrl.optional())
+      .optional(),
+    region: optionalText,
+    s3_access_key: optionalText,
+    s3_secret_key: optionalText,
+    prefix: optionalText,
+  }),
+});
+
+const STORE_TYPES = ["memory", "filesystem", "s3"] as const;
+
+const storeSchema = z
+  .preprocess(
+    (value) => {
+      if (typeof value !== "object" || value === null || !("type" in value) || typeof value.type !== "string") return value;
+      const canonical = STORE_TYPE_ALIASES[value.type];
+      return canonical === undefined ? value : { ...value, type: canonical };
+    },
+    z.discriminatedUnion("type", [memoryStore, filesystemStore, s3Store], {
+      error: (issue) =>
+        issue.code === "invalid_union"
+          ? {
+              message: `unknown storage type ${describeInput(storeType(issue.input))} (expected ${[...STORE_TYPES, ...Object.keys(STORE_TYPE_ALIASES)].join(", ")})`,
+            }
+          : undefined,
+    }),
+  )
+  .transform((store): StoreConfig => {
+    switch (store.type) {
+      case "memory":
+        return { type: "memory", config: {} };
+      case "filesystem":
+        return { type: "filesystem", config: withoutUndefined(store.config) };
+      case "s3":
+        return { type: "s3", config: withoutUndefined(store.config) };
+    }
+  });
+
+/** `{stores: {name: {type, config}}, main?: name}`; `main` defaults to the only store. */
+export const storageSchema = z
+  .strictObject({
+    stores: z.record(text, storeSchema),
+    main: text.optional(),
+  })
+  .transform((storage, ctx): { stores: Record<string, StoreConfig>; main: string } => {
+    const names = Object.keys(storage.stores);
+    if (names.length === 0) {
+      ctx.addIssue({ code: "custom", path: ["stores"], message: "must name at least one store" });
+      return z.NEVER;
+    }
+    const main = storage.main ?? (names.length === 1 ? names[0] : undefined);
+    if (main === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["main"],
+        message: `required when there are several stores: name one of ${names.map(quote).join(", ")}`,
+      });
+      return z.NEVER;
+    }
+    if (!Object.hasOwn(storage.stores, main)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["main"],
+        message: `no store named ${quote(main)} (stores: ${names.map(quote).join(", ")})`,
+      });
+      return z.NEVER;
+    }
+    return { stores: storage.stores, main };
+  });
+
+// ------------------------------------------------------------------------------------------------
+// Backends: checked loosely for now (each backend type's own options are checked by its upstream).
+
+const BACKEND_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const PREFIX_SEGMENTS = /^\/(?:[A-Za-z0-9._~-]+\/)+$/;
+
+const backendSchema = z
+  .strictObject({
+    type: text,
+    name: z.string().regex(BACKEND_NAME),
+    config: z.record(z.string(), z.unknown()).nullish(),
+  })
+  .transform((backend, ctx): BackendConfig => {
+    const config = backend.config ?? {};
+    const prefix = config["prefix"];
+    const path = ["config", "prefix"];
+    if (typeof prefix !== "string") {
+      ctx.addIssue({ code: "custom", path, input: prefix, params: { expected: 'a URL prefix like "/pypi/"' } });
+    } else if (!prefix.startsWith("/") || !prefix.endsWith("/") || prefix === "/") {
+      ctx.addIssue({ code: "custom", path, message: `must start and end with "/", got ${JSON.stringify(prefix)}` });
+    } else if (!PREFIX_SEGMENTS.test(prefix) || prefix.split("/").some((part) => part === "." || part === "..")) {
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `must be path segments of letters, digits and ". _ ~ -", got ${JSON.stringify(prefix)}`,
+      });
+    } else if (RESERVED_PREFIXES.includes(prefix)) {
+      ctx.addIssue({ code: "custom", path, message: `${JSON.stringify(prefix)} is reserved for the service's own routes` });
+    }
+    return { type: backend.type, name: backend.name, config };
+  });
+
+const backendsSchema = z.array(backendSchema).superRefine((backends, ctx) => {
+  const names = new Map<string, number>();
+  const prefixes = new Map<string, number>();
+  backends.forEach((backend, index) => {
+    const sameName = names.get(backend.name);
+    if (sameName !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [index, "name"],
+        message: `duplicate backend name ${quote(backend.name)} (also backends[${sameName}])`,
+      });
+    } else names.set(backend.name, index);
+    const prefix = backend.config["prefix"];
+    if (typeof prefix !== "string") return;
+    const samePrefix = prefixes.get(prefix);
+    if (samePrefix !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [index, "config", "prefix"],
+        message: `duplicate prefix ${quote(prefix)} (also backends[${samePrefix}])`,
+      });
+    } else prefixes.set(prefix, index);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// The whole file.
+
+const sections = z.strictObject({
+  http_host: text.default("127.0.0.1"),
+  /** 0 = an ephemeral port (tests). */
+  http_port: integer(0, 65535).default(8080),
+  log_level: logLevel.default("info"),
+  /** Shorthand for `storage: {stores: {local: {type: filesystem, config: {root_path: X}}}, main: local}`. */
+  cache_dir: text.optional(),
+  storage: storageSchema.optional(),
+  auth: z
+    .strictObject({
+      tokens_file: text.default("./tokens.json"),
+      /** "token": proxy routes need a read-scoped token too. */
+      proxy: z.enum(["anonymous", "token"]).default("anonymous"),
+    })
+    .prefault({}),
+  rate_limit: z
+    .strictObject({
+      enabled: boolean.default(true),
+      /** 0 disables rate limiting altogether (as in the source design); `enabled` then reads false. */
+      per_token_per_minute: integer(0).default(1200),
+      /** Requests without a token, per client address. 0 = no per-address limit. */
+      per_ip_per_minute: integer(0).default(1200),
+    })
+    .prefault({})
+    .transform((limits) => ({ ...limits, enabled: limits.enabled && limits.per_token_per_minute > 0 })),
+  max_object_size: size(1).default(5 * GiB),
+  shutdown_timeout: duration().default(30_000),
+  cache: z
+    .strictObject({
+      /** Omit (or null) for no bound. */
+      max_size: size(1).nullish(),
+      metadata_ttl: duration().default(600_000),
+      negative_ttl: duration().default(60_000),
+    })
+    .prefault({})
+    .transform((cache) => ({
+      max_size: cache.max_size ?? undefined,
+      metadata_ttl_ms: cache.metadata_ttl,
+      negative_ttl_ms: cache.negative_ttl,
+    })),
+  backends: backendsSchema.default(() => DEFAULT_BACKENDS.map((backend) => ({ ...backend, config: { ...backend.config } }))),
+});
+
+export const configSchema = z
+  .preprocess(
+    // `cache:` with every child commented out is YAML null: treat a null section as absent.
+    (value) =>
+      isPlainObject(value) ? Object.fromEntries(Object.entries(value).filter(([, child]) => child !== null)) : value,
+    sections,
+  )
+  .transform((config, ctx) => {
+    if (config.cache_dir !== undefined && config.storage !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cache_dir"],
+        message: "give either cache_dir (shorthand for one filesystem store) or storage, not both",
+      });
+      return z.NEVER;
+    }
+    const storage = config.storage ?? {
+      stores: { local: { type: "filesystem", config: { root_path: config.cache_dir ?? "./data" } } satisfies StoreConfig },
+      main: "local",
+    };
+    return {
+      http_host: config.http_host,
+      http_port: config.http_port,
+      log_level: config.log_level,
+      storage,
+      auth: config.auth,
+      rate_limit: config.rate_limit,
+      max_object_size: config.max_object_size,
+      shutdown_timeout_ms: config.shutdown_timeout,
+      cache: config.cache,
+      backends: config.backends,
+    };
+  });
+
+export type VaultConfig = z.output<typeof configSchema>;
+export type StorageSettings = z.output<typeof storageSchema>;
+
+/** The store the service serves from. */
+export function mainStore(config: Pick<VaultConfig, "storage">): StoreConfig {
+  const store = config.storage.stores[config.storage.main];
+  if (store === undefined) throw new Error(`storage.main names no store: ${config.storage.main}`);
+  return store;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Messages.
+
+export interface ConfigIssue {
+  /** `rate_limit.per_token_per_minute`, `backends[2].config.prefix`; "" for the whole document. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; issues: ConfigIssue[] };
+
+export function parseConfig(input: unknown): ParseResult<VaultConfig> {
+  return toResult(configSchema.safeParse(input, { error: configErrorMap }));
+}
+
+export function parseStorage(input: unknown): ParseResult<StorageSettings> {
+  return toResult(storageSchema.safeParse(input, { error: configErrorMap }));
+}
+
+/** The full configuration with every default, as if from an empty file. */
+export function defaultConfig(): VaultConfig {
+  const result = parseConfig({});
+  if (!result.ok) throw new Error("the default configuration does not validate");
+  return result.value;
+}
+
+function toResult<T>(result: z.ZodSafeParseResult<T>): ParseResult<T> {
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, issues: result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })) };
+}
+
+/** `["backends", 2, "config", "prefix"]` → `backends[2].config.prefix`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else {
+      const name = String(key);
+      out += /^[A-Za-z_][A-Za-z0-9_-]*$/.test(name) ? (out === "" ? name : `.${name}`) : `[${JSON.stringify(name)}]`;
+    }
+  }
+  return out;
+}
+
+/** Keys whose values never appear in a message (`per_token_per_minute` and `tokens_file` do). */
+const SECRET_KEY = /secret|password|passwd|credential|(?:^|_)(?:token|api_key|access_key)$/i;
+
+const EXPECTED_NAMES: Readonly<Record<string, string>> = {
+  string: "a string",
+  number: "a number",
+  int: "a whole number",
+  boolean: "true or false",
+  object: "a mapping",
+  record: "a mapping",
+  array: "a list",
+  null: "null",
+};
+
+/**
+ * Renders zod issues as this project's config messages. Sees the issue's full path, so a value
+ * under a secret-looking key (`s3_secret_key`, `password`) is never echoed back.
+ */
+export const configErrorMap: z.core.$ZodErrorMap = (issue) => {
+  const lastKey = issue.path?.at(-1);
+  const secret = typeof lastKey === "string" && SECRET_KEY.test(lastKey);
+  const got = (input: unknown) => (secret ? "a value of the wrong kind" : describeInput(input));
+  const expecting = (expected: string) =>
+    issue.input === undefined ? `missing: expected ${expected}` : `expected ${expected}, got ${got(issue.input)}`;
+  switch (issue.code) {
+    case "custom": {
+      const params = (issue.params ?? {}) as ExpectedParams;
+      if (params.reason !== undefined) return secret ? "invalid value" : params.reason;
+      if (params.expected !== undefined) return expecting(params.expected);
+      return undefined;
+    }
+    case "invalid_type":
+      return expecting(EXPECTED_NAMES[issue.expected] ?? issue.expected);
+    case "unrecognized_keys":
+      return `unknown key${issue.keys.length === 1 ? "" : "s"} ${issue.keys.map(quote).join(", ")}${suggestion(issue)}`;
+    case "invalid_value":
+      return expecting(issue.values.length === 1 ? describeInput(issue.values[0]) : `one of ${issue.values.map(describeInput).join(", ")}`);
+    case "too_small":
+      if (issue.origin === "string" && Number(issue.minimum) === 1) return issue.input === undefined ? "missing" : "must not be empty";
+      return undefined;
+    case "invalid_format":
+      if (issue.format === "regex" && lastKey === "name") {
+        return `expected a name of letters, digits and ". _ -", got ${got(issue.input)}`;
+      }
+      return undefined;
+    default:
+      return undefined;
+  }
+};
+
+function suggestion(issue: { keys: string[]; inst?: unknown }): string {
+  if (issue.keys.length !== 1) return "";
+  const shape = (issue.inst as { shape?: Record<string, unknown> } | undefined)?.shape;
+  if (shape === undefined) return "";
+  const key = issue.keys[0] ?? "";
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const candidate of Object.keys(shape)) {
+    const distance = editDistance(key, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best === undefined ? "" : ` (did you mean ${quote(best)}?)`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** How a value reads in a message: strings quoted, containers by kind. */
+export function describeInput(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  if (Array.isArray(value)) return "a list";
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (typeof value === "object") return "a mapping";
+  return typeof value;
+}
+
+function storeType(store: unknown): unknown {
+  return isPlainObject(store) ? store["type"] : store;
+}
+
+function quote(value: string): string {
+  return JSON.stringify(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, child]) => child !== undefined)) as T;
+}
