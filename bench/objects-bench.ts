@@ -11,7 +11,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { curlGet, curlPut, writeRandomFile } from "./lib/curl.js";
@@ -24,7 +24,7 @@ import { PeakRssMeter } from "./lib/proc-stats.js";
 import { renderTable, type Row } from "./lib/report.js";
 import { best, median, quantile } from "./lib/stats.js";
 import { objectPath, type SystemUnderTest } from "./lib/system-under-test.js";
-import { startVault, vaultIsBuilt, type VaultServer } from "./lib/vault.js";
+import { startVault, VAULT_CLI, vaultIsBuilt, type VaultServer } from "./lib/vault.js";
 import { runWrk, type WrkResult } from "./lib/wrk.js";
 
 const USAGE = `usage: npm run bench:objects -- [options]
@@ -387,9 +387,7 @@ function nginxVersion(): string {
 async function main(): Promise<void> {
   const options = parseOptions();
   requireTools(["nginx", "wrk", "taskset", "curl"]);
-  if (!vaultIsBuilt()) {
-    throw new Error("dist/src/cli/main.js is missing: the vault is not built (npm run build)");
-  }
+  if (!vaultIsBuilt()) throw new Error(`${VAULT_CLI} is missing: the vault is not built (npm run build)`);
   const startedAt = Date.now();
   const cpus = pinCpus();
   const workDir = makeWorkDir("bench-objects");
@@ -545,7 +543,7 @@ async function main(): Promise<void> {
 
   const title =
     `artifact-vault objects benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +
-    `${nginxVersion()}, ${availableParallelism()} cores`;
+    `${nginxVersion()}, ${cpus.cores} cores`;
   console.log(`\n${renderTable(title, "nginx", rows, notes)}\n`);
 }
 

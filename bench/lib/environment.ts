@@ -51,6 +51,8 @@ export function requireTools(names: readonly string[]): Record<string, string> {
 }
 
 export interface CpuLayout {
+  /** Cores this process could use before pinning. */
+  readonly cores: number;
   /** Core for the systems under test (the vault, and nginx with one worker), or none. */
   readonly server: number | undefined;
   /** Core for the load generators (wrk, curl, this harness's own client code). */
@@ -66,6 +68,7 @@ export function pinCpus(): CpuLayout {
   const cores = availableParallelism();
   if (cores < 2) {
     return {
+      cores,
       server: undefined,
       load: undefined,
       note: "1 core: servers and load generators share it (ratios still comparable)",
@@ -75,9 +78,10 @@ export function pinCpus(): CpuLayout {
     encoding: "utf8",
   });
   if (result.status !== 0) {
-    return { server: undefined, load: undefined, note: `taskset failed, nothing pinned: ${result.stderr}` };
+    return { cores, server: undefined, load: undefined, note: `taskset failed, nothing pinned: ${result.stderr}` };
   }
   return {
+    cores,
     server: 0,
     load: 1,
     note: `${cores} cores: servers (vault, nginx with 1 worker) on core 0, load generators on core 1`,

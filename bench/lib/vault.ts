@@ -9,8 +9,12 @@ import { freePort, waitForHttp } from "./environment.js";
 import { runChecked, startServer, tail } from "./processes.js";
 import type { SystemUnderTest } from "./system-under-test.js";
 
-/** dist/src/cli/main.js, seen from dist/bench/lib/vault.js. */
-export const VAULT_CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+/**
+ * dist/src/cli/main.js, seen from dist/bench/lib/vault.js; `ARTIFACT_VAULT_CLI` points the
+ * benchmarks at another build (e.g. a checkout of the previous release, to compare).
+ */
+export const VAULT_CLI =
+  process.env["ARTIFACT_VAULT_CLI"] ?? fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
 export function vaultIsBuilt(): boolean {
   return existsSync(VAULT_CLI);
