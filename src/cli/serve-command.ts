@@ -1,0 +1,139 @@
+/**
+ * `artifact-vault serve`: load the configuration, start the vault, and on SIGTERM/SIGINT drain it
+ * (`close()`, bounded by `shutdown_timeout`) and exit 0. A second signal exits at once with 1.
+ *
+ * Once the vault runs, everything this command prints is a JSON log line (the service's logs are
+ * JSON lines); before that, problems are plain `error:` lines on stderr with exit code 2 for bad
+ * configuration and 1 for anything else.
+ */
+import { InvalidArgumentError, type Command } from "commander";
+import { pino, type Logger } from "pino";
+import type { VaultConfig } from "../config/schema.js";
+import { loadConfig } from "../config/load-config.js";
+import { isVaultError } from "../core/errors.js";
+import { CliError, EXIT_FAILURE, EXIT_OK } from "./cli-errors.js";
+import type { CliIo } from "./cli-io.js";
+
+/** The shape `src/app.ts` exports. */
+export interface RunningVault {
+  readonly url: string;
+  close(): Promise<void>;
+}
+export type StartVault = (config: VaultConfig) => Promise<RunningVault>;
+
+export interface ServeDeps {
+  /** Loads the server lazily, so `tokens` and `--help` never pay for it. */
+  readonly loadStartVault?: () => Promise<StartVault>;
+  /** Ends the process; injectable for tests. */
+  readonly exit?: (code: number) => void;
+}
+
+/** Extra time past `shutdown_timeout` before a stuck shutdown gives up and exits 1. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export function registerServeCommand(program: Command, io: CliIo, deps: ServeDeps = {}): void {
+  program
+    .command("serve")
+    .description("run the vault: the object store API and the pull-through cache")
+    .option("-c, --config <file>", "YAML configuration file (default: built-in defaults)")
+    .option("--host <host>", "listen address (overrides http_host and $HOST)")
+    .option("--port <port>", "listen port, 0 for any free port (overrides http_port and $PORT)", parsePort)
+    .addHelpText(
+      "after",
+      `
+Environment: HOST, PORT, LOG_LEVEL, STORAGE_CONFIG (a storage.yaml), STORAGE_NAME (its store to
+use) and AUTH_TOKENS_FILE override the file; --host/--port override both. \${VAR} and
+\${VAR:-default} in the file are replaced from the environment.
+Exit codes: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage or configuration.`,
+    )
+    .action(async (options: { config?: string; host?: string; port?: number }) => {
+      const config = await loadConfig({
+        ...(options.config === undefined ? {} : { file: options.config }),
+        env: io.env,
+        cwd: io.cwd,
+        overrides: {
+          ...(options.host === undefined ? {} : { host: options.host }),
+          ...(options.port === undefined ? {} : { port: options.port }),
+        },
+      });
+      await serve(config, deps);
+    });
+}
+
+function parsePort(value: string): number {
+  const port = /^\d{1,5}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) throw new InvalidArgumentError("expected a port number from 0 to 65535");
+  return port;
+}
+
+async function serve(config: VaultConfig, deps: ServeDeps): Promise<void> {
+  const exit = deps.exit ?? ((code: number) => process.exit(code));
+  const logger: Logger = pino({ level: config.log_level, base: { service: "artifact-vault" } });
+  const loadStartVault = deps.loadStartVault ?? (async () => (await import("../app.js")).startVault);
+
+  let vault: RunningVault | undefined;
+  let signalled: NodeJS.Signals | undefined;
+  let stopping = false;
+
+  const stop = (): void => {
+    if (vault === undefined || stopping) return;
+    stopping = true;
+    const running = vault;
+    logger.info({ signal: signalled }, "stopping: draining in-flight requests");
+    const watchdog = setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdown_timeout_ms + SHUTDOWN_GRACE_MS }, "shutdown did not finish in time; exiting");
+      exit(EXIT_FAILURE);
+    }, config.shutdown_timeout_ms + SHUTDOWN_GRACE_MS);
+    watchdog.unref();
+    running.close().then(
+      () => {
+        clearTimeout(watchdog);
+        exit(EXIT_OK);
+      },
+      (error: unknown) => {
+        clearTimeout(watchdog);
+        logger.error({ err: error }, "shutdown failed");
+        exit(EXIT_FAILURE);
+      },
+    );
+  };
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled !== undefined) {
+      logger.warn({ signal }, "second signal: exiting without waiting for the drain");
+      exit(EXIT_FAILURE);
+      return;
+    }
+    signalled = signal;
+    stop(); // if still starting, the stop happens as soon as the vault is up
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  try {
+    const startVault = await loadStartVault();
+    vault = await startVault(config);
+  } catch (error) {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    throw startFailure(error, config);
+  }
+  if (signalled !== undefined) stop();
+}
+
+/** Turns a start failure into what the user should read (and the exit code it deserves). */
+function startFailure(error: unknown, config: VaultConfig): unknown {
+  if (isVaultError(error)) return error; // not_supported / bad_request → 2, others → 1 (exitCodeFor)
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${config.http_host.includes(":") ? `[${config.http_host}]` : config.http_host}:${config.http_port}`;
+  const reasons: Record<string, string> = {
+    EADDRINUSE: "the address is already in use (another process listens there)",
+    EACCES: "permission denied (ports below 1024 need privileges)",
+    EADDRNOTAVAIL: "the address is not available on this machine",
+    ENOTFOUND: "the host name does not resolve",
+  };
+  const reason = code === undefined ? undefined : reasons[code];
+  if (reason !== undefined) return new CliError(`cannot listen on ${where}: ${reason}`, EXIT_FAILURE, { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new CliError(`the vault failed to start: ${message}`, EXIT_FAILURE, { cause: error });
+}
