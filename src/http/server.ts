@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import rateLimit from "@fastify/rate-limit";
 import type { Logger } from "pino";
 import { VaultError } from "../core/errors.js";
@@ -39,12 +39,13 @@ export interface ServerDependencies {
 export async function buildServer(deps: ServerDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // One compact line per request comes from our onResponse hook instead.
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
     exposeHeadRoutes: false,
     // Object keys are long, percent-encoded paths.
-    maxParamLength: 16 * 1024,
+    routerOptions: { maxParamLength: 16 * 1024 },
     return503OnClosing: true,
     frameworkErrors: (error, _request, reply) => {
       void sendObjectApiError(reply, new VaultError("bad_request", `bad request: ${error.message}`));
