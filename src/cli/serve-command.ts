@@ -26,6 +26,8 @@ export interface ServeDeps {
   readonly loadStartVault?: () => Promise<StartVault>;
   /** Ends the process; injectable for tests. */
   readonly exit?: (code: number) => void;
+  /** Where SIGTERM/SIGINT arrive; injectable for tests. */
+  readonly signals?: Pick<NodeJS.EventEmitter, "on" | "off">;
 }
 
 /** Extra time past `shutdown_timeout` before a stuck shutdown gives up and exits 1. */
@@ -68,6 +70,7 @@ function parsePort(value: string): number {
 
 async function serve(config: VaultConfig, deps: ServeDeps): Promise<void> {
   const exit = deps.exit ?? ((code: number) => process.exit(code));
+  const signals = deps.signals ?? process;
   const logger: Logger = pino({ level: config.log_level, base: { service: "artifact-vault" } });
   const loadStartVault = deps.loadStartVault ?? (async () => (await import("../app.js")).startVault);
 
@@ -107,15 +110,15 @@ async function serve(config: VaultConfig, deps: ServeDeps): Promise<void> {
     signalled = signal;
     stop(); // if still starting, the stop happens as soon as the vault is up
   };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  signals.on("SIGTERM", onSignal);
+  signals.on("SIGINT", onSignal);
 
   try {
     const startVault = await loadStartVault();
     vault = await startVault(config);
   } catch (error) {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
+    signals.off("SIGTERM", onSignal);
+    signals.off("SIGINT", onSignal);
     throw startFailure(error, config);
   }
   if (signalled !== undefined) stop();
