@@ -15,12 +15,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { curlGet, curlPut, writeRandomFile } from "./lib/curl.js";
-import { makeWorkDir, pinCpus, requireTools, type CpuLayout } from "./lib/environment.js";
+import { makeWorkDir, onAllCores, pinCpus, requireTools, type CpuLayout } from "./lib/environment.js";
 import { BenchClient } from "./lib/http-client.js";
 import { runBenchmark, UsageError } from "./lib/lifecycle.js";
 import { startNginxWebdav } from "./lib/nginx.js";
 import { openFilesystemDriver, writeThroughDriver } from "./lib/populate.js";
 import { PeakRssMeter } from "./lib/proc-stats.js";
+import { runChecked } from "./lib/processes.js";
 import { renderTable, type Row } from "./lib/report.js";
 import { best, median, quantile } from "./lib/stats.js";
 import { objectPath, type SystemUnderTest } from "./lib/system-under-test.js";
@@ -109,7 +110,7 @@ const SMALL_BYTES = 4096;
 const SMALL_KEYS = 1000;
 const GET_KEY = (i: number): string => `get4k-${String(i).padStart(5, "0")}`;
 const LIST_PAGE = 100;
-const LIST_SAMPLES = 200;
+const LIST_SAMPLES = 300;
 const LIST_WARMUP = 20;
 const MB = 1e6;
 
@@ -269,112 +270,139 @@ interface ListPageBody {
   readonly has_more: boolean;
 }
 
-async function measureListPages(vault: VaultServer, size: number): Promise<ListResult> {
-  // Keys are ASCII, so JavaScript's sort is the server's UTF-8 byte order.
-  const sorted = Array.from({ length: size }, (_, i) => LIST_KEY(i)).sort();
-  const client = new BenchClient(vault, 1);
-  try {
-    const first = await client.getJson<ListPageBody>(`/objects?limit=${LIST_PAGE}`);
-    if (first.keys.length !== LIST_PAGE || first.keys[0] !== sorted[0] || first.next_cursor === null) {
-      throw new Error(`list: first page does not match the ${size} stored keys: ${JSON.stringify(first).slice(0, 300)}`);
+/** Times single list pages at random positions of one store, checking each page's keys. */
+class ListProbe {
+  readonly latencies: number[] = [];
+  readonly #client: BenchClient;
+  /** Keys are ASCII, so JavaScript's sort is the server's UTF-8 byte order. */
+  readonly #sorted: readonly string[];
+
+  constructor(
+    readonly vault: VaultServer,
+    readonly size: number,
+  ) {
+    this.#client = new BenchClient(vault, 1);
+    this.#sorted = Array.from({ length: size }, (_, i) => LIST_KEY(i)).sort();
+  }
+
+  async checkFirstPage(): Promise<void> {
+    const first = await this.#client.getJson<ListPageBody>(`/objects?limit=${LIST_PAGE}`);
+    if (first.keys.length !== LIST_PAGE || first.keys[0] !== this.#sorted[0] || first.next_cursor === null) {
+      throw new Error(`list: first page does not match the ${this.size} stored keys: ${JSON.stringify(first).slice(0, 300)}`);
     }
     const decoded = Buffer.from(first.next_cursor, "base64").toString("utf8");
     if (!decoded.includes(JSON.stringify(first.keys.at(-1)))) {
       log(`list: next_cursor is not base64 {"last_key"} (${decoded.slice(0, 80)}); crafted cursors may be refused`);
     }
-    const latencies: number[] = [];
-    for (let i = 0; i < LIST_WARMUP + LIST_SAMPLES; i++) {
-      const at = Math.floor(Math.random() * (size - LIST_PAGE - 1));
-      const path = `/objects?limit=${LIST_PAGE}&cursor=${encodeURIComponent(cursorAfter(sorted[at] ?? ""))}`;
-      const started = performance.now();
-      const page = await client.getJson<ListPageBody>(path);
-      const elapsed = performance.now() - started;
-      if (page.keys.length !== LIST_PAGE || page.keys[0] !== sorted[at + 1] || !page.has_more) {
-        throw new Error(`list: page after ${sorted[at]} starts at ${page.keys[0]} with ${page.keys.length} keys`);
-      }
-      if (i >= LIST_WARMUP) latencies.push(elapsed);
+  }
+
+  async sample(record: boolean): Promise<void> {
+    const at = Math.floor(Math.random() * (this.size - LIST_PAGE - 1));
+    const after = this.#sorted[at] ?? "";
+    const path = `/objects?limit=${LIST_PAGE}&cursor=${encodeURIComponent(cursorAfter(after))}`;
+    const started = performance.now();
+    const page = await this.#client.getJson<ListPageBody>(path);
+    const elapsed = performance.now() - started;
+    if (page.keys.length !== LIST_PAGE || page.keys[0] !== this.#sorted[at + 1] || !page.has_more) {
+      throw new Error(`list: page after ${after} starts at ${page.keys[0]} with ${page.keys.length} keys`);
     }
-    const result = { size, medianMs: median(latencies), p99Ms: quantile(latencies, 0.99) };
-    log(`list 100 of ${size}: median ${result.medianMs.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms`);
-    return result;
-  } finally {
-    await client.close();
+    if (record) this.latencies.push(elapsed);
+  }
+
+  result(): ListResult {
+    return { size: this.size, medianMs: median(this.latencies), p99Ms: quantile(this.latencies, 0.99) };
+  }
+
+  close(): Promise<void> {
+    return this.#client.close();
   }
 }
 
+/**
+ * Two stores, the small one and the large one, each behind its own vault, measured in the same
+ * loop (alternating, in random order) so that machine noise hits both alike. The large store
+ * starts as a copy of the small one.
+ */
 async function listPages(
   workDir: string,
   options: Options,
   cpus: CpuLayout,
   vaultFlags: readonly string[],
 ): Promise<{ results: ListResult[]; method: string }> {
-  const dir = join(workDir, "vault-list");
-  const dataDir = join(dir, "data");
-  mkdirSync(dataDir, { recursive: true });
+  const [smallSize, largeSize] = options.listSizes as [number, number];
+  const dirs = [join(workDir, "vault-list-small"), join(workDir, "vault-list-large")] as const;
+  const dataDirs = dirs.map((dir) => join(dir, "data"));
   const body = (i: number): Uint8Array => Buffer.from(`object ${i}\n`);
-  const results: ListResult[] = [];
-  let stored = 0;
-  let token: string | undefined;
-  let method = "";
-  for (const size of options.listSizes) {
-    const started = performance.now();
+  const started = performance.now();
+  const fill = async (dataDir: string, from: number, to: number): Promise<boolean> => {
     const driver = await openFilesystemDriver(dataDir);
-    let vault: VaultServer;
-    if (driver !== undefined) {
-      // In-process, before the server starts: the fastest way to a large store.
-      method = "written in-process through createStorageDriver (fsync off) before the server started";
-      log(`list: writing keys ${stored}..${size} through the filesystem driver`);
-      try {
-        await writeThroughDriver(driver, stored, size, LIST_KEY, body, 64, (done) =>
-          log(`list: ${stored + done} keys written`),
-        );
-      } finally {
-        await driver.close();
-      }
-      vault = await startVault({
-        dir,
-        dataDir,
-        cpu: cpus.server,
-        nodeFlags: vaultFlags,
-        readyTimeoutMs: 120_000,
-        name: `vault-list-${size}`,
-        ...(token === undefined ? {} : { token }),
-      });
-    } else {
-      method = "PUT over HTTP (64 keep-alive connections) to the running server";
-      vault = await startVault({
-        dir,
-        dataDir,
-        cpu: cpus.server,
-        nodeFlags: vaultFlags,
-        readyTimeoutMs: 120_000,
-        name: `vault-list-${size}`,
-        ...(token === undefined ? {} : { token }),
-      });
-      log(`list: PUTting keys ${stored}..${size} over HTTP`);
+    if (driver === undefined) return false;
+    log(`list: writing keys ${from}..${to} through the filesystem driver`);
+    try {
+      await writeThroughDriver(driver, from, to, LIST_KEY, body, 64, (done) =>
+        log(`list: ${from + done} keys written`),
+      );
+    } finally {
+      await driver.close();
+    }
+    return true;
+  };
+
+  let method: string;
+  const start = (index: 0 | 1): Promise<VaultServer> =>
+    startVault({
+      dir: dirs[index],
+      dataDir: dataDirs[index],
+      cpu: cpus.server,
+      nodeFlags: vaultFlags,
+      readyTimeoutMs: 180_000,
+      name: `vault-list-${index === 0 ? smallSize : largeSize}`,
+    });
+  let vaults: VaultServer[];
+  for (const dir of dataDirs) mkdirSync(dir, { recursive: true });
+  // In-process, before the servers start, on every core (nothing is being measured yet): the
+  // fastest way to a large store.
+  const filled = await onAllCores(cpus, async () => {
+    if (!(await fill(dataDirs[0] ?? "", 0, smallSize))) return false;
+    await runChecked("cp", ["-a", `${dataDirs[0]}/.`, `${dataDirs[1]}/`]);
+    await fill(dataDirs[1] ?? "", smallSize, largeSize);
+    return true;
+  });
+  if (filled) {
+    method = "written in-process through createStorageDriver (fsync off) before the servers started";
+    vaults = [await start(0), await start(1)];
+  } else {
+    method = "PUT over HTTP (64 keep-alive connections)";
+    vaults = [await start(0), await start(1)];
+    for (const [index, vault] of vaults.entries()) {
+      const size = index === 0 ? smallSize : largeSize;
+      log(`list: PUTting ${size} keys over HTTP`);
       const client = new BenchClient(vault, 64);
       try {
-        await client.putMany(
-          size - stored,
-          (i) => objectPath(LIST_KEY(stored + i)),
-          (i) => body(stored + i),
-          64,
-          (done) => {
-            if (done % 10_000 === 0) log(`list: ${stored + done} keys stored`);
-          },
-        );
+        await client.putMany(size, (i) => objectPath(LIST_KEY(i)), body, 64, (done) => {
+          if (done % 10_000 === 0) log(`list: ${done} keys stored`);
+        });
       } finally {
         await client.close();
       }
     }
-    token = vault.token;
-    stored = size;
-    log(`list: store of ${size} ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    try {
-      results.push(await measureListPages(vault, size));
-    } finally {
-      await vault.stop();
+  }
+  log(`list: stores of ${smallSize} and ${largeSize} keys ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  const probes = vaults.map((vault, index) => new ListProbe(vault, index === 0 ? smallSize : largeSize));
+  try {
+    for (const probe of probes) await probe.checkFirstPage();
+    for (let i = 0; i < LIST_WARMUP + LIST_SAMPLES; i++) {
+      const order = Math.random() < 0.5 ? probes : [...probes].reverse();
+      for (const probe of order) await probe.sample(i >= LIST_WARMUP);
     }
+  } finally {
+    for (const probe of probes) await probe.close();
+    for (const vault of vaults) await vault.stop();
+  }
+  const results = probes.map((probe) => probe.result());
+  for (const r of results) {
+    log(`list 100 of ${r.size}: median ${r.medianMs.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`);
   }
   return { results, method };
 }
@@ -532,8 +560,9 @@ async function main(): Promise<void> {
       },
     );
     notes.push(
-      `list: GET /objects?limit=100&cursor=<random position>, ${LIST_SAMPLES} sequential requests after ` +
-        `${LIST_WARMUP} warm-up, one keep-alive connection; p99 ${a.p99Ms.toFixed(1)} / ${b.p99Ms.toFixed(1)} ms. ` +
+      `list: GET /objects?limit=100&cursor=<random position>, ${LIST_SAMPLES} requests per store after ` +
+        `${LIST_WARMUP} warm-up, both stores (each its own vault) alternating in random order, ` +
+        `one keep-alive connection each; p99 ${a.p99Ms.toFixed(1)} / ${b.p99Ms.toFixed(1)} ms. ` +
         `Store ${method}. nginx has no paged listing (n/a); the ratio column compares the two store sizes.`,
     );
   }

@@ -88,6 +88,23 @@ export function pinCpus(): CpuLayout {
   };
 }
 
+/**
+ * Runs `fn` with this harness allowed on every core again (for set-up work such as filling a
+ * store, when nothing is being measured), then pins it back to the load core.
+ */
+export async function onAllCores<T>(layout: CpuLayout, fn: () => Promise<T>): Promise<T> {
+  if (layout.load === undefined) return fn();
+  const setAffinity = (cpus: string): void => {
+    spawnSync("taskset", ["-a", "-p", "-c", cpus, String(process.pid)], { encoding: "utf8" });
+  };
+  setAffinity(`0-${layout.cores - 1}`);
+  try {
+    return await fn();
+  } finally {
+    setAffinity(String(layout.load));
+  }
+}
+
 /** A fresh directory under os.tmpdir(), removed at the end of the run whatever happens. */
 export function makeWorkDir(label: string): string {
   const dir = mkdtempSync(join(tmpdir(), `artifact-vault-${label}-`));
