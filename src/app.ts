@@ -42,7 +42,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     authenticator,
     objects,
     rateLimit: {
-      enabled: config.rate_limit.enabled && config.rate_limit.per_token_per_minute > 0,
+      enabled: config.rate_limit.enabled,
       perTokenPerMinute: config.rate_limit.per_token_per_minute,
       perIpPerMinute: config.rate_limit.per_ip_per_minute,
     },

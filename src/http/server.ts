@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import rateLimit from "@fastify/rate-limit";
-import type { Logger } from "pino";
 import { VaultError } from "../core/errors.js";
 import type { Principal } from "../auth/principal.js";
 import { requireScope } from "../auth/principal.js";
@@ -29,7 +28,7 @@ export interface RateLimitSettings {
 }
 
 export interface ServerDependencies {
-  readonly logger: Logger;
+  readonly logger: FastifyBaseLogger;
   readonly authenticator: TokenAuthenticator;
   readonly objects: ObjectService;
   readonly rateLimit: RateLimitSettings;
@@ -38,7 +37,7 @@ export interface ServerDependencies {
 /** Builds the HTTP edge. Routes are thin adapters; errors become responses in one handler. */
 export async function buildServer(deps: ServerDependencies): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance: deps.logger,
     // One compact line per request comes from our onResponse hook instead.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: "x-request-id",
