@@ -28,7 +28,12 @@ const REDACTED_PATHS = [
 ];
 
 export function createLogger(level: VaultConfig["log_level"]): Logger {
-  return pino({ level, base: { service: "artifact-vault" }, redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
+  return pino({
+    level,
+    base: { service: "artifact-vault" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+  });
 }
 
 /** The composition root: config → storage → auth → domain → HTTP server. */
@@ -58,6 +63,9 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   logger.info({ url, storage: driver.kind, tokens: authenticator.size }, "artifact-vault listening");
+  if (authenticator.size === 0) {
+    logger.warn({ file: config.auth.tokens_file }, "no API tokens yet: create one with `artifact-vault tokens add NAME --ttl DAYS --scope read`");
+  }
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
