@@ -1,0 +1,565 @@
+/**
+ * The filesystem storage driver: the embedded default.
+ *
+ * Layout under `root_path`:
+ *
+ *     <root_path>/objects/<encoded key path>~
+ *
+ * - Each key is split on `/`; every segment is percent-encoded reversibly and long segments are
+ *   cut into chunk directories (`object-path.ts` has the exact rules). Directory names are encoded
+ *   segments; the object's FILE is its encoded last segment + `~`. `~` and `+` are always escaped
+ *   inside segments and a leading `.` is too, so keys `a` and `a/b` coexist (`a~` and `a/b~`), no
+ *   name is `.`, `..` or a staging name, no name exceeds NAME_MAX, and no key — whatever it holds
+ *   (`..`, `%2e%2e`, `\`, `/abs`, `//`) — names a path outside `objects/`.
+ * - An object file is `[body][JSON trailer][16-byte footer]` (`object-file.ts`): reads stream a byte
+ *   range of the body straight from the file; `stat` reads only the tail.
+ * - A write streams the body into a staging file in the SAME directory as the final file
+ *   (`.tmp-<random>`, a name no key produces) while hashing it, appends trailer and footer, fsyncs
+ *   the file, then renames it over the final name — or, for create-only writes, link()s it to the
+ *   final name (which fails atomically with EEXIST if the key exists) and unlinks the staging name —
+ *   and fsyncs the directory (and any directories it created). Readers see the old object or the
+ *   whole new one; a reader that already opened the old file keeps reading the old bytes.
+ * - Overwrites and compare-and-swap hold a per-key in-process lock for the commit step (check the
+ *   precondition, read the previous createdAt, append the trailer, fsync, rename); bodies stream
+ *   without it.
+ * - Open walks `objects/` with readdir only (no file opens) to rebuild the in-memory sorted key
+ *   index that answers `list`, and removes staging files left by interrupted writes: a crashed write
+ *   never shows up as an object. Files whose footer is invalid are found when they are opened
+ *   (stat/read): they are reported through `onWarning` and treated as missing, never served.
+ *   Entries that are not the canonical path of a key are reported and ignored.
+ * - Delete unlinks the file, then removes empty parent directories best-effort; writes retry
+ *   mkdir+create when such an rmdir races them.
+ *
+ * Assumptions: a case-sensitive filesystem (keys `a` and `A` are distinct files), POSIX rename and
+ * link semantics, and ONE server process per root (the key lock and the index live in memory).
+ * The root path must leave room for the longest encoded key under PATH_MAX: at most about 940 bytes.
+ */
+import { randomBytes } from "node:crypto";
+import { constants, readdirSync, type Dirent } from "node:fs";
+import { link, mkdir, open, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { Readable, addAbortSignal } from "node:stream";
+import { VaultError, isVaultError } from "../core/errors.js";
+import { validateKey } from "../core/storage-key.js";
+import { resolveRange } from "./byte-range.js";
+import { KeyLock } from "./key-lock.js";
+import { CorruptObjectError, encodeObjectTail, readObjectTail } from "./object-file.js";
+import { PathDecoder, keyToNames, keyToRelativePath } from "./object-path.js";
+import { SortedKeyIndex } from "./sorted-key-index.js";
+import type {
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ReadOptions,
+  ReadResult,
+  StorageDriver,
+  WriteOptions,
+} from "./storage-driver.js";
+import type { FilesystemStoreOptions } from "./store-config.js";
+import {
+  checkPreconditions,
+  checkWriteOptions,
+  consumeBody,
+  etagOf,
+  throwIfAborted,
+  type CheckedWriteOptions,
+} from "./write-checks.js";
+
+/** Staging files start with this; encoded names never start with `.`. */
+export const STAGING_PREFIX = ".tmp-";
+/**
+ * The longest path below `objects/` a key or its staging file can take: about 3 bytes per key byte
+ * plus chunk suffixes, plus a staging name in place of a short file name (checked by the unit tests).
+ */
+export const MAX_RELATIVE_PATH_BYTES = 3140;
+const PATH_MAX = 4096;
+const READ_CHUNK = 256 * 1024;
+const WRITE_BUFFER = 256 * 1024;
+const MKDIR_ATTEMPTS = 10;
+/** The open-time walk yields to the event loop after this long. */
+const SCAN_SLICE_MS = 10;
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
+export interface FilesystemDriverOptions extends FilesystemStoreOptions {
+  /** The time stamps objects get (tests inject one). */
+  readonly clock?: () => Date;
+  /** Where corrupt or foreign files are reported (default: `process.emitWarning`). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** What `open` found. */
+export interface FilesystemOpenReport {
+  readonly objects: number;
+  readonly removedStagingFiles: number;
+  readonly ignoredEntries: number;
+}
+
+export class FilesystemDriver implements StorageDriver {
+  readonly kind = "filesystem";
+  readonly root: string;
+  readonly objectsDir: string;
+  readonly openReport: FilesystemOpenReport;
+  readonly #index: SortedKeyIndex<true>;
+  readonly #locks = new KeyLock();
+  readonly #fsync: boolean;
+  readonly #clock: () => Date;
+  readonly #warn: (message: string) => void;
+  #closed = false;
+
+  private constructor(
+    root: string,
+    index: SortedKeyIndex<true>,
+    report: FilesystemOpenReport,
+    options: FilesystemDriverOptions,
+    warn: (message: string) => void,
+  ) {
+    this.root = root;
+    this.objectsDir = path.join(root, "objects");
+    this.#index = index;
+    this.openReport = report;
+    this.#fsync = options.fsync ?? true;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#warn = warn;
+  }
+
+  /** Opens (creating if needed) the store at `root_path`, cleans leftovers and indexes its keys. */
+  static async open(options: FilesystemDriverOptions): Promise<FilesystemDriver> {
+    if (typeof options.root_path !== "string" || options.root_path === "") {
+      throw new VaultError("bad_request", "root_path must be a directory path");
+    }
+    const root = path.resolve(options.root_path);
+    const objectsDir = path.join(root, "objects");
+    const longest = Buffer.byteLength(objectsDir, "utf8") + 1 + MAX_RELATIVE_PATH_BYTES;
+    if (longest >= PATH_MAX) {
+      throw new VaultError(
+        "bad_request",
+        `root_path is too long: the longest key would need a ${longest}-byte path (PATH_MAX is ${PATH_MAX})`,
+      );
+    }
+    const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, "StorageWarning"));
+    try {
+      await mkdir(objectsDir, { recursive: true });
+      const index = new SortedKeyIndex<true>();
+      const report = await scanObjects(objectsDir, (key) => index.set(key, true), warn);
+      return new FilesystemDriver(root, index, report, options, warn);
+    } catch (error) {
+      throw toStorageError(error, `cannot open the store at ${root}`);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    this.#checkUsable(key);
+    if (!this.#index.has(key)) return undefined;
+    try {
+      return await this.#statFile(key, this.#locate(key).file);
+    } catch (error) {
+      throw toStorageError(error, `cannot stat "${key}"`);
+    }
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<ReadResult | undefined> {
+    this.#checkUsable(key);
+    if (!this.#index.has(key)) return undefined;
+    const { file } = this.#locate(key);
+    let handle: FileHandle | undefined;
+    try {
+      handle = await openObject(file);
+      if (handle === undefined) return undefined;
+      const info = await this.#describe(key, file, handle);
+      if (info === undefined) return undefined;
+      const { start, end } = resolveRange(options, info.size);
+      let body: Readable;
+      if (end < start) {
+        body = Readable.from([], { objectMode: false });
+      } else {
+        // The stream owns the handle from here on and closes it when it ends or is destroyed.
+        body = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK });
+        handle = undefined;
+      }
+      if (options.signal !== undefined) addAbortSignal(options.signal, body);
+      return { info, body };
+    } catch (error) {
+      throw toStorageError(error, `cannot read "${key}"`);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async write(key: string, body: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<ObjectInfo> {
+    this.#checkUsable(key);
+    const checked = checkWriteOptions(options);
+    throwIfAborted(checked.signal);
+    const { dir, file } = this.#locate(key);
+    let staging: Staging | undefined;
+    let handleOpen = false;
+    try {
+      if (checked.ifNoneMatch !== undefined || checked.ifMatch !== undefined) {
+        // Fail fast, before reading a body that could not be stored anyway.
+        const current = this.#index.has(key) ? await this.#statFile(key, file) : undefined;
+        checkPreconditions(key, current, checked);
+      }
+      staging = await createStaging(dir);
+      handleOpen = true;
+      const writer = new StagingWriter(staging.handle);
+      // The last bytes may stay in the writer's buffer: the commit flushes them with the trailer.
+      const summary = await consumeBody(body, checked, (chunk) => writer.write(chunk));
+      const committed = await this.#locks.run(key, () => this.#commit(key, file, staging!, writer, summary, checked));
+      handleOpen = false;
+      staging = undefined;
+      if (this.#fsync) await this.#syncDirectories(dir, committed.createdDir);
+      return committed.info;
+    } catch (error) {
+      throw toStorageError(error, `cannot write "${key}"`);
+    } finally {
+      if (staging !== undefined) {
+        if (handleOpen) await staging.handle.close().catch(() => undefined);
+        await unlink(staging.path).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Runs under the key's lock. On success the staging file is gone (renamed or unlinked). */
+  async #commit(
+    key: string,
+    file: string,
+    staging: Staging,
+    writer: StagingWriter,
+    summary: { size: number; sha256: string },
+    checked: CheckedWriteOptions,
+  ): Promise<{ info: ObjectInfo; createdDir: string | undefined }> {
+    throwIfAborted(checked.signal);
+    this.#checkOpen();
+    const current = this.#index.has(key) ? await this.#statFile(key, file) : undefined;
+    checkPreconditions(key, current, checked);
+    const now = this.#clock();
+    const info: ObjectInfo = Object.freeze({
+      key,
+      size: summary.size,
+      contentType: checked.contentType,
+      sha256: summary.sha256,
+      etag: etagOf(summary.sha256),
+      createdAt: current?.createdAt ?? now,
+      modifiedAt: now,
+      metadata: checked.metadata,
+    });
+    await writer.write(encodeObjectTail(info));
+    await writer.flush();
+    if (this.#fsync) await staging.handle.sync();
+    await staging.handle.close();
+    if (checked.ifNoneMatch === "*") {
+      try {
+        await link(staging.path, file);
+      } catch (error) {
+        await unlink(staging.path).catch(() => undefined);
+        if (errorCode(error) === "EEXIST") throw new VaultError("precondition_failed", `"${key}" already exists`);
+        throw error;
+      }
+      // Committed. A staging name left behind by a failed unlink is removed at the next open.
+      await unlink(staging.path).catch(() => undefined);
+    } else {
+      try {
+        await rename(staging.path, file);
+      } catch (error) {
+        await unlink(staging.path).catch(() => undefined);
+        throw error;
+      }
+    }
+    this.#index.set(key, true);
+    return { info, createdDir: staging.createdDir };
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.#checkUsable(key);
+    if (!this.#index.has(key)) return false;
+    const { dir, file } = this.#locate(key);
+    try {
+      const removed = await this.#locks.run(key, async () => {
+        try {
+          await unlink(file);
+        } catch (error) {
+          if (errorCode(error) !== "ENOENT") throw error;
+          this.#index.delete(key);
+          return false;
+        }
+        this.#index.delete(key);
+        return true;
+      });
+      if (removed) {
+        const remaining = await this.#pruneEmptyDirectories(dir);
+        if (this.#fsync) await syncDirectory(remaining).catch((error: unknown) => this.#warnSync(remaining, error));
+      }
+      return removed;
+    } catch (error) {
+      throw toStorageError(error, `cannot delete "${key}"`);
+    }
+  }
+
+  async list(options: ListOptions): Promise<ListPage> {
+    this.#checkOpen();
+    return this.#index.page(options);
+  }
+
+  /** Later calls fail with `unavailable`; streams already handed out keep working. */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #locate(key: string): { dir: string; file: string } {
+    const names = keyToNames(key);
+    const file = path.join(this.objectsDir, ...names);
+    // Defence in depth: the encoding never produces `.`, `..` or empty names.
+    if (!file.startsWith(this.objectsDir + path.sep)) {
+      throw new VaultError("internal", `key "${key}" maps outside the store`);
+    }
+    return { dir: path.dirname(file), file };
+  }
+
+  async #statFile(key: string, file: string): Promise<ObjectInfo | undefined> {
+    const handle = await openObject(file);
+    if (handle === undefined) return undefined;
+    try {
+      return await this.#describe(key, file, handle);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async #describe(key: string, file: string, handle: FileHandle): Promise<ObjectInfo | undefined> {
+    let info: ObjectInfo;
+    try {
+      info = await readObjectTail(handle);
+    } catch (error) {
+      if (!(error instanceof CorruptObjectError)) throw error;
+      this.#warn(`ignoring corrupt object file ${file}: ${error.message}`);
+      return undefined;
+    }
+    if (info.key !== key) {
+      this.#warn(`ignoring object file ${file}: it holds key ${JSON.stringify(info.key)}`);
+      return undefined;
+    }
+    return info;
+  }
+
+  /** Removes `dir` and its parents while they are empty; returns the deepest one left. */
+  async #pruneEmptyDirectories(dir: string): Promise<string> {
+    let current = dir;
+    while (current !== this.objectsDir && current.startsWith(this.objectsDir + path.sep)) {
+      try {
+        await rmdir(current);
+      } catch {
+        return current; // not empty (or already gone, or in use): stop here
+      }
+      current = path.dirname(current);
+    }
+    return current;
+  }
+
+  /** fsyncs the file's directory and every directory the write created (their parents' entries). */
+  async #syncDirectories(dir: string, createdDir: string | undefined): Promise<void> {
+    const dirs = [dir];
+    if (createdDir !== undefined) {
+      const stop = path.dirname(createdDir);
+      for (let current = dir; current !== stop && current.length > this.root.length; ) {
+        current = path.dirname(current);
+        dirs.push(current);
+      }
+    }
+    await Promise.all(
+      dirs.map((directory) => syncDirectory(directory).catch((error: unknown) => this.#warnSync(directory, error))),
+    );
+  }
+
+  /** The object is already visible; a failed directory fsync only weakens its durability. */
+  #warnSync(directory: string, error: unknown): void {
+    if (errorCode(error) === "ENOENT") return; // removed since: nothing left to make durable
+    this.#warn(`fsync of directory ${directory} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new VaultError("unavailable", "the filesystem store is closed");
+  }
+
+  #checkUsable(key: string): void {
+    this.#checkOpen();
+    validateKey(key);
+  }
+}
+
+interface Staging {
+  readonly path: string;
+  readonly handle: FileHandle;
+  /** The first directory `mkdir -p` created for it, if any. */
+  readonly createdDir: string | undefined;
+}
+
+/**
+ * Creates a fresh staging file in `dir`, creating `dir` (and parents) when it is missing; retries
+ * when a delete's rmdir of the (then empty) directory races it.
+ */
+async function createStaging(dir: string): Promise<Staging> {
+  let createdDir: string | undefined;
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
+  for (let attempt = 1; ; attempt++) {
+    const stagingPath = path.join(dir, STAGING_PREFIX + randomBytes(12).toString("hex"));
+    try {
+      const handle = await open(stagingPath, flags, 0o644);
+      return { path: stagingPath, handle, createdDir };
+    } catch (error) {
+      if (errorCode(error) !== "ENOENT" || attempt >= MKDIR_ATTEMPTS) throw error;
+    }
+    // Usually the directory exists and the open above succeeds without this extra call.
+    createdDir ??= await mkdir(dir, { recursive: true });
+  }
+}
+
+/** Writes at increasing offsets, gathering small chunks into one buffer of `WRITE_BUFFER` bytes. */
+class StagingWriter {
+  readonly #handle: FileHandle;
+  readonly #buffer = Buffer.allocUnsafe(WRITE_BUFFER);
+  #used = 0;
+  #position = 0;
+
+  constructor(handle: FileHandle) {
+    this.#handle = handle;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#used + chunk.byteLength <= this.#buffer.length) {
+      this.#buffer.set(chunk, this.#used);
+      this.#used += chunk.byteLength;
+      if (this.#used === this.#buffer.length) await this.flush();
+      return;
+    }
+    await this.flush();
+    if (chunk.byteLength >= this.#buffer.length) {
+      await this.#writeAll(chunk);
+    } else {
+      this.#buffer.set(chunk, 0);
+      this.#used = chunk.byteLength;
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.#used === 0) return;
+    await this.#writeAll(this.#buffer.subarray(0, this.#used));
+    this.#used = 0;
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      const { bytesWritten } = await this.#handle.write(bytes, offset, bytes.byteLength - offset, this.#position);
+      offset += bytesWritten;
+      this.#position += bytesWritten;
+    }
+  }
+}
+
+/** Opens an object file for reading, or `undefined` if it is gone. */
+async function openObject(file: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(file, constants.O_RDONLY | O_NOFOLLOW);
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+interface ScanDirectory {
+  readonly abs: string;
+  /** Relative to the objects directory, `/`-separated. */
+  readonly rel: string;
+  readonly decoder: PathDecoder;
+}
+
+/**
+ * Walks the objects directory with readdir only: reports every key whose file sits at its
+ * canonical path, removes staging files, and reports (and skips) anything else.
+ *
+ * It uses readdirSync on purpose: for a tree of many small directories it measured 2-3 times faster
+ * than `fs.promises.readdir` at any concurrency (100,000 directories: 1.7 s against 3.2 s), and
+ * start-up time is what this walk is about. It yields to the event loop every few milliseconds so
+ * the process stays responsive while a large store opens.
+ */
+async function scanObjects(
+  objectsDir: string,
+  onKey: (key: string) => void,
+  warn: (message: string) => void,
+): Promise<FilesystemOpenReport> {
+  let objects = 0;
+  let removedStagingFiles = 0;
+  let ignoredEntries = 0;
+  const ignore = (rel: string, why: string): void => {
+    ignoredEntries++;
+    warn(`ignoring ${path.join(objectsDir, rel)} in the store: ${why}`);
+  };
+  const stack: ScanDirectory[] = [{ abs: objectsDir, rel: "", decoder: new PathDecoder() }];
+  let sliceStart = performance.now();
+  for (let directory = stack.pop(); directory !== undefined; directory = stack.pop()) {
+    if (performance.now() - sliceStart > SCAN_SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(directory.abs, { withFileTypes: true });
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") continue;
+      throw error;
+    }
+    for (const entry of entries) {
+      const name = entry.name;
+      const abs = `${directory.abs}${path.sep}${name}`;
+      const rel = directory.rel === "" ? name : `${directory.rel}/${name}`;
+      if (name.startsWith(STAGING_PREFIX) && entry.isFile()) {
+        try {
+          await unlink(abs);
+          removedStagingFiles++;
+        } catch (error) {
+          if (errorCode(error) !== "ENOENT") ignore(rel, `cannot remove this staging file: ${String(error)}`);
+        }
+      } else if (entry.isDirectory()) {
+        const decoder = directory.decoder.child(name);
+        if (decoder === undefined) ignore(rel, "not a directory this store makes");
+        else stack.push({ abs, rel, decoder });
+      } else if (entry.isFile()) {
+        const key = directory.decoder.keyOfFile(name);
+        if (key === undefined || keyToRelativePath(key) !== rel) {
+          ignore(rel, "not the file of a key");
+        } else {
+          onKey(key);
+          objects++;
+        }
+      } else {
+        ignore(rel, "neither a regular file nor a directory");
+      }
+    }
+  }
+  return { objects, removedStagingFiles, ignoredEntries };
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
+    ? error.code
+    : undefined;
+}
+
+/** VaultErrors pass; a full disk is `unavailable`; any other I/O failure is `internal`. */
+function toStorageError(error: unknown, context: string): VaultError {
+  if (isVaultError(error)) return error;
+  const code = errorCode(error);
+  const detail = error instanceof Error ? error.message : String(error);
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new VaultError("unavailable", `${context}: the store is out of space`, { cause: error });
+  }
+  return new VaultError("internal", `${context}: ${detail}`, { cause: error });
+}
