@@ -1,0 +1,37 @@
+import { VaultError } from "../core/errors.js";
+import { FilesystemDriver } from "./filesystem-driver.js";
+import { MemoryDriver } from "./memory-driver.js";
+import type { StorageDriver } from "./storage-driver.js";
+import type { StoreConfig } from "./store-config.js";
+
+/** What the composition root can hand every driver (all optional). */
+export interface StorageDriverDeps {
+  /** Where a driver reports recoverable oddities (corrupt or foreign files). */
+  readonly onWarning?: (message: string) => void;
+}
+
+type ConfigOf<T extends StoreConfig["type"]> = Extract<StoreConfig, { type: T }>["config"];
+
+type DriverFactories = {
+  readonly [T in StoreConfig["type"]]: (config: ConfigOf<T>, deps: StorageDriverDeps) => Promise<StorageDriver>;
+};
+
+/** One line per driver type: adding a driver is adding a line (and running the contract suite). */
+const FACTORIES: DriverFactories = {
+  memory: async () => new MemoryDriver(),
+  filesystem: (config, deps) =>
+    FilesystemDriver.open(deps.onWarning === undefined ? config : { ...config, onWarning: deps.onWarning }),
+  s3: async () => {
+    throw new VaultError("not_supported", "the s3 storage driver is not available yet");
+  },
+};
+
+/** Opens the driver a store's config names (aliases are resolved by the config loader). */
+export async function createStorageDriver(store: StoreConfig, deps: StorageDriverDeps = {}): Promise<StorageDriver> {
+  const type: string = store.type;
+  if (!Object.hasOwn(FACTORIES, type)) {
+    throw new VaultError("bad_request", `unknown storage type "${type}"`);
+  }
+  const factory = FACTORIES[store.type] as (config: StoreConfig["config"], deps: StorageDriverDeps) => Promise<StorageDriver>;
+  return factory(store.config, deps);
+}
