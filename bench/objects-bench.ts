@@ -11,7 +11,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { curlGet, curlPut, writeRandomFile } from "./lib/curl.js";
@@ -20,7 +20,7 @@ import { BenchClient } from "./lib/http-client.js";
 import { runBenchmark, UsageError } from "./lib/lifecycle.js";
 import { startNginxWebdav } from "./lib/nginx.js";
 import { openFilesystemDriver, writeThroughDriver } from "./lib/populate.js";
-import { PeakRssMeter } from "./lib/proc-stats.js";
+import { cpuSeconds, PeakRssMeter } from "./lib/proc-stats.js";
 import { runChecked } from "./lib/processes.js";
 import { renderTable, type Row } from "./lib/report.js";
 import { best, median, quantile } from "./lib/stats.js";
@@ -204,6 +204,9 @@ async function smallObjects(
 interface LargeResult {
   readonly getBytesPerSecond: number;
   readonly putBytesPerSecond: number;
+  /** Share of one core the server used over the 3 GETs / the 3 PUTs. */
+  readonly getCpu: number;
+  readonly putCpu: number;
   readonly peakRssBytes: number;
   readonly rssMethod: string;
 }
@@ -220,7 +223,13 @@ async function largeObject(
   const puts: number[] = [];
   const gets: number[] = [];
   let rss: ReturnType<PeakRssMeter["stop"]>;
+  const cpuNow = (): number => system.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const cpuShare = (since: { cpu: number; at: number }): number =>
+    (cpuNow() - since.cpu) / ((performance.now() - since.at) / 1000);
+  let putCpu = 0;
+  let getCpu = 0;
   try {
+    let since = { cpu: cpuNow(), at: performance.now() };
     for (let i = 0; i < 3; i++) {
       const put = await curlPut(system, path, file, cpus.load);
       if (put.status < 200 || put.status >= 300 || put.bytes !== size) {
@@ -228,6 +237,8 @@ async function largeObject(
       }
       puts.push(put.bytesPerSecond);
     }
+    putCpu = cpuShare(since);
+    since = { cpu: cpuNow(), at: performance.now() };
     for (let i = 0; i < 3; i++) {
       const get = await curlGet(system, path, cpus.load);
       if (get.status !== 200 || get.bytes !== size) {
@@ -235,6 +246,7 @@ async function largeObject(
       }
       gets.push(get.bytesPerSecond);
     }
+    getCpu = cpuShare(since);
   } finally {
     rss = meter.stop();
   }
@@ -245,6 +257,8 @@ async function largeObject(
   return {
     getBytesPerSecond: best(gets),
     putBytesPerSecond: best(puts),
+    getCpu,
+    putCpu,
     peakRssBytes: rss.bytes,
     rssMethod: rss.method,
   };
@@ -430,6 +444,7 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [];
   const notes: string[] = [cpus.note];
+  const loadBefore = loadavg()[0] ?? 0;
   const smallOrLarge = options.sections.has("small") || options.sections.has("large");
 
   if (smallOrLarge) {
@@ -476,12 +491,17 @@ async function main(): Promise<void> {
             pass: undefined,
           },
         );
-        const cpu = (r: WrkBest | undefined): string => `${Math.round((r?.best.serverCpu ?? 0) * 100)}%`;
+        const cpu = (r: WrkBest | undefined): string => {
+          if (r === undefined) return "?";
+          const perOp = (r.best.serverCpu / r.best.opsPerSecond) * 1e6;
+          return `${Math.round(r.best.serverCpu * 100)}% (${Math.round(perOp)} µs/op)`;
+        };
         notes.push(
           `4 KiB: wrk -t1 -c${options.connections} --latency, ${options.warmup} s warm-up + ${options.seconds} s, ` +
-            `best of ${options.rounds} round(s) alternating order; ${SMALL_KEYS} keys cycled (PUT overwrites). ` +
-            `Server CPU in the best round: GET vault ${cpu(v?.get)} / nginx ${cpu(n?.get)}, ` +
-            `PUT vault ${cpu(v?.put)} / nginx ${cpu(n?.put)} of one core.`,
+            `best of ${options.rounds} round(s) alternating order; ${SMALL_KEYS} keys cycled (PUT overwrites).`,
+          `4 KiB server CPU in the best round, share of its core (CPU time per request): ` +
+            `GET vault ${cpu(v?.get)}, nginx ${cpu(n?.get)}; PUT vault ${cpu(v?.put)}, nginx ${cpu(n?.put)}. ` +
+            `A server well under 100% was not the bottleneck (client core or disk was).`,
         );
         const errors = [...small].flatMap(([name, r]) =>
           [...r.get.all, ...r.put.all].some((x) => x.errors > 0) ? [name] : [],
@@ -527,6 +547,8 @@ async function main(): Promise<void> {
         notes.push(
           `${mib} MiB: curl, best of 3 PUTs (-T, no Expect) then best of 3 GETs, page cache warm. ` +
             `Peak RSS over all 6 transfers: ${v.rssMethod}; for nginx, its worker process.`,
+          `${mib} MiB server CPU, share of its core over the 3 runs: GET vault ${Math.round(v.getCpu * 100)}%, ` +
+            `nginx ${Math.round(n.getCpu * 100)}%; PUT vault ${Math.round(v.putCpu * 100)}%, nginx ${Math.round(n.putCpu * 100)}%.`,
         );
       }
     } finally {
@@ -568,7 +590,13 @@ async function main(): Promise<void> {
   }
 
   if (profileDir !== undefined) notes.push(`vault CPU profiles (.cpuprofile, open in Chrome DevTools): ${profileDir}`);
-  notes.push(`total run time ${Math.round((Date.now() - startedAt) / 1000)} s`);
+  notes.push(
+    `total run time ${Math.round((Date.now() - startedAt) / 1000)} s; 1-minute load average ` +
+      `${loadBefore.toFixed(1)} at the start, ${(loadavg()[0] ?? 0).toFixed(1)} at the end` +
+      (Math.max(loadBefore, loadavg()[0] ?? 0) > cpus.cores * 0.75
+        ? ` — other work was competing for these ${cpus.cores} cores: expect noise, re-run on a quiet machine`
+        : ""),
+  );
 
   const title =
     `artifact-vault objects benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +
