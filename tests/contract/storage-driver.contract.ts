@@ -559,13 +559,14 @@ export function runStorageDriverContract(name: string, makeDriver: MakeDriver): 
           await stall.promise; // a client that stops sending
           yield Buffer.alloc(1, 7);
         }
-        const writes = [
-          driver.write("kept", stalling(), { signal: controller.signal }),
-          driver.write("aborted", stalling(), { signal: controller.signal }),
-        ];
+        // Both rejection handlers are attached right away: the writes reject at the same moment.
+        const writes = Promise.all([
+          assert.rejects(driver.write("kept", stalling(), { signal: controller.signal })),
+          assert.rejects(driver.write("aborted", stalling(), { signal: controller.signal })),
+        ]);
         while (!yielded) await tick();
         controller.abort(new Error("client went away"));
-        for (const write of writes) await assert.rejects(write);
+        await writes;
         stall.resolve();
         assert.equal((await readAll(driver, "kept")).toString(), "previous");
         assert.equal(await driver.stat("aborted"), undefined);
