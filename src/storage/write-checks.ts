@@ -166,6 +166,7 @@ export async function consumeBody(
 
   try {
     for (;;) {
+      throwIfAborted(signal); // before pulling another chunk from the source
       let step: IteratorResult<Uint8Array>;
       try {
         step = await (aborted === undefined ? iterator.next() : Promise.race([iterator.next(), aborted]));
@@ -178,7 +179,6 @@ export async function consumeBody(
         finished = true;
         break;
       }
-      throwIfAborted(signal);
       const chunk = asBytes(step.value);
       size += chunk.byteLength;
       if (maxSize !== undefined && size > maxSize) {
