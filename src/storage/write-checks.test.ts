@@ -66,3 +66,19 @@ void describe("write checks", () => {
     );
   });
 });
+
+void it("consumeBody with an abort signal keeps memory flat (chunks are not retained)", async () => {
+  const controller = new AbortController();
+  const chunkSize = 1024 * 1024;
+  const total = 512;
+  async function* body() {
+    for (let i = 0; i < total; i++) yield Buffer.alloc(chunkSize, i % 256);
+  }
+  const before = process.memoryUsage().arrayBuffers;
+  let peak = 0;
+  const summary = await consumeBody(body(), checkWriteOptions({ signal: controller.signal }), () => {
+    peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
+  });
+  assert.equal(summary.size, total * chunkSize);
+  assert.ok(peak < 160 * chunkSize, `retained ${Math.round(peak / chunkSize)} MiB of a ${total} MiB body`);
+});

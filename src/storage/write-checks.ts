@@ -153,23 +153,12 @@ export async function consumeBody(
 
   const iterator = iteratorOf(body);
   let finished = false;
-  let onAbort: (() => void) | undefined;
-  const aborted =
-    signal === undefined
-      ? undefined
-      : new Promise<never>((_resolve, reject) => {
-          onAbort = () => reject(abortedError(signal));
-          signal.addEventListener("abort", onAbort, { once: true });
-        });
-  // Only ever awaited through Promise.race; keep it from being reported as unhandled.
-  aborted?.catch(() => undefined);
-
   try {
     for (;;) {
       throwIfAborted(signal); // before pulling another chunk from the source
       let step: IteratorResult<Uint8Array>;
       try {
-        step = await (aborted === undefined ? iterator.next() : Promise.race([iterator.next(), aborted]));
+        step = await nextOrAbort(iterator, signal);
       } catch (error) {
         if (isVaultError(error)) throw error;
         finished = true; // the source threw: it is done
@@ -194,8 +183,6 @@ export async function consumeBody(
   } catch (error) {
     if (!finished) stopSource(iterator);
     throw error;
-  } finally {
-    if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
   }
 
   throwIfAborted(signal);
@@ -216,6 +203,20 @@ export async function consumeBody(
     }
   }
   return { size, sha256: sha256Hex };
+}
+
+/**
+ * The next chunk, or a rejection as soon as the signal aborts. Each wait gets its own listener,
+ * removed when the step settles: racing every step against one long-lived abort promise would
+ * chain a reaction per chunk onto it and keep every chunk of the body alive until the end.
+ */
+function nextOrAbort(iterator: AsyncIterator<Uint8Array>, signal: AbortSignal | undefined): Promise<IteratorResult<Uint8Array>> {
+  if (signal === undefined) return iterator.next();
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(abortedError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    iterator.next().then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** The body's async iterator; plain iterables (an array of chunks) are accepted too. */
