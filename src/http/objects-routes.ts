@@ -65,11 +65,13 @@ async function sendObject(
   rawKey: string,
   withBody: boolean,
 ): Promise<FastifyReply> {
-  // Decide from a stat, then read exactly that version; if it was replaced in between, start over.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const info = await objects.stat(rawKey);
+  // One opened version answers the conditionals, the range and the bytes: they always agree.
+  const opened = await objects.open(rawKey);
+  let handedOver = false;
+  try {
+    const { info } = opened;
     setObjectHeaders(reply, info);
-    if (notModified(request, info)) return reply.code(304).send();
+    if (notModified(request, info)) return await reply.code(304).send();
     const decision = withBody && rangeApplies(request, info) ? decideRange(header(request, "range"), info.size) : { kind: "full" as const };
     if (decision.kind === "unsatisfiable") {
       reply.header("content-range", `bytes */${info.size}`);
@@ -78,11 +80,15 @@ async function sendObject(
     const range = decision.kind === "partial" ? decision.range : undefined;
     if (range === undefined) reply.code(200).header("content-length", info.size);
     else reply.code(206).header("content-range", `bytes ${range.start}-${range.end}/${info.size}`).header("content-length", range.end - range.start + 1);
-    if (!withBody) return reply.send();
-    const body = await objects.readVersion(rawKey, info.etag, range);
-    if (body !== undefined) return reply.send(body);
+    if (!withBody) return await reply.send();
+    handedOver = true;
+    if (opened.contents !== undefined) {
+      return await reply.send(range === undefined ? opened.contents : opened.contents.subarray(range.start, range.end + 1));
+    }
+    return await reply.send(opened.body(range));
+  } finally {
+    if (!handedOver) await opened.close();
   }
-  throw new VaultError("conflict", "the object is being rewritten; try again");
 }
 
 function setObjectHeaders(reply: FastifyReply, info: ObjectInfo): void {

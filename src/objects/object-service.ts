@@ -1,7 +1,6 @@
 import { VaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
-import type { Readable } from "node:stream";
-import type { ByteRange, ObjectInfo, StorageDriver } from "../storage/storage-driver.js";
+import type { ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 
 export const DEFAULT_LIST_LIMIT = 100;
@@ -91,17 +90,11 @@ export class ObjectService {
     return info;
   }
 
-  /**
-   * Streams the object (or an inclusive range of it) if it is still the version with `etag`;
-   * `undefined` if it was replaced since the caller looked, so ranges and headers always
-   * describe the bytes sent.
-   */
-  async readVersion(rawKey: string, etag: string, range: ByteRange | undefined): Promise<Readable | undefined> {
-    const result = await this.driver.read(validateKey(rawKey), range === undefined ? {} : { range });
-    if (result === undefined) throw notFound(rawKey);
-    if (result.info.etag === etag) return result.body;
-    result.body.destroy();
-    return undefined;
+  /** Opens the current version for reading (see `OpenedObject`); not_found if absent. */
+  async open(rawKey: string): Promise<OpenedObject> {
+    const opened = await this.driver.open(validateKey(rawKey));
+    if (opened === undefined) throw notFound(rawKey);
+    return opened;
   }
 
   async delete(rawKey: string): Promise<void> {

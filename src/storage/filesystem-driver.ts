@@ -43,13 +43,14 @@ import { VaultError, isVaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
 import { resolveRange } from "./byte-range.js";
 import { KeyLock } from "./key-lock.js";
-import { CorruptObjectError, encodeObjectTail, readObjectTail } from "./object-file.js";
+import { CorruptObjectError, encodeObjectTail, parseWholeObject, readObjectTail } from "./object-file.js";
 import { PathDecoder, keyToNames, keyToRelativePath } from "./object-path.js";
 import { SortedKeyIndex } from "./sorted-key-index.js";
 import type {
   ListOptions,
   ListPage,
   ObjectInfo,
+  OpenedObject,
   ReadOptions,
   ReadResult,
   StorageDriver,
@@ -73,7 +74,9 @@ export const STAGING_PREFIX = ".tmp-";
  */
 export const MAX_RELATIVE_PATH_BYTES = 3140;
 const PATH_MAX = 4096;
-const READ_CHUNK = 256 * 1024;
+const READ_CHUNK = 1024 * 1024;
+/** Objects up to this size (body + trailer) are read whole in one read. */
+const SMALL_OBJECT_BYTES = 32 * 1024;
 const WRITE_BUFFER = 256 * 1024;
 const MKDIR_ATTEMPTS = 10;
 /** The open-time walk yields to the event loop after this long. */
@@ -158,6 +161,26 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<ReadResult | undefined> {
+    const opened = await this.open(key);
+    if (opened === undefined) return undefined;
+    let range;
+    try {
+      range = resolveRange(options, opened.info.size);
+    } catch (error) {
+      await opened.close();
+      throw error;
+    }
+    const body = opened.body(range.end < range.start ? undefined : range);
+    if (options.signal !== undefined) addAbortSignal(options.signal, body);
+    return { info: opened.info, body };
+  }
+
+  /**
+   * Small objects (the common case for metadata and API objects) are read whole with one read
+   * from offset 0: a short read means end of file, so there is no fstat, no second read and no
+   * stream to set up. Larger ones keep the handle open and stream from it.
+   */
+  async open(key: string): Promise<OpenedObject | undefined> {
     this.#checkUsable(key);
     if (!this.#index.has(key)) return undefined;
     const { file } = this.#locate(key);
@@ -165,24 +188,38 @@ export class FilesystemDriver implements StorageDriver {
     try {
       handle = await openObject(file);
       if (handle === undefined) return undefined;
+      const head = Buffer.allocUnsafe(SMALL_OBJECT_BYTES);
+      const { bytesRead } = await handle.read(head, 0, SMALL_OBJECT_BYTES, 0);
+      if (bytesRead < SMALL_OBJECT_BYTES) {
+        const whole = this.#parseWhole(key, file, head.subarray(0, bytesRead));
+        if (whole !== undefined) {
+          await handle.close();
+          handle = undefined;
+          return bufferedObject(whole.info, whole.body);
+        }
+      }
       const info = await this.#describe(key, file, handle);
       if (info === undefined) return undefined;
-      const { start, end } = resolveRange(options, info.size);
-      let body: Readable;
-      if (end < start) {
-        body = Readable.from([], { objectMode: false });
-      } else {
-        // The stream owns the handle from here on and closes it when it ends or is destroyed.
-        body = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK });
-        handle = undefined;
-      }
-      if (options.signal !== undefined) addAbortSignal(options.signal, body);
-      return { info, body };
+      const opened = streamingObject(info, handle);
+      handle = undefined; // owned by `opened` now
+      return opened;
     } catch (error) {
       throw toStorageError(error, `cannot read "${key}"`);
     } finally {
       await handle?.close();
     }
+  }
+
+  #parseWhole(key: string, file: string, bytes: Buffer): { info: ObjectInfo; body: Buffer } | undefined {
+    let parsed: { info: ObjectInfo; body: Buffer };
+    try {
+      parsed = parseWholeObject(bytes);
+    } catch (error) {
+      if (error instanceof CorruptObjectError) return undefined; // let #describe report it
+      throw error;
+    }
+    if (parsed.info.key !== key) return undefined;
+    return parsed;
   }
 
   async write(key: string, body: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<ObjectInfo> {
@@ -456,6 +493,41 @@ class StagingWriter {
 }
 
 /** Opens an object file for reading, or `undefined` if it is gone. */
+/** An object whose bytes are already in memory. */
+function bufferedObject(info: ObjectInfo, contents: Buffer): OpenedObject {
+  return {
+    info,
+    contents,
+    body: (range) => Readable.from(range === undefined ? [contents] : [contents.subarray(range.start, range.end + 1)], { objectMode: false }),
+    close: async () => undefined,
+  };
+}
+
+/** An object read from an open file handle, which the body stream closes when done. */
+function streamingObject(info: ObjectInfo, handle: FileHandle): OpenedObject {
+  let owner: FileHandle | undefined = handle;
+  return {
+    info,
+    contents: undefined,
+    body: (range) => {
+      const taken = owner;
+      owner = undefined;
+      if (taken === undefined) throw new VaultError("internal", "an opened object's body can be read only once");
+      const { start, end } = range ?? { start: 0, end: info.size - 1 };
+      if (end < start) {
+        void taken.close().catch(() => undefined);
+        return Readable.from([], { objectMode: false });
+      }
+      return taken.createReadStream({ start, end, highWaterMark: READ_CHUNK });
+    },
+    close: async () => {
+      const taken = owner;
+      owner = undefined;
+      await taken?.close();
+    },
+  };
+}
+
 async function openObject(file: string): Promise<FileHandle | undefined> {
   try {
     return await open(file, constants.O_RDONLY | O_NOFOLLOW);

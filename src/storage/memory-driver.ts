@@ -7,6 +7,7 @@ import type {
   ListOptions,
   ListPage,
   ObjectInfo,
+  OpenedObject,
   ReadOptions,
   ReadResult,
   StorageDriver,
@@ -60,6 +61,24 @@ export class MemoryDriver implements StorageDriver {
     const body = Readable.from(copyRange(stored.blocks, start, end), { objectMode: false });
     if (options.signal !== undefined) addAbortSignal(options.signal, body);
     return { info: stored.info, body };
+  }
+
+  async open(key: string): Promise<OpenedObject | undefined> {
+    this.#checkUsable(key);
+    const stored = this.#objects.get(key);
+    if (stored === undefined) return undefined;
+    const { info, blocks } = stored;
+    const single = blocks.length === 1 ? blocks[0] : blocks.length === 0 ? Buffer.alloc(0) : undefined;
+    return {
+      info,
+      // Stored blocks are never mutated (writes build new ones), so sharing one is safe.
+      contents: single === undefined ? undefined : Buffer.from(single.buffer, single.byteOffset, single.byteLength),
+      body: (range) => {
+        const { start, end } = range ?? { start: 0, end: info.size - 1 };
+        return Readable.from(copyRange(blocks, start, end), { objectMode: false });
+      },
+      close: async () => undefined,
+    };
   }
 
   async write(key: string, body: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<ObjectInfo> {

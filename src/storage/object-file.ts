@@ -131,3 +131,19 @@ async function readAt(handle: FileHandle, position: number, length: number): Pro
   }
   return buffer;
 }
+
+/**
+ * Parses a whole object file already in memory (small objects are read in one go).
+ * Throws `CorruptObjectError` if it is not a complete object.
+ */
+export function parseWholeObject(file: Buffer): { info: ObjectInfo; body: Buffer } {
+  if (file.length < FOOTER_BYTES) throw new CorruptObjectError(`only ${file.length} bytes long`);
+  const footer = file.subarray(file.length - FOOTER_BYTES);
+  if (!footer.subarray(8).equals(MAGIC)) throw new CorruptObjectError("no object footer");
+  const trailerLength = footer.readUInt32BE(0);
+  if (trailerLength + FOOTER_BYTES > file.length) throw new CorruptObjectError(`impossible trailer length ${trailerLength}`);
+  const bodySize = file.length - FOOTER_BYTES - trailerLength;
+  const json = file.subarray(bodySize, file.length - FOOTER_BYTES);
+  if (crc32(json) !== footer.readUInt32BE(4)) throw new CorruptObjectError("trailer checksum mismatch");
+  return { info: parseTrailer(json, bodySize), body: file.subarray(0, bodySize) };
+}

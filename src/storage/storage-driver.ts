@@ -45,6 +45,23 @@ export interface ReadResult {
   readonly body: Readable;
 }
 
+/**
+ * An object opened for reading: its description and its bytes come from the same version, so a
+ * caller can decide (conditional request, range) from `info` and then stream exactly that.
+ * Either call `body` once, or `close` to let go without reading.
+ */
+export interface OpenedObject {
+  readonly info: ObjectInfo;
+  /**
+   * The whole body when the driver already holds it in memory (small objects), so a server can
+   * send it without setting up a stream. Read-only: it may share the driver's own memory.
+   */
+  readonly contents: Buffer | undefined;
+  /** Streams the whole body or an inclusive range (within the object); takes over the handle. */
+  body(range?: ByteRange): Readable;
+  close(): Promise<void>;
+}
+
 export interface WriteOptions {
   /** Create-only: fail with `precondition_failed` if the key exists (HTTP `If-None-Match: *`). */
   readonly ifNoneMatch?: "*";
@@ -86,6 +103,9 @@ export interface StorageDriver {
   stat(key: string): Promise<ObjectInfo | undefined>;
 
   read(key: string, options?: ReadOptions): Promise<ReadResult | undefined>;
+
+  /** Opens the current version for reading; see `OpenedObject`. */
+  open(key: string): Promise<OpenedObject | undefined>;
 
   /**
    * Stores `body` under `key`, atomically: until this resolves, readers see the previous object

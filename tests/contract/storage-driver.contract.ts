@@ -281,6 +281,49 @@ export function runStorageDriverContract(name: string, makeDriver: MakeDriver): 
       });
     });
 
+    void describe("open", () => {
+      for (const size of [0, 1, 4096, 32 * 1024 - 200, 32 * 1024, 300 * 1024 + 3]) {
+        void it(`gives the info and the bytes of one version (${size} bytes)`, async () => {
+          const content = patternBytes(size, 9);
+          const written = await driver.write("opened", chunked(content, 10_000), { contentType: "application/x-test" });
+          const handle = await driver.open("opened");
+          assert.ok(handle);
+          assertSameInfo(handle.info, written);
+          if (handle.contents !== undefined) assert.ok(handle.contents.equals(content), "contents");
+          assert.ok((await collect(handle.body())).equals(content), "whole body");
+          if (size > 2) {
+            const again = await driver.open("opened");
+            assert.ok(again);
+            const part = await collect(again.body({ start: 1, end: size - 2 }));
+            assert.ok(part.equals(content.subarray(1, size - 1)), "ranged body");
+          }
+        });
+      }
+
+      void it("keeps serving the version it opened while a new one is written", async () => {
+        const first = patternBytes(200 * 1024, 1);
+        const second = patternBytes(150 * 1024, 2);
+        await driver.write("versioned", chunked(first));
+        const handle = await driver.open("versioned");
+        assert.ok(handle);
+        await driver.write("versioned", chunked(second));
+        assert.equal(handle.info.sha256, sha256Hex(first));
+        assert.ok((await collect(handle.body())).equals(first));
+        assert.ok((await readAll(driver, "versioned")).equals(second));
+      });
+
+      void it("answers undefined for a missing key, and close releases an unread handle", async () => {
+        assert.equal(await driver.open("absent"), undefined);
+        await driver.write("closable", chunked(patternBytes(100 * 1024, 3)));
+        for (let i = 0; i < 50; i++) {
+          const handle = await driver.open("closable");
+          assert.ok(handle);
+          await handle.close();
+        }
+        assert.equal((await driver.stat("closable"))?.size, 100 * 1024);
+      });
+    });
+
     void describe("delete", () => {
       void it("removes a key and says whether it existed", async () => {
         assert.equal(await driver.delete("nothing"), false);
