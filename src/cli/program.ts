@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { describeError, exitCodeFor } from "./cli-errors.js";
 import { processIo, type CliIo } from "./cli-io.js";
+import { registerObjectsCommand } from "./objects-command.js";
 import { registerServeCommand, type ServeDeps } from "./serve-command.js";
 import { registerTokensCommand } from "./tokens-command.js";
 
@@ -28,6 +29,7 @@ export function buildProgram(io: CliIo, serveDeps: ServeDeps = {}): Command {
     });
   registerServeCommand(program, io, serveDeps);
   registerTokensCommand(program, io);
+  registerObjectsCommand(program, io);
   return program;
 }
 

@@ -84,12 +84,6 @@ export class ObjectService {
     }
   }
 
-  async stat(rawKey: string): Promise<ObjectInfo> {
-    const info = await this.driver.stat(validateKey(rawKey));
-    if (info === undefined) throw notFound(rawKey);
-    return info;
-  }
-
   /** Opens the current version for reading (see `OpenedObject`); not_found if absent. */
   async open(rawKey: string): Promise<OpenedObject> {
     const opened = await this.driver.open(validateKey(rawKey));
