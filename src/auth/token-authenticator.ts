@@ -19,7 +19,7 @@ const CHALLENGE = 'Bearer realm="artifact-vault"';
  * a request in and never stops the server.
  */
 export class TokenAuthenticator {
-  private byHash = new Map<string, TokenRecord>();
+  private byHash = new Map<string, Entry>();
   private fileSignature = "";
   private lastCheck = 0;
   private reloading: Promise<void> | undefined;
@@ -73,17 +73,10 @@ export class TokenAuthenticator {
     this.maybeRecheck();
     if (authorization === undefined || authorization === "") return undefined;
     const token = extractToken(authorization);
-    const record = this.lookup(token);
-    if (record === undefined) throw unauthenticated("invalid or unknown token");
-    if (record.expires !== null && record.expires.getTime() <= this.now()) {
-      throw unauthenticated(`token '${record.name}' has expired`);
-    }
-    return { name: record.name, scopes: new Set(record.scopes), anonymous: false };
-  }
-
-  /** Lookup by hash: the secret itself is never compared, so there is no timing side channel. */
-  private lookup(token: string): TokenRecord | undefined {
-    return this.byHash.get(hashToken(token));
+    const entry = this.byHash.get(hashToken(token));
+    if (entry === undefined) throw unauthenticated("invalid or unknown token");
+    if (entry.expiresAt <= this.now()) throw unauthenticated(`token '${entry.principal.name}' has expired`);
+    return entry.principal;
   }
 
   private maybeRecheck(): void {
@@ -116,7 +109,7 @@ export class TokenAuthenticator {
     if (signature === this.fileSignature) return;
     try {
       const records = signature === "missing" ? [] : await readTokensFile(this.tokensFile);
-      this.byHash = new Map(records.map((record) => [record.hash.toLowerCase(), record]));
+      this.byHash = new Map(records.map((record) => [record.hash.toLowerCase(), entryFor(record)]));
       this.fileSignature = signature;
       this.logger.info({ file: this.tokensFile, tokens: records.length }, "tokens loaded");
     } catch (error) {
@@ -128,6 +121,22 @@ export class TokenAuthenticator {
       );
     }
   }
+}
+
+/**
+ * A token as the authenticator keeps it: looked up by hash (the secret itself is never compared,
+ * so there is no timing side channel), with its principal built once per load, not per request.
+ */
+interface Entry {
+  readonly principal: Principal;
+  readonly expiresAt: number;
+}
+
+function entryFor(record: TokenRecord): Entry {
+  return {
+    principal: Object.freeze({ name: record.name, scopes: new Set(record.scopes), anonymous: false }),
+    expiresAt: record.expires === null ? Number.POSITIVE_INFINITY : record.expires.getTime(),
+  };
 }
 
 function extractToken(authorization: string): string {

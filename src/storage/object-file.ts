@@ -1,3 +1,4 @@
+import { fstatSync, readSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { crc32 } from "node:zlib";
 import type { ObjectInfo } from "./storage-driver.js";
@@ -65,23 +66,45 @@ export class CorruptObjectError extends Error {
  */
 export async function readObjectTail(handle: FileHandle): Promise<ObjectInfo> {
   const { size: fileSize } = await handle.stat();
+  let length = firstTailLength(fileSize);
+  for (;;) {
+    const parsed = parseTail(await readAt(handle, fileSize - length, length), fileSize);
+    if (typeof parsed !== "number") return parsed;
+    length = parsed;
+  }
+}
+
+/** `readObjectTail` on a raw fd with blocking reads (the driver's read path; see its `open`). */
+export function readObjectTailSync(fd: number): ObjectInfo {
+  const { size: fileSize } = fstatSync(fd);
+  let length = firstTailLength(fileSize);
+  for (;;) {
+    const parsed = parseTail(readAtSync(fd, fileSize - length, length), fileSize);
+    if (typeof parsed !== "number") return parsed;
+    length = parsed;
+  }
+}
+
+function firstTailLength(fileSize: number): number {
   if (fileSize < FOOTER_BYTES) throw new CorruptObjectError(`only ${fileSize} bytes long`);
-  let tailLength = Math.min(fileSize, FIRST_TAIL_READ);
-  let tail = await readAt(handle, fileSize - tailLength, tailLength);
+  return Math.min(fileSize, FIRST_TAIL_READ);
+}
+
+/**
+ * Parses the last `tail.length` bytes of a file of `fileSize` bytes: the object's info, or the
+ * number of tail bytes to read instead when the trailer is longer than what was read.
+ */
+function parseTail(tail: Buffer, fileSize: number): ObjectInfo | number {
   const footer = tail.subarray(tail.length - FOOTER_BYTES);
   if (!footer.subarray(8).equals(MAGIC)) throw new CorruptObjectError("no object footer");
   const trailerLength = footer.readUInt32BE(0);
   if (trailerLength > MAX_TRAILER_BYTES || trailerLength + FOOTER_BYTES > fileSize) {
     throw new CorruptObjectError(`impossible trailer length ${trailerLength}`);
   }
-  if (trailerLength + FOOTER_BYTES > tailLength) {
-    tailLength = trailerLength + FOOTER_BYTES;
-    tail = await readAt(handle, fileSize - tailLength, tailLength);
-  }
+  if (trailerLength + FOOTER_BYTES > tail.length) return trailerLength + FOOTER_BYTES;
   const json = tail.subarray(tail.length - FOOTER_BYTES - trailerLength, tail.length - FOOTER_BYTES);
   if (crc32(json) !== footer.readUInt32BE(4)) throw new CorruptObjectError("trailer checksum mismatch");
-  const bodySize = fileSize - FOOTER_BYTES - trailerLength;
-  return parseTrailer(json, bodySize);
+  return parseTrailer(json, fileSize - FOOTER_BYTES - trailerLength);
 }
 
 function parseTrailer(json: Buffer, bodySize: number): ObjectInfo {
@@ -121,6 +144,17 @@ function parseTrailer(json: Buffer, bodySize: number): ObjectInfo {
   });
 }
 
+function readAtSync(fd: number, position: number, length: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const bytesRead = readSync(fd, buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) throw new CorruptObjectError("file shrank while being read");
+    filled += bytesRead;
+  }
+  return buffer;
+}
+
 async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(length);
   let filled = 0;
@@ -138,12 +172,7 @@ async function readAt(handle: FileHandle, position: number, length: number): Pro
  */
 export function parseWholeObject(file: Buffer): { info: ObjectInfo; body: Buffer } {
   if (file.length < FOOTER_BYTES) throw new CorruptObjectError(`only ${file.length} bytes long`);
-  const footer = file.subarray(file.length - FOOTER_BYTES);
-  if (!footer.subarray(8).equals(MAGIC)) throw new CorruptObjectError("no object footer");
-  const trailerLength = footer.readUInt32BE(0);
-  if (trailerLength + FOOTER_BYTES > file.length) throw new CorruptObjectError(`impossible trailer length ${trailerLength}`);
-  const bodySize = file.length - FOOTER_BYTES - trailerLength;
-  const json = file.subarray(bodySize, file.length - FOOTER_BYTES);
-  if (crc32(json) !== footer.readUInt32BE(4)) throw new CorruptObjectError("trailer checksum mismatch");
-  return { info: parseTrailer(json, bodySize), body: file.subarray(0, bodySize) };
+  const parsed = parseTail(file, file.length);
+  if (typeof parsed === "number") throw new CorruptObjectError("trailer longer than the file");
+  return { info: parsed, body: file.subarray(0, parsed.size) };
 }
