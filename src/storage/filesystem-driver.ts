@@ -49,6 +49,7 @@ import { SortedKeyIndex } from "./sorted-key-index.js";
 import type {
   ListOptions,
   ListPage,
+  ImportOptions,
   ObjectInfo,
   OpenedObject,
   ReadOptions,
@@ -306,6 +307,82 @@ export class FilesystemDriver implements StorageDriver {
     }
     this.#index.set(key, true);
     return { info, createdDir: staging.createdDir };
+  }
+
+  get localStagingDirectory(): string {
+    return path.join(this.root, "spool");
+  }
+
+  /**
+   * Appends the trailer to the verified file and renames it into place (one copy of the bytes on
+   * disk, never two). A file on another filesystem (EXDEV) is streamed through `write` instead.
+   */
+  async importFile(key: string, file: string, options: ImportOptions): Promise<ObjectInfo> {
+    this.#checkUsable(key);
+    const { dir, file: target } = this.#locate(key);
+    try {
+      const committed = await this.#locks.run(key, async () => {
+        this.#checkOpen();
+        const current = this.#index.has(key) ? await this.#statFile(key, target) : undefined;
+        const now = this.#clock();
+        const info: ObjectInfo = Object.freeze({
+          key,
+          size: options.size,
+          contentType: options.contentType,
+          sha256: options.sha256,
+          etag: etagOf(options.sha256),
+          createdAt: current?.createdAt ?? now,
+          modifiedAt: now,
+          metadata: Object.freeze({ ...(options.metadata ?? {}) }),
+        });
+        const handle = await open(file, constants.O_WRONLY | constants.O_APPEND | O_NOFOLLOW);
+        try {
+          const { size } = await handle.stat();
+          if (size !== options.size) throw new VaultError("internal", `import of "${key}": file has ${size} bytes, not ${options.size}`);
+          await handle.write(encodeObjectTail(info));
+          if (this.#fsync) await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        let createdDir: string | undefined;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await rename(file, target);
+            break;
+          } catch (error) {
+            if (errorCode(error) === "EXDEV") return undefined;
+            if (errorCode(error) !== "ENOENT" || attempt >= MKDIR_ATTEMPTS) throw error;
+            createdDir ??= await mkdir(dir, { recursive: true });
+          }
+        }
+        this.#index.set(key, true);
+        return { info, createdDir };
+      });
+      if (committed === undefined) return await this.#importByCopy(key, file, options);
+      if (this.#fsync) await this.#syncDirectories(dir, committed.createdDir);
+      return committed.info;
+    } catch (error) {
+      await unlink(file).catch(() => undefined);
+      throw toStorageError(error, `cannot import "${key}"`);
+    }
+  }
+
+  async #importByCopy(key: string, file: string, options: ImportOptions): Promise<ObjectInfo> {
+    try {
+      // The trailer appended above is past `size`: copy the body only.
+      const body: AsyncIterable<Uint8Array> =
+        options.size === 0
+          ? (async function* () {})()
+          : createReadStream("", { fd: openSync(file, constants.O_RDONLY), start: 0, end: options.size - 1, highWaterMark: READ_CHUNK });
+      return await this.write(key, body, {
+        expectedSize: options.size,
+        expectedSha256: options.sha256,
+        contentType: options.contentType,
+        metadata: options.metadata,
+      });
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
   }
 
   async delete(key: string): Promise<boolean> {

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { VaultError } from "../core/errors.js";
 import { FilesystemDriver } from "./filesystem-driver.js";
 import { MemoryDriver } from "./memory-driver.js";
@@ -8,6 +9,12 @@ import type { StoreConfig } from "./store-config.js";
 export interface StorageDriverDeps {
   /** Where a driver reports recoverable oddities (corrupt or foreign files). */
   readonly onWarning?: (message: string) => void;
+  /**
+   * Keeps one face's keys apart from the other's in the same configured store: the vault's cache
+   * opens the store with namespace "cache" (a `cache/` directory under a filesystem root), so no
+   * object-API key, whatever its scope, can read or overwrite a cached artifact.
+   */
+  readonly namespace?: string;
 }
 
 type ConfigOf<T extends StoreConfig["type"]> = Extract<StoreConfig, { type: T }>["config"];
@@ -20,7 +27,11 @@ type DriverFactories = {
 const FACTORIES: DriverFactories = {
   memory: async () => new MemoryDriver(),
   filesystem: (config, deps) =>
-    FilesystemDriver.open(deps.onWarning === undefined ? config : { ...config, onWarning: deps.onWarning }),
+    FilesystemDriver.open({
+      ...config,
+      ...(deps.namespace === undefined ? {} : { root_path: path.join(config.root_path, deps.namespace) }),
+      ...(deps.onWarning === undefined ? {} : { onWarning: deps.onWarning }),
+    }),
   s3: async () => {
     throw new VaultError("not_supported", "the s3 storage driver is not available yet");
   },

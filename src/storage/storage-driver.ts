@@ -81,6 +81,15 @@ export interface WriteOptions {
   readonly signal?: AbortSignal;
 }
 
+/** For `importFile`: the file's content was already verified by the caller. */
+export interface ImportOptions {
+  readonly size: number;
+  /** Hex SHA-256 of the file's content. */
+  readonly sha256: string;
+  readonly contentType?: string | undefined;
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
+}
+
 export interface ListOptions {
   readonly prefix?: string;
   /** Only keys strictly after this one (in UTF-8 byte order); need not exist. */
@@ -114,6 +123,17 @@ export interface StorageDriver {
    * rejects. Memory use does not depend on the body's size.
    */
   write(key: string, body: AsyncIterable<Uint8Array>, options?: WriteOptions): Promise<ObjectInfo>;
+
+  /**
+   * Optional: stores a complete local file (a download spooled by the cache) as the object,
+   * atomically, moving it into place when it is on the store's filesystem instead of copying.
+   * The file is gone afterwards (moved, or removed by the caller's fallback). Use the
+   * `importFile` function in `import-file.ts`, which falls back to `write` for other drivers.
+   */
+  importFile?(key: string, file: string, options: ImportOptions): Promise<ObjectInfo>;
+
+  /** Optional: a local directory on the store's filesystem where files for `importFile` can be made. */
+  readonly localStagingDirectory?: string;
 
   /** Removes the key; resolves `false` if it did not exist. */
   delete(key: string): Promise<boolean>;

@@ -9,6 +9,10 @@ import type { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { VaultError, isVaultError, type ErrorKind } from "../../src/core/errors.js";
 import type { ObjectInfo, StorageDriver, WriteOptions } from "../../src/storage/storage-driver.js";
+import { importFile } from "../../src/storage/import-file.js";
+import { mkdir, mkdtemp, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export interface ContractDriverOptions {
   /** Time stamps for new objects; drivers must use it when given. */
@@ -321,6 +325,46 @@ export function runStorageDriverContract(name: string, makeDriver: MakeDriver): 
           await handle.close();
         }
         assert.equal((await driver.stat("closable"))?.size, 100 * 1024);
+      });
+    });
+
+    void describe("importFile", () => {
+      const stagedFile = async (content: Buffer): Promise<string> => {
+        const dir = driver.localStagingDirectory ?? (await mkdtemp(join(tmpdir(), "import-")));
+        await mkdir(dir, { recursive: true });
+        const file = join(dir, `import-${Math.random().toString(36).slice(2)}`);
+        await writeFile(file, content);
+        return file;
+      };
+
+      for (const size of [0, 5, 300 * 1024]) {
+        void it(`stores a verified local file as the object and removes the file (${size} bytes)`, async () => {
+          const content = patternBytes(size, 21);
+          const file = await stagedFile(content);
+          const info = await importFile(driver, "imported/file", file, {
+            size,
+            sha256: sha256Hex(content),
+            contentType: "application/x-imported",
+            metadata: { origin: "test" },
+          });
+          assert.equal(info.size, size);
+          assert.equal(info.sha256, sha256Hex(content));
+          assert.equal(info.contentType, "application/x-imported");
+          assert.deepEqual({ ...info.metadata }, { origin: "test" });
+          assertSameInfo(await driver.stat("imported/file"), info);
+          assert.ok((await readAll(driver, "imported/file")).equals(content));
+          await assert.rejects(stat(file), "the imported file should be gone");
+          const page = await driver.list({ prefix: "imported/", limit: 10 });
+          assert.deepEqual(page.keys, ["imported/file"]);
+        });
+      }
+
+      void it("replaces an existing object and keeps its createdAt", async () => {
+        const first = await driver.write("imported/again", chunked(patternBytes(10, 1)));
+        const content = patternBytes(20, 2);
+        const info = await importFile(driver, "imported/again", await stagedFile(content), { size: 20, sha256: sha256Hex(content) });
+        assert.equal(info.createdAt.getTime(), first.createdAt.getTime());
+        assert.ok((await readAll(driver, "imported/again")).equals(content));
       });
     });
 

@@ -1,0 +1,257 @@
+import { createHash, type Hash } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { close, open, read, write } from "node:fs";
+import { unlink } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { promisify } from "node:util";
+import { VaultError, isVaultError } from "../core/errors.js";
+import type { ArtifactRef } from "../core/cache/artifact-ref.js";
+import type { ByteRange, ObjectInfo } from "../storage/storage-driver.js";
+
+const openAsync = promisify(open);
+const writeAsync = promisify(write);
+const closeAsync = promisify(close);
+
+/** How much a reader asks the spool for at once. */
+const READ_CHUNK = 256 * 1024;
+
+/** What the upstream said about the artifact when its body started. */
+export interface FillHeaders {
+  readonly contentType: string | undefined;
+  /** From Content-Length; undefined for a chunked response. */
+  readonly contentLength: number | undefined;
+  readonly upstreamEtag: string | undefined;
+  readonly upstreamLastModified: string | undefined;
+}
+
+export interface FillSummary {
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** Stores the verified spool file as the cache entry (moving it when it can). */
+export type FillCommitter = (spoolPath: string, summary: FillSummary) => Promise<ObjectInfo>;
+
+export type FillState = "running" | "committing" | "committed" | "failed";
+
+/**
+ * One upstream download, spooled to a local file while it arrives, and shared by every client
+ * that asks for the artifact meanwhile. Each client tails the spool from its own position
+ * (a slow client never slows the download or the others; memory stays flat). The artifact is
+ * committed to the store only when complete with the announced length and the expected digest.
+ *
+ * Readers hold back the final byte until the fill is committed, so a download that turns out
+ * short or corrupt reaches no client as a complete response: their streams are destroyed
+ * instead. The spool is read through one fd opened at the start and shared by all readers with
+ * positional reads, so renaming or unlinking the file (at commit or failure) never strands one.
+ */
+export class Fill {
+  readonly startedAt = Date.now();
+  state: FillState = "running";
+  bytesWritten = 0;
+  error: VaultError | undefined;
+  info: ObjectInfo | undefined;
+  readonly settled: Promise<ObjectInfo>;
+
+  readonly #events = new EventEmitter();
+  #readFd: number | undefined;
+  #readers = 0;
+  #settle!: { resolve: (info: ObjectInfo) => void; reject: (error: VaultError) => void };
+
+  private constructor(
+    readonly ref: ArtifactRef,
+    readonly headers: FillHeaders,
+    readonly spoolPath: string,
+    private readonly writeFd: number,
+    readFd: number,
+  ) {
+    this.#readFd = readFd;
+    this.#events.setMaxListeners(0);
+    this.settled = new Promise<ObjectInfo>((resolve, reject) => (this.#settle = { resolve, reject }));
+    // Callers who only read through readers must not see an unhandled rejection.
+    this.settled.catch(() => undefined);
+  }
+
+  /** Creates the spool file. The caller then runs `consume` (without awaiting it, usually). */
+  static async create(ref: ArtifactRef, headers: FillHeaders, spoolPath: string): Promise<Fill> {
+    const writeFd = await openAsync(spoolPath, "wx", 0o600);
+    let readFd: number;
+    try {
+      readFd = await openAsync(spoolPath, "r");
+    } catch (error) {
+      await closeAsync(writeFd);
+      await unlink(spoolPath).catch(() => undefined);
+      throw error;
+    }
+    return new Fill(ref, headers, spoolPath, writeFd, readFd);
+  }
+
+  /** The length of the artifact if known: announced by upstream or the backend, or once done. */
+  get totalSize(): number | undefined {
+    return this.info?.size ?? this.headers.contentLength ?? this.ref.size;
+  }
+
+  /**
+   * Downloads `body` into the spool, verifies it, and commits it. Never rejects: the outcome is
+   * in `settled` and `state`, and readers see it.
+   */
+  async consume(body: AsyncIterable<Uint8Array>, commit: FillCommitter): Promise<void> {
+    const sha256 = createHash("sha256");
+    const expected = this.ref.digest;
+    const extra: Hash | undefined = expected !== undefined && expected.algorithm !== "sha256" ? createHash(expected.algorithm) : undefined;
+    const limit = this.ref.size ?? this.headers.contentLength;
+    try {
+      for await (const chunk of body) {
+        const bytes = chunk instanceof Uint8Array ? chunk : Buffer.from(chunk as string);
+        if (limit !== undefined && this.bytesWritten + bytes.length > limit) {
+          throw new VaultError("upstream_failed", `upstream sent more than the ${limit} bytes announced`);
+        }
+        await writeFully(this.writeFd, bytes, this.bytesWritten);
+        sha256.update(bytes);
+        extra?.update(bytes);
+        this.bytesWritten += bytes.length;
+        this.#events.emit("progress");
+      }
+      await closeAsync(this.writeFd);
+      if (limit !== undefined && this.bytesWritten !== limit) {
+        throw new VaultError("upstream_failed", `upstream sent ${this.bytesWritten} of the ${limit} bytes announced`);
+      }
+      const sha256Hex = sha256.digest("hex");
+      if (expected !== undefined) {
+        const actual = extra === undefined ? sha256Hex : extra.digest("hex");
+        if (actual !== expected.hex) {
+          throw new VaultError("upstream_failed", `upstream content failed verification: ${expected.algorithm} is ${actual}, expected ${expected.hex}`);
+        }
+      }
+      this.state = "committing";
+      this.info = await commit(this.spoolPath, { size: this.bytesWritten, sha256: sha256Hex });
+      this.state = "committed";
+      this.#settle.resolve(this.info);
+    } catch (error) {
+      this.state = "failed";
+      this.error = isVaultError(error) ? error : new VaultError("upstream_failed", `download failed: ${describe(error)}`, { cause: error });
+      await closeAsync(this.writeFd).catch(() => undefined);
+      await unlink(this.spoolPath).catch(() => undefined);
+      this.#settle.reject(this.error);
+    } finally {
+      this.#events.emit("progress");
+      this.#releaseReadFdIfUnused();
+    }
+  }
+
+  /**
+   * A stream of the artifact (or an inclusive range of it) that follows the download as it
+   * arrives. Errors (destroys) if the fill fails, even after most bytes were sent.
+   */
+  createReader(range?: ByteRange): Readable {
+    if (this.#readFd === undefined) throw new VaultError("internal", "the fill's spool is closed");
+    this.#readers++;
+    return new SpoolReader(this, range?.start ?? 0, range?.end);
+  }
+
+  /** @internal SpoolReader's view of the spool. */
+  readableUpTo(): number {
+    if (this.state === "committed") return this.bytesWritten;
+    // Hold back the last byte until the artifact is verified and committed.
+    return Math.max(0, this.bytesWritten - 1);
+  }
+
+  /** @internal */
+  readFd(): number {
+    if (this.#readFd === undefined) throw new VaultError("internal", "the fill's spool is closed");
+    return this.#readFd;
+  }
+
+  /** @internal */
+  waitForProgress(callback: () => void): void {
+    this.#events.once("progress", callback);
+  }
+
+  /** @internal */
+  readerDone(): void {
+    this.#readers--;
+    this.#releaseReadFdIfUnused();
+  }
+
+  #releaseReadFdIfUnused(): void {
+    if (this.#readers > 0 || this.state === "running" || this.state === "committing") return;
+    const fd = this.#readFd;
+    this.#readFd = undefined;
+    if (fd !== undefined) close(fd, () => undefined);
+  }
+}
+
+class SpoolReader extends Readable {
+  #position: number;
+  #reading = false;
+  #released = false;
+
+  constructor(
+    private readonly fill: Fill,
+    start: number,
+    private readonly end: number | undefined,
+  ) {
+    super({ highWaterMark: READ_CHUNK });
+    this.#position = start;
+  }
+
+  override _read(): void {
+    if (this.#reading) return;
+    const fill = this.fill;
+    if (fill.state === "failed") {
+      this.destroy(fill.error);
+      return;
+    }
+    const stopAt = this.end === undefined ? fill.totalSize : this.end + 1;
+    if (fill.state === "committed" && this.#position >= Math.min(stopAt ?? fill.bytesWritten, fill.bytesWritten)) {
+      this.push(null);
+      return;
+    }
+    const available = Math.min(fill.readableUpTo(), stopAt ?? Number.MAX_SAFE_INTEGER);
+    if (this.#position >= available) {
+      fill.waitForProgress(() => this._read());
+      return;
+    }
+    const length = Math.min(READ_CHUNK, available - this.#position);
+    const buffer = Buffer.allocUnsafe(length);
+    this.#reading = true;
+    read(fill.readFd(), buffer, 0, length, this.#position, (error, bytesRead) => {
+      this.#reading = false;
+      if (this.destroyed) return;
+      if (error !== null) {
+        this.destroy(error);
+        return;
+      }
+      this.#position += bytesRead;
+      if (this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead))) this._read();
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#release();
+    callback(error);
+  }
+
+  override push(chunk: unknown): boolean {
+    if (chunk === null) this.#release();
+    return super.push(chunk);
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.fill.readerDone();
+  }
+}
+
+async function writeFully(fd: number, bytes: Uint8Array, position: number): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const { bytesWritten } = await writeAsync(fd, bytes, offset, bytes.length - offset, position + offset);
+    offset += bytesWritten;
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

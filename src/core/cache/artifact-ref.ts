@@ -1,0 +1,45 @@
+/**
+ * What a proxy request names, decided by a backend without I/O: where it lives in the cache,
+ * where it comes from upstream, how long it stays fresh, and how to verify it.
+ */
+
+/** Immutable artifacts (versioned or content-addressed) never change once fetched. */
+export type Freshness =
+  | { readonly kind: "immutable" }
+  /** Mutable metadata (index pages, tags, Release files) is revalidated after `ttlMs`. */
+  | { readonly kind: "mutable"; readonly ttlMs: number };
+
+export type DigestAlgorithm = "sha256" | "sha512" | "sha1";
+
+/** A digest the artifact's bytes must have (from an OCI digest, a PyPI hash, npm integrity...). */
+export interface ExpectedDigest {
+  readonly algorithm: DigestAlgorithm;
+  /** Lowercase hex. */
+  readonly hex: string;
+}
+
+export interface ArtifactRef {
+  /** The backend that resolved it (its configured name). */
+  readonly backend: string;
+  /** The storage key the artifact is cached under (valid per `validateKey`). */
+  readonly cacheKey: string;
+  /**
+   * The path to request upstream, relative to the backend's base URL: already normalised and
+   * checked (no `..`, no encoded slashes, no scheme or host), so joining it to the base URL can
+   * never leave the configured host.
+   */
+  readonly upstreamPath: string;
+  readonly freshness: Freshness;
+  readonly digest?: ExpectedDigest | undefined;
+  /** The length the artifact must have, when the backend knows it beforehand. */
+  readonly size?: number | undefined;
+  /** Request headers to send upstream (e.g. `accept` for content negotiation). */
+  readonly upstreamHeaders?: Readonly<Record<string, string>> | undefined;
+}
+
+/** Parses an SRI string (`sha512-<base64>`, npm's `dist.integrity`) into an expected digest. */
+export function digestFromIntegrity(integrity: string): ExpectedDigest | undefined {
+  const match = /^(sha256|sha512|sha1)-([A-Za-z0-9+/]+={0,2})$/.exec(integrity.trim().split(/\s+/)[0] ?? "");
+  if (match === null) return undefined;
+  return { algorithm: match[1] as DigestAlgorithm, hex: Buffer.from(match[2] ?? "", "base64").toString("hex") };
+}

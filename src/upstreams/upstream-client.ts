@@ -1,0 +1,48 @@
+import type { Readable } from "node:stream";
+
+/**
+ * The single outbound HTTP edge (implemented with undici in `http-client.ts`). Every request to
+ * an upstream goes through one of these, bound to ONE configured base URL: callers pass only a
+ * path relative to it, so no client input can make the vault talk to another host.
+ */
+export interface UpstreamClientOptions {
+  /** e.g. `https://archive.apache.org/dist` (a path prefix is kept). */
+  readonly baseUrl: string;
+  /** Seconds for connect, for response headers, and between body chunks. */
+  readonly timeoutSeconds: number;
+  /** Basic auth sent to the base URL's host only (never to a redirect target on another host). */
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  /** Attempts before the first byte for connection errors and 502/503/504 (default 3). */
+  readonly retries?: number | undefined;
+  /** Redirects followed (default 5). */
+  readonly maxRedirects?: number | undefined;
+}
+
+export interface UpstreamRequest {
+  readonly method: "GET" | "HEAD";
+  /** Relative to the base URL; must already be normalised (see `normaliseUpstreamPath`). */
+  readonly path: string;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface UpstreamResponse {
+  readonly status: number;
+  /** Lowercase names; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The final URL after redirects (for logs and for resolving relative links). */
+  readonly url: string;
+  /** Empty for HEAD and for statuses without a body; must be consumed or destroyed. */
+  readonly body: Readable;
+}
+
+export interface UpstreamClient {
+  /**
+   * Sends the request, following redirects and retrying before the first byte. Resolves with
+   * whatever status the upstream answered (404s included); rejects with a VaultError of kind
+   * `upstream_timeout` or `upstream_failed` when no answer came.
+   */
+  request(request: UpstreamRequest): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
