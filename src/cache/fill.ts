@@ -140,13 +140,27 @@ export class Fill {
   }
 
   /**
-   * A stream of the artifact (or an inclusive range of it) that follows the download as it
-   * arrives. Errors (destroys) if the fill fails, even after most bytes were sent.
+   * Reserves a reader synchronously (so the spool stays readable however long the caller takes
+   * to start reading). `open` gives a stream of the artifact, or an inclusive range of it, that
+   * follows the download as it arrives and errors if the fill fails, even after most bytes were
+   * sent; `cancel` gives the reservation back unused.
    */
-  createReader(range?: ByteRange): Readable {
+  reserveReader(): { open(range?: ByteRange): Readable; cancel(): void } {
     if (this.#readFd === undefined) throw new VaultError("internal", "the fill's spool is closed");
     this.#readers++;
-    return new SpoolReader(this, range?.start ?? 0, range?.end);
+    let used = false;
+    return {
+      open: (range) => {
+        if (used) throw new VaultError("internal", "a fill reader reservation is used once");
+        used = true;
+        return new SpoolReader(this, range?.start ?? 0, range?.end);
+      },
+      cancel: () => {
+        if (used) return;
+        used = true;
+        this.readerDone();
+      },
+    };
   }
 
   /** @internal SpoolReader's view of the spool. */
@@ -196,7 +210,7 @@ class SpoolReader extends Readable {
   }
 
   override _read(): void {
-    if (this.#reading) return;
+    if (this.#reading || this.destroyed) return;
     const fill = this.fill;
     if (fill.state === "failed") {
       this.destroy(fill.error);

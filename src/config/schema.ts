@@ -9,7 +9,6 @@
  */
 import { z } from "zod";
 import type { StoreConfig } from "../storage/store-config.js";
-import { parseDuration, parseSize, UnitError } from "./units.js";
 
 const GiB = 1024 ** 3;
 
@@ -56,83 +55,8 @@ export const DEFAULT_BACKENDS: readonly Readonly<BackendConfig>[] = [
  */
 export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/metrics/", "/docs/", "/ui/"];
 
-// ------------------------------------------------------------------------------------------------
-// Scalars. Values may arrive as strings after `${VAR}` substitution, so numbers and booleans also
-// accept their string spelling. A failed scalar raises a "custom" issue carrying what it expected;
-// `configErrorMap` renders it (with the full path known, so secrets are never echoed).
-
-interface ExpectedParams {
-  readonly expected?: string;
-  readonly reason?: string;
-}
-
-function scalar<T>(expected: string, convert: (input: unknown) => T | undefined) {
-  return z.unknown().transform((input, ctx): T => {
-    const value = convert(input);
-    if (value === undefined) {
-      ctx.addIssue({ code: "custom", input, params: { expected } satisfies ExpectedParams });
-      return z.NEVER;
-    }
-    return value;
-  });
-}
-
-function integer(min: number, max?: number) {
-  const expected = max === undefined ? `a number ≥ ${min}` : `a number from ${min} to ${max}`;
-  return scalar(expected, (input) => {
-    const value = typeof input === "string" && /^\s*\d+\s*$/.test(input) ? Number(input) : input;
-    if (typeof value !== "number" || !Number.isSafeInteger(value)) return undefined;
-    return value >= min && (max === undefined || value <= max) ? value : undefined;
-  });
-}
-
-const boolean = scalar("true or false", (input) => {
-  if (typeof input === "boolean") return input;
-  if (typeof input !== "string") return undefined;
-  const text = input.trim().toLowerCase();
-  if (text === "true" || text === "yes" || text === "on" || text === "1") return true;
-  if (text === "false" || text === "no" || text === "off" || text === "0") return false;
-  return undefined;
-});
-
-const text = z.string().min(1);
-
-/** An optional string where an empty one (`${VAR:-}`) means "not given". */
-const optionalText = z
-  .string()
-  .optional()
-  .transform((value) => (value === "" ? undefined : value));
-
-const httpUrl = scalar("an http(s) URL", (input) => {
-  if (typeof input !== "string" || !URL.canParse(input)) return undefined;
-  const protocol = new URL(input).protocol;
-  return protocol === "http:" || protocol === "https:" ? input : undefined;
-});
-
-function unit(parse: (input: string | number) => number, minimum: number) {
-  return z.unknown().transform((input, ctx): number => {
-    if (typeof input !== "string" && typeof input !== "number") {
-      const expected = parse === parseSize ? 'a size like "512MB" or "100GiB"' : 'a duration like "30s" or "10m"';
-      ctx.addIssue({ code: "custom", input, params: { expected } satisfies ExpectedParams });
-      return z.NEVER;
-    }
-    try {
-      const value = parse(input);
-      if (value < minimum) {
-        ctx.addIssue({ code: "custom", input, params: { reason: `must be greater than 0, got ${JSON.stringify(input)}` } });
-        return z.NEVER;
-      }
-      return value;
-    } catch (error) {
-      if (!(error instanceof UnitError)) throw error;
-      ctx.addIssue({ code: "custom", input, params: { reason: error.message } satisfies ExpectedParams });
-      return z.NEVER;
-    }
-  });
-}
-
-const size = (minimum = 0) => unit(parseSize, minimum);
-const duration = (minimum = 0) => unit(parseDuration, minimum);
+import { BACKEND_CONFIG_SCHEMAS, IMPLEMENTED_BACKEND_TYPES, canonicalBackendType } from "../upstreams/backend-types.js";
+import { boolean, duration, httpUrl, integer, optionalText, size, text, type ExpectedParams } from "./scalars.js";
 
 const logLevel = z.preprocess((value) => (typeof value === "string" ? value.trim().toLowerCase() : value), z.enum(LOG_LEVELS));
 
@@ -225,7 +149,7 @@ export const storageSchema = z
   });
 
 // ------------------------------------------------------------------------------------------------
-// Backends: checked loosely for now (each backend type's own options are checked by its upstream).
+// Backends: each type's options are checked by that type's schema (src/upstreams/backend-types.ts).
 
 const BACKEND_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const PREFIX_SEGMENTS = /^\/(?:[A-Za-z0-9._~-]+\/)+$/;
@@ -239,22 +163,37 @@ const backendSchema = z
   .transform((backend, ctx): BackendConfig => {
     const config = backend.config ?? {};
     const prefix = config["prefix"];
-    const path = ["config", "prefix"];
-    if (typeof prefix !== "string") {
-      ctx.addIssue({ code: "custom", path, input: prefix, params: { expected: 'a URL prefix like "/pypi/"' } });
-    } else if (!prefix.startsWith("/") || !prefix.endsWith("/") || prefix === "/") {
-      ctx.addIssue({ code: "custom", path, message: `must start and end with "/", got ${JSON.stringify(prefix)}` });
-    } else if (!PREFIX_SEGMENTS.test(prefix) || prefix.split("/").some((part) => part === "." || part === "..")) {
-      ctx.addIssue({
-        code: "custom",
-        path,
-        message: `must be path segments of letters, digits and ". _ ~ -", got ${JSON.stringify(prefix)}`,
-      });
-    } else if (RESERVED_PREFIXES.includes(prefix)) {
-      ctx.addIssue({ code: "custom", path, message: `${JSON.stringify(prefix)} is reserved for the service's own routes` });
+    const problem = prefixProblem(prefix);
+    if (problem !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["config", "prefix"], input: prefix, ...problem });
+      return z.NEVER;
     }
-    return { type: backend.type, name: backend.name, config };
+    const type = canonicalBackendType(backend.type);
+    const optionsSchema = BACKEND_CONFIG_SCHEMAS[type];
+    if (optionsSchema === undefined) {
+      const known = Object.keys(BACKEND_CONFIG_SCHEMAS).join(", ");
+      ctx.addIssue({ code: "custom", path: ["type"], message: `unknown backend type ${quote(backend.type)} (known: ${known}, oci)` });
+      return z.NEVER;
+    }
+    // The type's own options, checked here so every mistake is reported at start with its path.
+    const options = optionsSchema.safeParse(config, { error: configErrorMap });
+    if (!options.success) {
+      for (const issue of options.error.issues) ctx.addIssue({ code: "custom", path: ["config", ...issue.path], message: issue.message });
+      return z.NEVER;
+    }
+    return { type, name: backend.name, config: options.data as Record<string, unknown> };
   });
+
+/** What is wrong with a backend's prefix, as issue fields, or undefined when it is fine. */
+function prefixProblem(prefix: unknown): { message: string } | { params: ExpectedParams } | undefined {
+  if (typeof prefix !== "string") return { params: { expected: 'a URL prefix like "/pypi/"' } };
+  if (!prefix.startsWith("/") || !prefix.endsWith("/") || prefix === "/") return { message: `must start and end with "/", got ${JSON.stringify(prefix)}` };
+  if (!PREFIX_SEGMENTS.test(prefix) || prefix.split("/").some((part) => part === "." || part === "..")) {
+    return { message: `must be path segments of letters, digits and ". _ ~ -", got ${JSON.stringify(prefix)}` };
+  }
+  if (RESERVED_PREFIXES.includes(prefix)) return { message: `${JSON.stringify(prefix)} is reserved for the service's own routes` };
+  return undefined;
+}
 
 const backendsSchema = z.array(backendSchema).superRefine((backends, ctx) => {
   const names = new Map<string, number>();
@@ -324,7 +263,13 @@ const sections = z.strictObject({
       metadata_ttl_ms: cache.metadata_ttl,
       negative_ttl_ms: cache.negative_ttl,
     })),
-  backends: backendsSchema.default(() => DEFAULT_BACKENDS.map((backend) => ({ ...backend, config: { ...backend.config } }))),
+  // Without a `backends` key: the public upstreams whose backends this version implements.
+  backends: backendsSchema.default(() =>
+    DEFAULT_BACKENDS.filter((backend) => IMPLEMENTED_BACKEND_TYPES.has(canonicalBackendType(backend.type))).map((backend) => ({
+      ...backend,
+      config: { ...backend.config },
+    })),
+  ),
 });
 
 export const configSchema = z

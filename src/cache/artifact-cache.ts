@@ -1,0 +1,390 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, rm } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import type { Logger } from "pino";
+import { VaultError, isVaultError } from "../core/errors.js";
+import type { ArtifactRef } from "../core/cache/artifact-ref.js";
+import { decideFreshness } from "../core/cache/freshness.js";
+import { importFile } from "../storage/import-file.js";
+import type { ByteRange, ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
+import type { UpstreamResponse } from "../upstreams/upstream-client.js";
+import { CacheIndex } from "./cache-index.js";
+import { Fill, type FillHeaders } from "./fill.js";
+
+/** How a response was produced, sent as `X-Cache`. */
+export type CacheStatus = "HIT" | "MISS" | "STALE" | "REVALIDATED";
+
+/** Validators for a conditional upstream request. */
+export interface Validators {
+  readonly etag?: string | undefined;
+  readonly lastModified?: string | undefined;
+}
+
+/**
+ * The upstream side of a lookup, supplied by the backend that resolved the ref: one GET (or a
+ * conditional GET when `validators` are given). It answers whatever the upstream said; the
+ * cache interprets 200, 304, 404/410 and the rest.
+ */
+export type UpstreamFetch = (ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal) => Promise<UpstreamResponse>;
+
+/** What the cache hands a route: the artifact's description and a way to stream it. */
+export interface CachedArtifact {
+  readonly status: CacheStatus;
+  /** Length when known (always on hits; on a miss when the upstream announced it). */
+  readonly size: number | undefined;
+  readonly contentType: string | undefined;
+  /** Our strong ETag (hits), or undefined while the digest is not known yet. */
+  readonly etag: string | undefined;
+  readonly lastModified: Date | undefined;
+  /** The whole body when it is already in memory (small hits). */
+  readonly contents: Buffer | undefined;
+  /** Streams the artifact or a range of it (a range only when `size` is known). Call once. */
+  body(range?: ByteRange): Readable;
+  /** Lets go without reading (after a 304, a HEAD, or an error). */
+  release(): void;
+}
+
+export interface ArtifactCacheOptions {
+  readonly driver: StorageDriver;
+  readonly logger: Logger;
+  /** Where downloads are spooled; cleaned at start. Defaults to the driver's staging dir or a temp dir. */
+  readonly spoolDirectory: string;
+  /** Bytes; least-recently-used artifacts are evicted past it. */
+  readonly maxSize?: number | undefined;
+  /** How long an upstream 404 is remembered. */
+  readonly negativeTtlMs: number;
+  readonly clock?: () => number;
+}
+
+/** Metadata keys kept with each cached artifact. */
+const META = {
+  fetchedAt: "vault-fetched-at",
+  upstreamEtag: "vault-upstream-etag",
+  upstreamLastModified: "vault-upstream-last-modified",
+  backend: "vault-backend",
+} as const;
+
+const NEGATIVE_CACHE_LIMIT = 10_000;
+
+/** A download in progress, visible to `cache stats` and the UI. */
+export interface FillProgress {
+  readonly key: string;
+  readonly backend: string;
+  readonly bytes: number;
+  readonly total: number | undefined;
+  readonly percent: number | undefined;
+  readonly startedAt: Date;
+}
+
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+  stale: number;
+  revalidated: number;
+  bytesFromCache: number;
+  bytesFromUpstream: number;
+}
+
+/** The outcome of asking upstream once for a key (shared by every concurrent asker). */
+type UpstreamOutcome =
+  | { readonly kind: "fill"; readonly fill: Fill }
+  | { readonly kind: "not-modified" }
+  | { readonly kind: "not-found" };
+
+/**
+ * The one algorithm every proxy route calls: lookup → decide (fresh, revalidate, stale-if-error)
+ * → fill with single-flight and tee → serve. It knows nothing about ecosystems: backends resolve
+ * requests into `ArtifactRef`s and supply the upstream fetch.
+ */
+export class ArtifactCache {
+  readonly counters: CacheCounters = { hits: 0, misses: 0, stale: 0, revalidated: 0, bytesFromCache: 0, bytesFromUpstream: 0 };
+  readonly index: CacheIndex;
+
+  readonly #driver: StorageDriver;
+  readonly #logger: Logger;
+  readonly #spoolDirectory: string;
+  readonly #negativeTtlMs: number;
+  readonly #clock: () => number;
+  /** Single-flight: one upstream exchange per key at a time, owned by this instance. */
+  readonly #inFlight = new Map<string, Promise<UpstreamOutcome>>();
+  /** Fills that are downloading, for joiners and for progress reporting. */
+  readonly #fills = new Map<string, Fill>();
+  /** When a mutable entry was last confirmed by a 304 (the stored copy keeps its fetch time). */
+  readonly #revalidatedAt = new Map<string, number>();
+  readonly #negative = new Map<string, number>();
+
+  constructor(options: ArtifactCacheOptions) {
+    this.#driver = options.driver;
+    this.#logger = options.logger;
+    this.#spoolDirectory = options.spoolDirectory;
+    this.#negativeTtlMs = options.negativeTtlMs;
+    this.#clock = options.clock ?? Date.now;
+    this.index = new CacheIndex(options.driver, options.logger, options.maxSize);
+  }
+
+  /** Removes spool leftovers of a crash and starts indexing what is cached (in the background). */
+  async start(): Promise<void> {
+    await mkdir(this.#spoolDirectory, { recursive: true });
+    for (const entry of await readdir(this.#spoolDirectory)) {
+      await rm(path.join(this.#spoolDirectory, entry), { recursive: true, force: true });
+    }
+    this.index.startScan();
+  }
+
+  async close(): Promise<void> {
+    await this.index.stop();
+  }
+
+  fillsInProgress(): FillProgress[] {
+    return [...this.#fills.values()].map((fill) => {
+      const total = fill.totalSize;
+      return {
+        key: fill.ref.cacheKey,
+        backend: fill.ref.backend,
+        bytes: fill.bytesWritten,
+        total,
+        percent: total === undefined || total === 0 ? undefined : Math.min(100, Math.round((fill.bytesWritten / total) * 1000) / 10),
+        startedAt: new Date(fill.startedAt),
+      };
+    });
+  }
+
+  /** Forgets an entry (admin purge): stored copy, freshness and negative entry. */
+  async purge(key: string): Promise<boolean> {
+    this.#revalidatedAt.delete(key);
+    this.#negative.delete(key);
+    return this.index.remove(key);
+  }
+
+  /**
+   * Answers a request for `ref`: from the cache when fresh, after revalidation when stale, from
+   * a (shared) download when missing; a stale copy when the upstream fails. Throws VaultError
+   * `not_found` for an upstream 404, `upstream_failed` / `upstream_timeout` otherwise.
+   */
+  async get(ref: ArtifactRef, fetchUpstream: UpstreamFetch): Promise<CachedArtifact> {
+    const key = ref.cacheKey;
+    const now = this.#clock();
+    const negativeUntil = this.#negative.get(key);
+    if (negativeUntil !== undefined) {
+      if (negativeUntil > now) throw notFound(ref);
+      this.#negative.delete(key);
+    }
+
+    const fill = this.#fills.get(key);
+    if (fill !== undefined && (fill.state === "running" || fill.state === "committing")) return this.#fromFill(fill, "MISS");
+
+    const opened = await this.#driver.open(key);
+    if (opened === undefined) return this.#miss(ref, fetchUpstream);
+
+    const validatedAt = Math.max(Number(opened.info.metadata[META.fetchedAt] ?? 0), this.#revalidatedAt.get(key) ?? 0);
+    if (decideFreshness(ref.freshness, validatedAt, now) === "fresh") return this.#hit(opened, "HIT");
+    return this.#revalidate(ref, opened, fetchUpstream);
+  }
+
+  async #miss(ref: ArtifactRef, fetchUpstream: UpstreamFetch): Promise<CachedArtifact> {
+    const outcome = await this.#exchange(ref, undefined, fetchUpstream);
+    if (outcome.kind === "fill") return this.#serveFill(outcome.fill);
+    if (outcome.kind === "not-found") throw notFound(ref);
+    // A 304 to an unconditional request: the upstream is confused; say so.
+    throw new VaultError("upstream_failed", "upstream answered 304 to an unconditional request");
+  }
+
+  async #revalidate(ref: ArtifactRef, stale: OpenedObject, fetchUpstream: UpstreamFetch): Promise<CachedArtifact> {
+    const key = ref.cacheKey;
+    const validators: Validators = {
+      etag: stale.info.metadata[META.upstreamEtag],
+      lastModified: stale.info.metadata[META.upstreamLastModified],
+    };
+    let outcome: UpstreamOutcome;
+    try {
+      outcome = await this.#exchange(ref, validators, fetchUpstream);
+    } catch (error) {
+      if (!isVaultError(error) || (error.kind !== "upstream_failed" && error.kind !== "upstream_timeout" && error.kind !== "rate_limited")) {
+        await stale.close();
+        throw error;
+      }
+      this.#logger.warn({ key, reason: error.message }, "upstream unavailable; serving a stale copy");
+      return this.#hit(stale, "STALE");
+    }
+    if (outcome.kind === "not-modified") {
+      this.#revalidatedAt.set(key, this.#clock());
+      return this.#hit(stale, "REVALIDATED");
+    }
+    await stale.close();
+    if (outcome.kind === "not-found") {
+      // Gone upstream (a deleted tag or package): stop serving it.
+      await this.purge(key);
+      throw notFound(ref);
+    }
+    return this.#serveFill(outcome.fill);
+  }
+
+  /** Serves a fresh download; one that already finished is served from the store. */
+  async #serveFill(fill: Fill): Promise<CachedArtifact> {
+    if (fill.state === "running" || fill.state === "committing") return this.#fromFill(fill, "MISS");
+    if (fill.state === "failed") throw fill.error ?? new VaultError("upstream_failed", "download failed");
+    const opened = await this.#driver.open(fill.ref.cacheKey);
+    if (opened === undefined) throw new VaultError("internal", "a committed artifact is missing from the store");
+    this.counters.misses++;
+    return this.#hit(opened, "MISS", false);
+  }
+
+  /**
+   * One upstream exchange per key at a time: everyone asking meanwhile shares its outcome (a
+   * fill to tail, a 304, a 404 or the error).
+   */
+  #exchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch): Promise<UpstreamOutcome> {
+    const key = ref.cacheKey;
+    const running = this.#inFlight.get(key);
+    if (running !== undefined) return running;
+    const exchange = this.#startExchange(ref, validators, fetchUpstream).finally(() => {
+      if (this.#inFlight.get(key) === exchange) this.#inFlight.delete(key);
+    });
+    this.#inFlight.set(key, exchange);
+    return exchange;
+  }
+
+  async #startExchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch): Promise<UpstreamOutcome> {
+    // The download belongs to the cache, not to the client that started it: it goes on when
+    // that client disconnects, so the next one gets a hit.
+    const response = await fetchUpstream(ref, validators, new AbortController().signal);
+    const { status } = response;
+    if (status === 304 && validators !== undefined) {
+      response.body.destroy();
+      return { kind: "not-modified" };
+    }
+    if (status === 404 || status === 410) {
+      response.body.destroy();
+      this.#rememberNotFound(ref.cacheKey);
+      return { kind: "not-found" };
+    }
+    if (status !== 200) {
+      response.body.destroy();
+      throw upstreamStatusError(status, response.headers);
+    }
+    const headers = fillHeaders(response.headers);
+    const fill = await Fill.create(ref, headers, path.join(this.#spoolDirectory, `${randomBytes(12).toString("hex")}.part`));
+    this.#fills.set(ref.cacheKey, fill);
+    void fill
+      .consume(response.body, (spoolPath, summary) =>
+        importFile(this.#driver, ref.cacheKey, spoolPath, {
+          size: summary.size,
+          sha256: summary.sha256,
+          contentType: headers.contentType,
+          metadata: {
+            [META.fetchedAt]: String(this.#clock()),
+            [META.backend]: ref.backend,
+            ...(headers.upstreamEtag === undefined ? {} : { [META.upstreamEtag]: headers.upstreamEtag }),
+            ...(headers.upstreamLastModified === undefined ? {} : { [META.upstreamLastModified]: headers.upstreamLastModified }),
+          },
+        }),
+      )
+      .then(() => this.#fillSettled(fill));
+    return { kind: "fill", fill };
+  }
+
+  #fillSettled(fill: Fill): void {
+    const key = fill.ref.cacheKey;
+    if (this.#fills.get(key) === fill) this.#fills.delete(key);
+    this.counters.bytesFromUpstream += fill.bytesWritten;
+    if (fill.state === "committed" && fill.info !== undefined) {
+      this.#revalidatedAt.delete(key);
+      this.index.added(key, fill.info.size);
+      this.#logger.info({ key, bytes: fill.info.size, ms: Date.now() - fill.startedAt }, "cached");
+    } else {
+      this.#logger.warn({ key, reason: fill.error?.message }, "download failed; nothing cached");
+    }
+  }
+
+  #fromFill(fill: Fill, status: CacheStatus): CachedArtifact {
+    this.counters.misses++;
+    const reader = fill.reserveReader();
+    return {
+      status,
+      size: fill.totalSize,
+      contentType: fill.headers.contentType,
+      etag: undefined,
+      lastModified: parseHttpDate(fill.headers.upstreamLastModified),
+      contents: undefined,
+      body: (range) => reader.open(range),
+      release: () => reader.cancel(),
+    };
+  }
+
+  #hit(opened: OpenedObject, status: CacheStatus, count = true): CachedArtifact {
+    const { info } = opened;
+    if (count && status === "HIT") this.counters.hits++;
+    else if (count && status === "STALE") this.counters.stale++;
+    else if (count && status === "REVALIDATED") this.counters.revalidated++;
+    this.index.touched(info.key, info.size);
+    const lease = this.index.lease(info.key);
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      lease.release();
+    };
+    return {
+      status,
+      size: info.size,
+      contentType: info.contentType,
+      etag: info.etag,
+      lastModified: lastModifiedOf(info),
+      contents: opened.contents,
+      body: (range) => {
+        const body = opened.body(range);
+        this.counters.bytesFromCache += range === undefined ? info.size : range.end - range.start + 1;
+        body.once("close", finish);
+        return body;
+      },
+      release: () => {
+        finish();
+        void opened.close();
+      },
+    };
+  }
+
+  #rememberNotFound(key: string): void {
+    if (this.#negativeTtlMs <= 0) return;
+    if (this.#negative.size >= NEGATIVE_CACHE_LIMIT) {
+      const oldest = this.#negative.keys().next().value;
+      if (oldest !== undefined) this.#negative.delete(oldest);
+    }
+    this.#negative.set(key, this.#clock() + this.#negativeTtlMs);
+  }
+}
+
+function fillHeaders(headers: Readonly<Record<string, string>>): FillHeaders {
+  const length = headers["content-length"];
+  const contentLength = length !== undefined && /^\d+$/.test(length) && headers["content-encoding"] === undefined ? Number(length) : undefined;
+  return {
+    contentType: headers["content-type"],
+    contentLength,
+    upstreamEtag: headers["etag"],
+    upstreamLastModified: headers["last-modified"],
+  };
+}
+
+function upstreamStatusError(status: number, headers: Readonly<Record<string, string>>): VaultError {
+  if (status === 429) {
+    const retryAfter = Number(headers["retry-after"]);
+    return new VaultError("rate_limited", "upstream is rate-limiting", Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {});
+  }
+  if (status === 401 || status === 403) return new VaultError("upstream_failed", `upstream refused access (${status})`);
+  return new VaultError("upstream_failed", `upstream answered ${status}`);
+}
+
+function notFound(ref: ArtifactRef): VaultError {
+  return new VaultError("not_found", `not found upstream: ${ref.upstreamPath}`);
+}
+
+function lastModifiedOf(info: ObjectInfo): Date {
+  return parseHttpDate(info.metadata[META.upstreamLastModified]) ?? info.modifiedAt;
+}
+
+function parseHttpDate(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const time = Date.parse(value);
+  return Number.isNaN(time) ? undefined : new Date(time);
+}
