@@ -5,6 +5,10 @@ import { mainStore, type VaultConfig } from "./config/schema.js";
 import { buildServer } from "./http/server.js";
 import { ObjectService } from "./objects/object-service.js";
 import { createStorageDriver } from "./storage/registry.js";
+import { ArtifactCache } from "./cache/artifact-cache.js";
+import { createBackends } from "./upstreams/registry.js";
+import { tmpdir } from "node:os";
+import path from "node:path";
 
 export interface RunningVault {
   /** Where it listens, e.g. `http://127.0.0.1:8080`. */
@@ -38,49 +42,70 @@ export function createLogger(level: VaultConfig["log_level"]): Logger {
 
 /** The composition root: config → storage → auth → domain → HTTP server. */
 export async function startVault(config: VaultConfig, logger: Logger = createLogger(config.log_level)): Promise<RunningVault> {
-  const driver = await createStorageDriver(mainStore(config));
-  const authenticator = new TokenAuthenticator(config.auth.tokens_file, logger);
-  await authenticator.start();
-  const objects = new ObjectService(driver, config.max_object_size);
-  const app = await buildServer({
-    logger,
-    authenticator,
-    objects,
-    rateLimit: {
-      enabled: config.rate_limit.enabled,
-      perTokenPerMinute: config.rate_limit.per_token_per_minute,
-      perIpPerMinute: config.rate_limit.per_ip_per_minute,
-    },
-  });
+  const onWarning = (message: string): void => logger.warn(message);
+  const resources: Array<() => Promise<void> | void> = [];
+  const releaseAll = async (): Promise<void> => {
+    for (const release of resources.splice(0).reverse()) await release();
+  };
+  let app;
   try {
+    const driver = await createStorageDriver(mainStore(config), { onWarning });
+    resources.push(() => driver.close());
+    // The cache lives in its own namespace of the store: object-API keys can never reach it.
+    const cacheDriver = await createStorageDriver(mainStore(config), { onWarning, namespace: "cache" });
+    resources.push(() => cacheDriver.close());
+    const authenticator = new TokenAuthenticator(config.auth.tokens_file, logger);
+    await authenticator.start();
+    resources.push(() => authenticator.close());
+    if (authenticator.size === 0) {
+      logger.warn({ file: config.auth.tokens_file }, "no API tokens yet: create one with `artifact-vault tokens add NAME --ttl DAYS --scope read`");
+    }
+    const cache = new ArtifactCache({
+      driver: cacheDriver,
+      logger,
+      spoolDirectory: cacheDriver.localStagingDirectory ?? path.join(tmpdir(), `artifact-vault-spool-${process.pid}`),
+      maxSize: config.cache.max_size,
+      negativeTtlMs: config.cache.negative_ttl_ms,
+    });
+    await cache.start();
+    resources.push(() => cache.close());
+    const backends = await createBackends(config.backends, { logger, metadataTtlMs: config.cache.metadata_ttl_ms });
+    resources.push(() => Promise.all(backends.map((backend) => backend.close())).then(() => undefined));
+    app = await buildServer({
+      logger,
+      authenticator,
+      objects: new ObjectService(driver, config.max_object_size),
+      rateLimit: {
+        enabled: config.rate_limit.enabled,
+        perTokenPerMinute: config.rate_limit.per_token_per_minute,
+        perIpPerMinute: config.rate_limit.per_ip_per_minute,
+      },
+      vault: { backends, cache, requireToken: config.auth.proxy === "token" },
+    });
     await app.listen({ host: config.http_host, port: config.http_port });
   } catch (error) {
-    authenticator.close();
-    await driver.close();
+    await releaseAll();
     throw error;
   }
-  const address = app.server.address() as AddressInfo;
+  const server = app;
+  const address = server.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, storage: driver.kind, tokens: authenticator.size }, "artifact-vault listening");
-  if (authenticator.size === 0) {
-    logger.warn({ file: config.auth.tokens_file }, "no API tokens yet: create one with `artifact-vault tokens add NAME --ttl DAYS --scope read`");
-  }
+  logger.info({ url, storage: mainStore(config).type, backends: config.backends.map((backend) => `${backend.name} ${String(backend.config["prefix"])}`) }, "artifact-vault listening");
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     logger.info("shutting down: draining in-flight requests");
     const deadline = setTimeout(() => {
       logger.warn({ timeoutMs: config.shutdown_timeout_ms }, "shutdown deadline reached; closing remaining connections");
-      app.server.closeAllConnections();
+      server.server.closeAllConnections();
     }, config.shutdown_timeout_ms);
     deadline.unref();
     try {
-      await app.close();
+      await server.close();
     } finally {
       clearTimeout(deadline);
-      authenticator.close();
-      await driver.close();
+      await releaseAll();
       logger.info("stopped");
     }
   };

@@ -9,6 +9,9 @@ import type { Scope } from "../auth/tokens-file.js";
 import type { ObjectService } from "../objects/object-service.js";
 import { objectApiErrorBody, toErrorResponse } from "./error-response.js";
 import { registerObjectRoutes } from "./objects-routes.js";
+import { registerProxyRoutes } from "./proxy-routes.js";
+import type { ArtifactCache } from "../cache/artifact-cache.js";
+import type { Backend } from "../upstreams/backend.js";
 import { VERSION } from "../version.js";
 
 declare module "fastify" {
@@ -18,8 +21,14 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** The scope a route needs; routes without one are public. */
     scope?: Scope;
+    /** How errors are rendered: the object API's JSON envelope (default) or plain text (proxy). */
+    errorFormat?: "envelope" | "plain";
+    /** The `WWW-Authenticate` challenge of a 401 (default: Bearer). */
+    challenge?: string;
   }
 }
+
+const BEARER_CHALLENGE = 'Bearer realm="artifact-vault"';
 
 export interface RateLimitSettings {
   readonly enabled: boolean;
@@ -32,6 +41,8 @@ export interface ServerDependencies {
   readonly authenticator: TokenAuthenticator;
   readonly objects: ObjectService;
   readonly rateLimit: RateLimitSettings;
+  /** The vault's face: proxy routes per backend over the artifact cache. */
+  readonly vault?: { readonly backends: readonly Backend[]; readonly cache: ArtifactCache; readonly requireToken: boolean };
 }
 
 /** Builds the HTTP edge. Routes are thin adapters; errors become responses in one handler. */
@@ -59,10 +70,15 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     reply.header("x-request-id", request.id);
     const scope = request.routeOptions.config.scope;
     if (scope === undefined) return;
-    const principal = deps.authenticator.authenticate(request.headers.authorization);
-    if (principal === undefined) {
-      throw new VaultError("unauthenticated", "missing bearer token", { challenge: 'Bearer realm="artifact-vault"' });
+    const challenge = request.routeOptions.config.challenge ?? BEARER_CHALLENGE;
+    let principal: Principal | undefined;
+    try {
+      principal = deps.authenticator.authenticate(request.headers.authorization);
+    } catch (error) {
+      if (error instanceof VaultError && error.kind === "unauthenticated") throw new VaultError("unauthenticated", error.message, { challenge });
+      throw error;
     }
+    if (principal === undefined) throw new VaultError("unauthenticated", "missing credentials: send a token", { challenge });
     requireScope(principal, scope);
     request.principal = principal;
   });
@@ -84,7 +100,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
       reply.raw.destroy(error instanceof Error ? error : undefined);
       return;
     }
-    return sendObjectApiError(reply, failure);
+    return request.routeOptions.config.errorFormat === "plain" ? sendPlainError(reply, failure) : sendObjectApiError(reply, failure);
   });
 
   app.setNotFoundHandler(async (request, reply) => {
@@ -115,6 +131,9 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   rejectOtherMethods(app, "/health", ["GET", "HEAD"]);
 
   registerObjectRoutes(app, deps.objects);
+  if (deps.vault !== undefined) {
+    registerProxyRoutes(app, deps.vault.backends, deps.vault.cache, { requireToken: deps.vault.requireToken });
+  }
   return app;
 }
 
@@ -153,6 +172,17 @@ async function sendObjectApiError(reply: FastifyReply, error: VaultError): Promi
     .headers(response.headers)
     .type("application/json; charset=utf-8")
     .send(objectApiErrorBody(response.status, response.message));
+}
+
+/** Proxy routes answer errors in plain text, as pip, npm, apt and curl users expect. */
+async function sendPlainError(reply: FastifyReply, error: VaultError): Promise<FastifyReply> {
+  const response = toErrorResponse(error);
+  if (!reply.request.raw.complete) reply.header("connection", "close");
+  return reply
+    .code(response.status)
+    .headers(response.headers)
+    .type("text/plain; charset=utf-8")
+    .send(`${response.status} ${error.kind.replaceAll("_", " ")}: ${response.message}\n`);
 }
 
 function pathOf(request: FastifyRequest): string {
