@@ -264,7 +264,16 @@ export class ArtifactCache {
       throw upstreamStatusError(status, response.headers);
     }
     const headers = fillHeaders(response.headers);
-    const fill = await Fill.create(ref, headers, path.join(this.#spoolDirectory, `${randomBytes(12).toString("hex")}.part`));
+    // Until the fill iterates the body (after creating its spool), a failure of the body must
+    // not go unobserved: the iteration still sees it, this only keeps it from crashing us.
+    response.body.on("error", () => undefined);
+    let fill: Fill;
+    try {
+      fill = await Fill.create(ref, headers, path.join(this.#spoolDirectory, `${randomBytes(12).toString("hex")}.part`));
+    } catch (error) {
+      response.body.destroy();
+      throw new VaultError("internal", `cannot spool a download: ${(error as Error).message}`, { cause: error });
+    }
     this.#fills.set(ref.cacheKey, fill);
     void fill
       .consume(response.body, (spoolPath, summary) =>

@@ -139,7 +139,8 @@ describe("pull-through cache over the http backend", () => {
     const path = "/dist/short/len.bin";
     origin.files.set(path, { body, announcedLength: body.length + 10, truncateAt: body.length });
     const broken = await streamGet(vault.url, "/files/short/len.bin");
-    assert.ok(broken.error !== undefined);
+    // Aborted mid-body, or a 502 when the download failed before the response started.
+    assert.ok(broken.error !== undefined || broken.status === 502, `status ${broken.status}`);
     origin.files.set(path, { body });
     const ok = await rawRequest(vault.url, "/files/short/len.bin");
     assert.equal(ok.header("x-cache"), "MISS");
