@@ -1,0 +1,175 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pino } from "pino";
+import { ArtifactCache, type UpstreamFetch } from "../../src/cache/artifact-cache.js";
+import type { ArtifactRef } from "../../src/core/cache/artifact-ref.js";
+import { isVaultError } from "../../src/core/errors.js";
+import { MemoryDriver } from "../../src/storage/memory-driver.js";
+import type { UpstreamResponse } from "../../src/upstreams/upstream-client.js";
+
+const logger = pino({ level: "silent" });
+
+function ref(key: string, extra: Partial<ArtifactRef> = {}): ArtifactRef {
+  return { backend: "t", cacheKey: `t/${key}`, upstreamPath: key, freshness: { kind: "immutable" }, ...extra };
+}
+
+function response(status: number, body: Buffer = Buffer.alloc(0), headers: Record<string, string> = {}): UpstreamResponse {
+  return { status, headers: { "content-length": String(body.length), ...headers }, url: "http://upstream/x", body: Readable.from([body]) };
+}
+
+/** An upstream double for the cache's unit-level behaviour: answers from a map, counts calls. */
+function upstream(answers: Map<string, () => UpstreamResponse>): { fetch: UpstreamFetch; calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    fetch: async (artifact) => {
+      calls.push(artifact.upstreamPath);
+      const answer = answers.get(artifact.upstreamPath);
+      return answer === undefined ? response(404) : answer();
+    },
+  };
+}
+
+async function withCache(
+  options: { maxSize?: number; negativeTtlMs?: number; clock?: () => number },
+  run: (cache: ArtifactCache, driver: MemoryDriver) => Promise<void>,
+): Promise<void> {
+  const spool = await mkdtemp(join(tmpdir(), "cache-unit-"));
+  const driver = new MemoryDriver();
+  const cache = new ArtifactCache({
+    driver,
+    logger,
+    spoolDirectory: spool,
+    maxSize: options.maxSize,
+    negativeTtlMs: options.negativeTtlMs ?? 60_000,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  await cache.start();
+  await cache.index.scanned();
+  try {
+    await run(cache, driver);
+  } finally {
+    await cache.close();
+    await driver.close();
+    await rm(spool, { recursive: true, force: true });
+  }
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function settle(cache: ArtifactCache): Promise<void> {
+  while (cache.fillsInProgress().length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+describe("ArtifactCache", () => {
+  test("a digest mismatch aborts every reader and caches nothing", async () => {
+    await withCache({}, async (cache, driver) => {
+      const body = randomBytes(100_000);
+      const wrong = { algorithm: "sha256" as const, hex: "0".repeat(64) };
+      const { fetch } = upstream(new Map([["blob", () => response(200, body)]]));
+      const artifact = await cache.get(ref("blob", { digest: wrong }), fetch);
+      await assert.rejects(readAll(artifact.body()), (error: unknown) => isVaultError(error, "upstream_failed"));
+      await settle(cache);
+      assert.equal(await driver.stat("t/blob"), undefined);
+      const right = { algorithm: "sha256" as const, hex: createHash("sha256").update(body).digest("hex") };
+      const good = await cache.get(ref("blob", { digest: right }), fetch);
+      assert.ok((await readAll(good.body())).equals(body));
+      await settle(cache);
+      assert.equal((await driver.stat("t/blob"))?.size, body.length);
+    });
+  });
+
+  test("sha512 digests (npm integrity) are verified too", async () => {
+    await withCache({}, async (cache) => {
+      const body = Buffer.from("tarball bytes");
+      const { fetch } = upstream(new Map([["pkg.tgz", () => response(200, body)]]));
+      const hex = createHash("sha512").update(body).digest("hex");
+      const artifact = await cache.get(ref("pkg.tgz", { digest: { algorithm: "sha512", hex } }), fetch);
+      assert.ok((await readAll(artifact.body())).equals(body));
+      await settle(cache);
+      assert.equal((await cache.get(ref("pkg.tgz"), fetch)).status, "HIT");
+    });
+  });
+
+  test("negative entries expire after negative_ttl (injected clock)", async () => {
+    let now = 1_000_000;
+    await withCache({ negativeTtlMs: 5_000, clock: () => now }, async (cache) => {
+      const answers = new Map<string, () => UpstreamResponse>();
+      const { fetch, calls } = upstream(answers);
+      for (let i = 0; i < 3; i++) {
+        await assert.rejects(cache.get(ref("later"), fetch), (error: unknown) => isVaultError(error, "not_found"));
+      }
+      assert.equal(calls.length, 1);
+      answers.set("later", () => response(200, Buffer.from("published")));
+      now += 4_999;
+      await assert.rejects(cache.get(ref("later"), fetch), (error: unknown) => isVaultError(error, "not_found"));
+      now += 2;
+      const artifact = await cache.get(ref("later"), fetch);
+      assert.equal((await readAll(artifact.body())).toString(), "published");
+      assert.equal(calls.length, 2);
+    });
+  });
+
+  test("mutable artifacts are fresh for their TTL, then revalidated (injected clock)", async () => {
+    let now = 5_000_000;
+    await withCache({ clock: () => now }, async (cache) => {
+      const validators: Array<string | undefined> = [];
+      const fetch: UpstreamFetch = async (_artifact, given) => {
+        validators.push(given?.etag);
+        return given?.etag === '"e1"' ? response(304) : response(200, Buffer.from("index v1"), { etag: '"e1"' });
+      };
+      const mutable = ref("index", { freshness: { kind: "mutable", ttlMs: 60_000 } });
+      assert.equal((await readAll((await cache.get(mutable, fetch)).body())).toString(), "index v1");
+      await settle(cache);
+      now += 59_999;
+      assert.equal((await cache.get(mutable, fetch)).status, "HIT");
+      now += 1;
+      const revalidated = await cache.get(mutable, fetch);
+      assert.equal(revalidated.status, "REVALIDATED");
+      revalidated.release();
+      assert.deepEqual(validators, [undefined, '"e1"']);
+      now += 59_999;
+      assert.equal((await cache.get(mutable, fetch)).status, "HIT", "a 304 renews the TTL");
+    });
+  });
+
+  test("eviction keeps the newest under max_size and never evicts an artifact being read", async () => {
+    await withCache({ maxSize: 3_000 }, async (cache, driver) => {
+      const answers = new Map<string, () => UpstreamResponse>();
+      for (const name of ["a", "b", "c", "d", "e", "f"]) answers.set(name, () => response(200, Buffer.alloc(1_000, name)));
+      const { fetch } = upstream(answers);
+      const fill = async (name: string) => {
+        await readAll((await cache.get(ref(name), fetch)).body());
+        await settle(cache);
+      };
+      await fill("a");
+      await fill("b");
+      await fill("c");
+      // Hold a read of "a" open (the oldest), then add two more.
+      const reading = await cache.get(ref("a"), fetch);
+      assert.equal(reading.status, "HIT");
+      const stream = reading.body();
+      // Recency is now b, c, a, and d, e, f push a back to the oldest place: only its lease keeps it.
+      await fill("d");
+      await fill("e");
+      await fill("f");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const present = async (name: string) => (await driver.stat(`t/${name}`)) !== undefined;
+      assert.equal(await present("a"), true, "an artifact being read was evicted");
+      assert.equal(await present("e"), true);
+      assert.equal(await present("f"), true);
+      for (const name of ["b", "c", "d"]) assert.equal(await present(name), false, `${name} should have been evicted`);
+      assert.ok(cache.index.totalBytes <= 3_000);
+      stream.destroy();
+    });
+  });
+});
