@@ -10,10 +10,14 @@ export interface CliIo {
 }
 
 export function processIo(): CliIo {
-  // `artifact-vault tokens list | head -1`: a reader that went away is not our failure.
+  // `artifact-vault tokens list | head -1`: a reader that went away is not our failure. Any
+  // other output failure (a full disk behind `> file`) ends the command with exit 1 and a
+  // one-line message, not a stack trace.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE") throw error;
+      if (error.code === "EPIPE") return;
+      if (stream !== process.stderr) process.stderr.write(`error: cannot write output: ${error.message}\n`);
+      process.exit(1);
     });
   }
   return {

@@ -352,7 +352,9 @@ export class RestStore implements AsyncDisposable {
   private async openStream(key: string, options: GetStreamOptions): Promise<{ stream: Readable; stat: ObjectStat }> {
     const { response } = await this.send({ method: "GET", path: this.objectPath(key), key, signal: options.signal });
     const stat = statFromHeaders(key, response.headers);
-    const stream = meter(response.body, contentLength(response.headers), options.onProgress);
+    const stream = meter(response.body, contentLength(response.headers), options.onProgress, (error) =>
+      this.bodyFailure(error, "GET", key, options.signal),
+    );
     this.openStreams.add(stream);
     stream.once("close", () => this.openStreams.delete(stream));
     return { stream, stat };
@@ -437,8 +439,17 @@ export class RestStore implements AsyncDisposable {
   }
 }
 
-/** A pass-through that counts bytes for `onProgress` and fails the stream if it ends short. */
-function meter(body: Readable, total: number | undefined, onProgress: ProgressListener | undefined): Readable {
+/**
+ * A pass-through that counts bytes for `onProgress` and fails the stream if it ends short. A body
+ * that breaks is reported through `describeFailure` (a `VaultConnectionError`), never as the HTTP
+ * library's own error.
+ */
+function meter(
+  body: Readable,
+  total: number | undefined,
+  onProgress: ProgressListener | undefined,
+  describeFailure: (error: unknown) => unknown,
+): Readable {
   let bytes = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
@@ -454,10 +465,19 @@ function meter(body: Readable, total: number | undefined, onProgress: ProgressLi
       }
     },
   });
-  // Errors flow downstream; destroying the counter destroys the body and frees the connection.
-  pipeline(body, counter).catch((error: unknown) => {
-    if (!counter.destroyed) counter.destroy(error instanceof Error ? error : new Error(String(error)));
+  // Wired by hand rather than with pipeline(), which would destroy the counter with the raw
+  // error first. Destroying the counter destroys the body and frees the connection.
+  body.on("error", (error: unknown) => {
+    const failure = describeFailure(error);
+    if (!counter.destroyed) counter.destroy(failure instanceof Error ? failure : new Error(String(failure)));
   });
+  counter.on("close", () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(counter);
+  // Consumers see errors through iteration or their own pipeline; a stream left unread when the
+  // client closes must not crash the process with an unhandled 'error'.
+  counter.on("error", () => undefined);
   return counter;
 }
 

@@ -464,6 +464,7 @@ describe("RestStore retries against a misbehaving server", () => {
       (async () => {
         for await (const chunk of stream) received += (chunk as Buffer).byteLength;
       })(),
+      VaultConnectionError,
     );
     assert.ok(received < 100_000);
   });
