@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const BENCHMARKS = ["objects-bench.js"];
+const BENCHMARKS = ["objects-bench.js", "cache-bench.js"];
 
 // Ctrl-C reaches the running benchmark too (same process group); it stops its servers, removes
 // its files and exits 130, which ends this loop.

@@ -20,9 +20,13 @@ const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
 
 /**
  * Resolves each tool's path, or throws a `UsageError` (exit 2) naming the exact apt-get line.
- * For nginx, also checks that it was built with the WebDAV module.
+ * For nginx, also checks that it was built with `nginxModules` (default: the WebDAV module, the
+ * object benchmark's reference; the cache benchmark needs only modules every build has).
  */
-export function requireTools(names: readonly string[]): Record<string, string> {
+export function requireTools(
+  names: readonly string[],
+  options: { readonly nginxModules?: readonly string[] } = {},
+): Record<string, string> {
   const found: Record<string, string> = {};
   const missing: string[] = [];
   for (const name of names) {
@@ -38,11 +42,14 @@ export function requireTools(names: readonly string[]): Record<string, string> {
     );
   }
   const nginx = found["nginx"];
-  if (nginx !== undefined) {
+  const modules = options.nginxModules ?? ["http_dav_module"];
+  if (nginx !== undefined && modules.length > 0) {
     const version = spawnSync(nginx, ["-V"], { encoding: "utf8" });
-    if (!`${version.stderr}${version.stdout}`.includes("http_dav_module")) {
+    const built = `${version.stderr}${version.stdout}`;
+    const without = modules.filter((module) => !built.includes(module));
+    if (without.length > 0) {
       throw new UsageError(
-        `${nginx} was built without http_dav_module (WebDAV PUT is the reference)\n` +
+        `${nginx} was built without ${without.join(", ")} (the reference needs it)\n` +
           `install Debian's build with:\n  sudo apt-get install -y nginx`,
       );
     }

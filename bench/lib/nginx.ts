@@ -3,11 +3,11 @@
  * worker (so it gets the same single core as the vault), every path (pid, logs, temp dirs) inside
  * the run's directory, listening on a free 127.0.0.1 port.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { freePort, waitForHttp } from "./environment.js";
-import { childPids } from "./proc-stats.js";
+import { childPids, commandLine } from "./proc-stats.js";
 import { startServer, tail } from "./processes.js";
 import type { SystemUnderTest } from "./system-under-test.js";
 
@@ -74,7 +74,8 @@ ${options.serverBody}
         ? `nginx exited at start:\n${tail(logFile)}\n${tail(join(dir, "logs/error.log"))}`
         : undefined,
   });
-  const workers = childPids(server.pid);
+  // With a proxy_cache_path the master also runs a cache manager and a cache loader: not workers.
+  const workers = childPids(server.pid).filter((pid) => commandLine(pid).startsWith("nginx: worker process"));
   if (workers.length !== 1) throw new Error(`nginx: expected 1 worker, found ${workers.length}`);
   return {
     name: options.name ?? "nginx",
@@ -104,4 +105,91 @@ export async function startNginxWebdav(dir: string, cpu: number | undefined): Pr
       dav_access user:rw;
     }`,
   });
+}
+
+export interface NginxUpstream extends SystemUnderTest {
+  /** Static files are served from here: `GET /a/b` is `<root>/a/b`. */
+  readonly root: string;
+  /** One line per request: `METHOD URI STATUS BYTES "IF-NONE-MATCH"`. */
+  readonly accessLog: string;
+}
+
+/**
+ * nginx serving static files from `<dir>/root` as the upstream of a cache (sendfile, ETags),
+ * logging every request so a benchmark can count what reached it. Paths under `/slow/` are sent
+ * at `rateBytesPerSecond` per connection (`limit_rate`), to stand in for a remote upstream.
+ */
+export async function startNginxUpstream(
+  dir: string,
+  cpu: number | undefined,
+  options: { readonly rateBytesPerSecond: number; readonly name?: string },
+): Promise<NginxUpstream> {
+  const root = join(dir, "root");
+  const accessLog = join(dir, "logs/access.log");
+  mkdirSync(join(root, "slow"), { recursive: true });
+  const system = await startNginx({
+    dir,
+    cpu,
+    name: options.name ?? "upstream",
+    httpExtra: `  log_format counted '$request_method $uri $status $body_bytes_sent "$http_if_none_match"';`,
+    serverBody: `    root ${root};
+    access_log ${accessLog} counted;
+    etag on;
+    location /slow/ {
+      limit_rate ${Math.max(1, Math.round(options.rateBytesPerSecond / 1024))}k;
+    }`,
+  });
+  return { ...system, root, accessLog };
+}
+
+/**
+ * The reference pull-through cache: nginx `proxy_cache` in front of `upstreamUrl`, with the
+ * same URLs as the vault's http backend (`/files/<path>` is `<upstream>/<path>`), one fetch per
+ * key (`proxy_cache_lock on`: the others wait for it to be cached), 200s kept for an hour, the
+ * cache in the run's dir, keep-alive connections to the upstream, and `X-Cache` set from
+ * `$upstream_cache_status` (HIT, MISS, ...) like the vault's header.
+ */
+export async function startNginxProxyCache(
+  dir: string,
+  cpu: number | undefined,
+  upstreamUrl: string,
+  name = "nginx",
+): Promise<SystemUnderTest> {
+  const upstream = new URL(upstreamUrl);
+  mkdirSync(join(dir, "cache"), { recursive: true });
+  return startNginx({
+    dir,
+    cpu,
+    name,
+    httpExtra: `  proxy_cache_path ${join(dir, "cache")} levels=1:2 keys_zone=artifacts:16m max_size=200g inactive=1d use_temp_path=off;
+  upstream origin {
+    server ${upstream.host};
+    keepalive 32;
+  }`,
+    serverBody: `    location /files/ {
+      proxy_pass http://origin/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache artifacts;
+      proxy_cache_lock on;
+      proxy_cache_lock_timeout 300s;
+      proxy_cache_lock_age 300s;
+      proxy_cache_valid 200 1h;
+      proxy_read_timeout 300s;
+      add_header X-Cache $upstream_cache_status always;
+    }`,
+  });
+}
+
+/** How many requests for `uri` the upstream has logged (nginx writes each line when it is done). */
+export function countRequests(accessLog: string, uri: string): number {
+  let text: string;
+  try {
+    text = readFileSync(accessLog, "utf8");
+  } catch {
+    return 0;
+  }
+  let count = 0;
+  for (const line of text.split("\n")) if (line.split(" ")[1] === uri) count++;
+  return count;
 }

@@ -40,6 +40,15 @@ export function childPids(pid: number): number[] {
   return children;
 }
 
+/** The process's command line as `ps` shows it (nginx sets it to "nginx: worker process"). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
+  } catch {
+    return "";
+  }
+}
+
 /** A `kB` field of /proc/<pid>/status (VmRSS, VmHWM, ...) in bytes, or undefined. */
 export function statusBytes(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
   try {

@@ -11,6 +11,11 @@ export interface Row {
   readonly vault: number | undefined;
   /** undefined: the reference has no such figure (shown as n/a). */
   readonly reference: number | undefined;
+  /**
+   * The reference system of this row when it is not the table's (e.g. "upstream direct" for a
+   * cache miss compared with no cache at all). A table with such rows gets a "reference" column.
+   */
+  readonly against?: string;
   /** Overrides the vault ÷ reference column (e.g. "1.08 ÷10k" for a scaling ratio). */
   readonly ratioText?: string;
   readonly target: string;
@@ -37,7 +42,10 @@ export function renderTable(
   rows: readonly Row[],
   notes: readonly string[],
 ): string {
-  const header = ["measurement", "unit", "vault", referenceName, `vault÷${referenceName}`, "target", "result"];
+  const perRow = rows.some((row) => row.against !== undefined);
+  const header = perRow
+    ? ["measurement", "unit", "vault", "ref", "reference", "vault÷ref", "target", "result"]
+    : ["measurement", "unit", "vault", referenceName, `vault÷${referenceName}`, "target", "result"];
   const cells = rows.map((row) => {
     const r = ratio(row.vault, row.reference);
     return [
@@ -45,13 +53,14 @@ export function renderTable(
       row.unit,
       formatNumber(row.vault),
       formatNumber(row.reference),
+      ...(perRow ? [row.against ?? referenceName] : []),
       row.ratioText ?? (r === undefined ? "–" : `${r.toFixed(2)}×`),
       row.target,
       row.vault === undefined ? "not run" : row.pass === undefined ? "info" : row.pass ? "PASS" : "MISS",
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
-  const numeric = new Set([2, 3, 4]);
+  const numeric = new Set(perRow ? [2, 3, 5] : [2, 3, 4]);
   const line = (c: readonly string[]): string =>
     c
       .map((text, i) => (numeric.has(i) ? text.padStart(widths[i] ?? 0) : text.padEnd(widths[i] ?? 0)))

@@ -1,0 +1,683 @@
+/**
+ * `npm run bench:cache` — the pull-through cache (the `http` backend) against nginx `proxy_cache`,
+ * side by side in one run, both in front of the same nginx upstream serving the same files:
+ *
+ *   - cache hit of 4 KiB files, 64 connections, wrk (req/s, p99)
+ *   - cache hit of one 256 MiB file, curl, 1 and 4 concurrent clients (MB/s)
+ *   - cold miss of a 256 MiB file: first byte and total time, against the upstream direct
+ *   - 32 concurrent cold GETs of a 64 MiB file from a rate-limited upstream: requests that reached
+ *     the upstream, and the time until all 32 finished, against one download direct
+ *   - peak RSS while serving 16 concurrent 256 MiB downloads, half hits and half misses
+ *
+ * The systems under test (the vault, nginx proxy_cache with one worker) run on core 0; the load
+ * generators and the upstream (which stands in for a remote server) on core 1. Everything lives in a
+ * temp dir that is removed at the end, whatever happens. See bench/README.md.
+ */
+import { spawnSync } from "node:child_process";
+import { linkSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import { curlTimed, writeRandomFile, type TimedTransfer } from "./lib/curl.js";
+import { makeWorkDir, pinCpus, requireTools, type CpuLayout } from "./lib/environment.js";
+import { BenchClient } from "./lib/http-client.js";
+import { runBenchmark, UsageError } from "./lib/lifecycle.js";
+import { countRequests, startNginxProxyCache, startNginxUpstream, type NginxUpstream } from "./lib/nginx.js";
+import { cpuSeconds, PeakRssMeter } from "./lib/proc-stats.js";
+import { renderTable, type Row } from "./lib/report.js";
+import { best } from "./lib/stats.js";
+import type { SystemUnderTest } from "./lib/system-under-test.js";
+import { expectBytes } from "./lib/verify.js";
+import { startVault, VAULT_CLI, vaultIsBuilt } from "./lib/vault.js";
+import { runWrk, type WrkResult } from "./lib/wrk.js";
+
+const SECTIONS = ["small", "large", "miss", "herd", "rss"] as const;
+type Section = (typeof SECTIONS)[number];
+
+const USAGE = `usage: npm run bench:cache -- [options]
+
+  --seconds N        measured seconds per wrk run (default 6)
+  --warmup N         warm-up seconds before each wrk run (default 2)
+  --rounds N         rounds per measurement, alternating which system goes first (default 2 for
+                     wrk and the herd, 3 for the large hits and cold misses)
+  --connections N    wrk connections (default 64)
+  --large-mib N      size of the large artifact in MiB (default 256)
+  --herd-mib N       size of the artifact the herd asks for, in MiB (default 64)
+  --herd-clients N   concurrent cold requests in the herd (default 32)
+  --rate N           the upstream's limit_rate for the herd, MB/s (default 64)
+  --rss-clients N    concurrent large downloads while RSS is measured, half hits (default 16)
+  --only LIST        sections to run: ${SECTIONS.join(",")} (default all)
+  --profile          run the vault under --cpu-prof; the .cpuprofile files are kept and named
+  --quick            a short smoke run (1 s wrk, 32 MiB large, 16 MiB herd, 1 round)
+  -h, --help`;
+
+interface Options {
+  readonly seconds: number;
+  readonly warmup: number;
+  readonly wrkRounds: number;
+  readonly rounds: number;
+  readonly connections: number;
+  readonly largeBytes: number;
+  readonly herdBytes: number;
+  readonly herdClients: number;
+  readonly rateBytesPerSecond: number;
+  readonly rssClients: number;
+  readonly sections: ReadonlySet<Section>;
+  readonly profile: boolean;
+}
+
+function parseOptions(): Options {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        seconds: { type: "string" },
+        warmup: { type: "string" },
+        rounds: { type: "string" },
+        connections: { type: "string" },
+        "large-mib": { type: "string" },
+        "herd-mib": { type: "string" },
+        "herd-clients": { type: "string" },
+        rate: { type: "string" },
+        "rss-clients": { type: "string" },
+        only: { type: "string" },
+        profile: { type: "boolean", default: false },
+        quick: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+  }
+  if (parsed.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const quick = parsed.quick;
+  const int = (name: string, value: string | undefined, fallback: number, min = 0): number => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name}: expected a whole number ≥ ${min}, got "${value}"`);
+    return n;
+  };
+  const sections = new Set<Section>();
+  for (const name of (parsed.only ?? SECTIONS.join(",")).split(",").map((s) => s.trim())) {
+    if (!(SECTIONS as readonly string[]).includes(name)) throw new UsageError(`--only: unknown section "${name}" (known: ${SECTIONS.join(", ")})`);
+    sections.add(name as Section);
+  }
+  const rounds = parsed.rounds === undefined ? undefined : int("rounds", parsed.rounds, 1, 1);
+  const rssClients = int("rss-clients", parsed["rss-clients"], 16, 2);
+  if (rssClients % 2 !== 0) throw new UsageError("--rss-clients: expected an even number (half hits, half misses)");
+  return {
+    seconds: int("seconds", parsed.seconds, quick ? 1 : 6, 1),
+    warmup: int("warmup", parsed.warmup, quick ? 1 : 2),
+    wrkRounds: rounds ?? (quick ? 1 : 2),
+    rounds: rounds ?? (quick ? 1 : 3),
+    connections: int("connections", parsed.connections, 64, 1),
+    largeBytes: int("large-mib", parsed["large-mib"], quick ? 32 : 256, 1) * MiB,
+    herdBytes: int("herd-mib", parsed["herd-mib"], quick ? 16 : 64, 1) * MiB,
+    herdClients: int("herd-clients", parsed["herd-clients"], 32, 1),
+    rateBytesPerSecond: int("rate", parsed.rate, quick ? 32 : 64, 1) * MB,
+    rssClients,
+    sections,
+    profile: parsed.profile,
+  };
+}
+
+const MiB = 1024 * 1024;
+const MB = 1e6;
+const SMALL_BYTES = 4096;
+const SMALL_FILES = 1000;
+const SMALL_PATTERN = "small/s-%05d.bin";
+const smallName = (i: number): string => `small/s-${String(i).padStart(5, "0")}.bin`;
+/** The vault's http backend and nginx's proxy_cache location share this prefix. */
+const PREFIX = "/files/";
+
+function log(message: string): void {
+  console.error(`[bench:cache] ${message}`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The files behind the upstream. Large artifacts are hard links to one random file each (same
+ * bytes, warm in the page cache for the upstream alike), under a fresh name whenever a
+ * measurement needs a really cold miss: nothing cached it under that name yet.
+ */
+class UpstreamFiles {
+  #fresh = 0;
+  readonly smallSha256 = new Map<number, string>();
+  largeSha256 = "";
+  herdSha256 = "";
+
+  constructor(
+    private readonly root: string,
+    private readonly blobs: string,
+  ) {
+    mkdirSync(blobs, { recursive: true });
+  }
+
+  writeSmall(): void {
+    mkdirSync(join(this.root, "small"), { recursive: true });
+    for (let i = 0; i < SMALL_FILES; i++) {
+      const body = randomBytes(SMALL_BYTES);
+      writeFileSync(join(this.root, smallName(i)), body);
+      if (i === 0 || i === SMALL_FILES - 1) this.smallSha256.set(i, createHash("sha256").update(body).digest("hex"));
+    }
+  }
+
+  writeLarge(bytes: number): void {
+    this.largeSha256 = writeRandomFile(join(this.blobs, "large.bin"), bytes);
+    this.link("large", "large/hit.bin");
+  }
+
+  writeHerd(bytes: number): void {
+    this.herdSha256 = writeRandomFile(join(this.blobs, "herd.bin"), bytes);
+  }
+
+  /** A new name for the large or the herd file; returns the path below the upstream's root. */
+  fresh(blob: "large" | "herd", label: string): string {
+    const name = blob === "large" ? `large/cold-${label}-${++this.#fresh}.bin` : `slow/herd-${label}-${++this.#fresh}.bin`;
+    this.link(blob, name);
+    return name;
+  }
+
+  private link(blob: "large" | "herd", name: string): void {
+    mkdirSync(dirname(join(this.root, name)), { recursive: true });
+    linkSync(join(this.blobs, `${blob}.bin`), join(this.root, name));
+  }
+}
+
+/** A system that answers GETs for the upstream's files: one of the caches, or the upstream itself. */
+interface Target {
+  readonly name: string;
+  readonly system: SystemUnderTest;
+  /** URL path of a file below the upstream's root. */
+  path(name: string): string;
+  readonly isCache: boolean;
+}
+
+function cacheTarget(system: SystemUnderTest): Target {
+  return { name: system.name, system, path: (name) => `${PREFIX}${name}`, isCache: true };
+}
+
+function directTarget(upstream: NginxUpstream): Target {
+  return { name: "upstream direct", system: upstream, path: (name) => `/${name}`, isCache: false };
+}
+
+function checkTransfer(target: Target, name: string, got: TimedTransfer, size: number, xCache?: readonly string[]): void {
+  if (got.status !== 200 || got.bytes !== size) {
+    throw new Error(`${target.name}: GET ${target.path(name)} answered ${got.status} with ${got.bytes} of ${size} bytes`);
+  }
+  if (xCache !== undefined && target.isCache && !xCache.includes(got.xCache)) {
+    throw new Error(`${target.name}: GET ${target.path(name)} was X-Cache "${got.xCache}", expected ${xCache.join(" or ")}`);
+  }
+}
+
+function rotate<T>(items: readonly T[], round: number): T[] {
+  const k = round % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+/** CPU share of one core a system's processes used while `fn` ran. */
+async function withCpu<T>(system: SystemUnderTest, fn: () => Promise<T>): Promise<{ value: T; cpuSeconds: number; seconds: number }> {
+  const cpuNow = (): number => system.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const cpu = cpuNow();
+  const started = performance.now();
+  const value = await fn();
+  return { value, cpuSeconds: cpuNow() - cpu, seconds: (performance.now() - started) / 1000 };
+}
+
+// ------------------------------------------------------------------------------------------------
+
+/**
+ * Before timing: every system answers with the right bytes (SHA-256) for a small file, the large
+ * file and a cold large file, and the caches answer HIT the second time.
+ */
+async function verify(files: UpstreamFiles, caches: readonly Target[], direct: Target, options: Options): Promise<string> {
+  const checked: string[] = [];
+  for (const target of [...caches, direct]) {
+    const url = (name: string): string => `${target.system.baseUrl}${target.path(name)}`;
+    const expect = async (name: string, sha256: string, size: number, xCache: string): Promise<void> => {
+      const got = await expectBytes(target.name, url(name), sha256, size);
+      if (target.isCache && got.xCache !== xCache) throw new Error(`${target.name}: ${url(name)} was X-Cache "${got.xCache}", expected ${xCache}`);
+    };
+    for (const [i, sha256] of files.smallSha256) {
+      await expect(smallName(i), sha256, SMALL_BYTES, "MISS");
+      await expect(smallName(i), sha256, SMALL_BYTES, "HIT");
+    }
+    if (files.largeSha256 !== "") {
+      await expect("large/hit.bin", files.largeSha256, options.largeBytes, "MISS");
+      await expect("large/hit.bin", files.largeSha256, options.largeBytes, "HIT");
+      await expect(files.fresh("large", `verify-${target.name.replace(/\W+/g, "-")}`), files.largeSha256, options.largeBytes, "MISS");
+    }
+    checked.push(target.name);
+  }
+  return checked.join(", ");
+}
+
+async function primeSmall(caches: readonly Target[]): Promise<void> {
+  for (const target of caches) {
+    const client = new BenchClient(target.system, 16);
+    try {
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < SMALL_FILES) {
+          const path = target.path(smallName(next++));
+          const { status, body } = await client.request("GET", path);
+          if (status !== 200 || body.length !== SMALL_BYTES) throw new Error(`${target.name}: GET ${path} answered ${status} with ${body.length} bytes`);
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+    } finally {
+      await client.close();
+    }
+  }
+}
+
+async function smallHits(workDir: string, caches: readonly Target[], options: Options, cpus: CpuLayout): Promise<Map<string, WrkResult[]>> {
+  log(`4 KiB hits: fetching ${SMALL_FILES} files once through each cache`);
+  await primeSmall(caches);
+  const results = new Map<string, WrkResult[]>(caches.map((target) => [target.name, []]));
+  for (let round = 0; round < options.wrkRounds; round++) {
+    for (const target of rotate(caches, round)) {
+      const result = await runWrk(
+        workDir,
+        target.system,
+        {
+          method: "GET",
+          pathPattern: `${PREFIX}${SMALL_PATTERN}`,
+          keyCount: SMALL_FILES,
+          connections: options.connections,
+          warmupSeconds: options.warmup,
+          seconds: options.seconds,
+        },
+        cpus.load,
+      );
+      log(
+        `4 KiB hits ${target.name} round ${round + 1}: ${Math.round(result.opsPerSecond)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ` +
+          `server CPU ${Math.round(result.serverCpu * 100)}%${result.errors > 0 ? `, ${result.errors} ERRORS` : ""}`,
+      );
+      results.get(target.name)?.push(result);
+    }
+  }
+  return results;
+}
+
+interface LargeHits {
+  readonly one: number[];
+  readonly four: number[];
+  cpuSeconds: number;
+  seconds: number;
+}
+
+async function largeHits(caches: readonly Target[], options: Options, cpus: CpuLayout): Promise<Map<string, LargeHits>> {
+  const results = new Map<string, LargeHits>(caches.map((target) => [target.name, { one: [], four: [], cpuSeconds: 0, seconds: 0 }]));
+  const name = "large/hit.bin";
+  for (const clients of [1, 4]) {
+    for (let round = 0; round < options.rounds; round++) {
+      for (const target of rotate(caches, round)) {
+        const entry = results.get(target.name);
+        if (entry === undefined) continue;
+        const { value, cpuSeconds: cpu, seconds } = await withCpu(target.system, () =>
+          Promise.all(Array.from({ length: clients }, () => curlTimed(target.system.baseUrl, target.path(name), cpus.load))),
+        );
+        for (const got of value) checkTransfer(target, name, got, options.largeBytes, ["HIT"]);
+        // All clients start together; the slowest one's time covers every byte sent.
+        const rate = (clients * options.largeBytes) / Math.max(...value.map((got) => got.totalSeconds));
+        (clients === 1 ? entry.one : entry.four).push(rate);
+        entry.cpuSeconds += cpu;
+        entry.seconds += seconds;
+        log(`${options.largeBytes / MiB} MiB hit ×${clients} ${target.name} round ${round + 1}: ${Math.round(rate / MB)} MB/s`);
+      }
+    }
+  }
+  return results;
+}
+
+interface ColdMiss {
+  readonly firstByteMs: number[];
+  readonly totalSeconds: number[];
+}
+
+async function coldMisses(files: UpstreamFiles, targets: readonly Target[], options: Options, cpus: CpuLayout): Promise<Map<string, ColdMiss>> {
+  const results = new Map<string, ColdMiss>(targets.map((target) => [target.name, { firstByteMs: [], totalSeconds: [] }]));
+  for (let round = 0; round < options.rounds; round++) {
+    for (const target of rotate(targets, round)) {
+      const name = files.fresh("large", "miss");
+      const got = await curlTimed(target.system.baseUrl, target.path(name), cpus.load);
+      checkTransfer(target, name, got, options.largeBytes, ["MISS"]);
+      results.get(target.name)?.firstByteMs.push(got.firstByteSeconds * 1000);
+      results.get(target.name)?.totalSeconds.push(got.totalSeconds);
+      log(
+        `cold miss ${options.largeBytes / MiB} MiB ${target.name} round ${round + 1}: first byte ${(got.firstByteSeconds * 1000).toFixed(2)} ms, ` +
+          `total ${got.totalSeconds.toFixed(3)} s`,
+      );
+    }
+  }
+  return results;
+}
+
+interface Herd {
+  /** Wall time from starting the clients until the last one finished, seconds. */
+  readonly seconds: number;
+  readonly upstreamRequests: number;
+  readonly xCache: Readonly<Record<string, number>>;
+  readonly slowestClientSeconds: number;
+}
+
+/** `clients` concurrent cold GETs of one fresh name through `target`, timed until the last one ends. */
+async function herd(files: UpstreamFiles, upstream: NginxUpstream, target: Target, clients: number, options: Options, cpus: CpuLayout): Promise<Herd> {
+  const name = files.fresh("herd", target.isCache ? "herd" : "single");
+  const started = performance.now();
+  const results = await Promise.all(Array.from({ length: clients }, () => curlTimed(target.system.baseUrl, target.path(name), cpus.load)));
+  const seconds = (performance.now() - started) / 1000;
+  for (const got of results) checkTransfer(target, name, got, options.herdBytes, ["MISS", "HIT"]);
+  // nginx logs a request when it has finished it; both caches finish their one fetch before
+  // their clients do, but give the log line a moment anyway.
+  await sleep(300);
+  const xCache: Record<string, number> = {};
+  for (const got of results) xCache[got.xCache || "-"] = (xCache[got.xCache || "-"] ?? 0) + 1;
+  return {
+    seconds,
+    upstreamRequests: countRequests(upstream.accessLog, `/${name}`),
+    xCache,
+    slowestClientSeconds: Math.max(...results.map((got) => got.totalSeconds)),
+  };
+}
+
+async function herds(
+  files: UpstreamFiles,
+  upstream: NginxUpstream,
+  caches: readonly Target[],
+  direct: Target,
+  options: Options,
+  cpus: CpuLayout,
+): Promise<{ single: Herd[]; herds: Map<string, Herd[]> }> {
+  const single: Herd[] = [];
+  const results = new Map<string, Herd[]>(caches.map((target) => [target.name, []]));
+  for (let round = 0; round < options.wrkRounds; round++) {
+    for (const target of rotate([direct, ...caches], round)) {
+      const clients = target.isCache ? options.herdClients : 1;
+      const result = await herd(files, upstream, target, clients, options, cpus);
+      (target.isCache ? results.get(target.name) : single)?.push(result);
+      log(
+        `${clients} cold GET(s) of ${options.herdBytes / MiB} MiB at ${options.rateBytesPerSecond / MB} MB/s, ${target.name} round ${round + 1}: ` +
+          `${result.seconds.toFixed(3)} s, ${result.upstreamRequests} upstream request(s), X-Cache ${JSON.stringify(result.xCache)}`,
+      );
+    }
+  }
+  return { single, herds: results };
+}
+
+interface RssResult {
+  readonly bytes: number;
+  readonly method: string;
+  readonly seconds: number;
+}
+
+async function peakRss(files: UpstreamFiles, target: Target, options: Options, cpus: CpuLayout): Promise<RssResult> {
+  const half = options.rssClients / 2;
+  const misses = Array.from({ length: half }, () => files.fresh("large", "rss"));
+  const meter = new PeakRssMeter(target.system.pids);
+  meter.start();
+  const started = performance.now();
+  let rss: ReturnType<PeakRssMeter["stop"]>;
+  try {
+    const [hits, cold] = await Promise.all([
+      Promise.all(Array.from({ length: half }, () => curlTimed(target.system.baseUrl, target.path("large/hit.bin"), cpus.load))),
+      Promise.all(misses.map((name) => curlTimed(target.system.baseUrl, target.path(name), cpus.load))),
+    ]);
+    for (const got of hits) checkTransfer(target, "large/hit.bin", got, options.largeBytes, ["HIT"]);
+    for (const [i, got] of cold.entries()) checkTransfer(target, misses[i] ?? "", got, options.largeBytes, ["MISS"]);
+  } finally {
+    rss = meter.stop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  log(`peak RSS ${target.name}, ${half} hits + ${half} misses of ${options.largeBytes / MiB} MiB: ${Math.round(rss.bytes / MB)} MB in ${seconds.toFixed(1)} s`);
+  return { ...rss, seconds };
+}
+
+// ------------------------------------------------------------------------------------------------
+
+function nginxVersion(): string {
+  const result = spawnSync("nginx", ["-v"], { encoding: "utf8" });
+  return (result.stderr || result.stdout).trim().replace(/^nginx version:\s*/, "");
+}
+
+const fixed = (value: number, digits: number): string => value.toFixed(digits);
+const list = (values: readonly number[], digits: number): string => values.map((v) => v.toFixed(digits)).join(" / ");
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  requireTools(["nginx", "wrk", "taskset", "curl"], { nginxModules: [] });
+  if (!vaultIsBuilt()) throw new Error(`${VAULT_CLI} is missing: the vault is not built (npm run build)`);
+  const startedAt = Date.now();
+  const cpus = pinCpus();
+  const workDir = makeWorkDir("bench-cache");
+  log(`work dir ${workDir}; ${cpus.note}`);
+  const has = (section: Section): boolean => options.sections.has(section);
+  const needsLarge = has("large") || has("miss") || has("rss");
+
+  let vaultFlags: string[] = [];
+  let profileDir: string | undefined;
+  if (options.profile) {
+    profileDir = mkdtempSync(join(tmpdir(), "artifact-vault-profile-")); // kept: it is the output
+    vaultFlags = ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  }
+
+  const upstream = await startNginxUpstream(join(workDir, "upstream"), cpus.load, { rateBytesPerSecond: options.rateBytesPerSecond });
+  const files = new UpstreamFiles(upstream.root, join(workDir, "blobs"));
+  log(`writing the upstream's files: ${SMALL_FILES} × 4 KiB` + (needsLarge ? `, ${options.largeBytes / MiB} MiB` : "") + (has("herd") ? `, ${options.herdBytes / MiB} MiB` : ""));
+  files.writeSmall();
+  if (needsLarge) files.writeLarge(options.largeBytes);
+  if (has("herd")) files.writeHerd(options.herdBytes);
+
+  const nginx = await startNginxProxyCache(join(workDir, "nginx"), cpus.server, upstream.baseUrl);
+  const vaultServer = await startVault({
+    dir: join(workDir, "vault"),
+    cpu: cpus.server,
+    nodeFlags: vaultFlags,
+    extraConfig: { backends: [{ type: "http", name: "files", config: { prefix: PREFIX, base_url: upstream.baseUrl } }] },
+  });
+  // Proxy routes are anonymous: send what pip or curl would, no token.
+  const vault: SystemUnderTest = { ...vaultServer, headers: {} };
+  const caches = [cacheTarget(vault), cacheTarget(nginx)];
+  const direct = directTarget(upstream);
+
+  const rows: Row[] = [];
+  const notes: string[] = [
+    cpus.note + "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server",
+  ];
+  const loadBefore = loadavg()[0] ?? 0;
+  const mib = options.largeBytes / MiB;
+
+  try {
+    log("checking every system's bytes (sha256) before timing");
+    const verified = await verify(files, caches, direct, options);
+    notes.push(
+      `bytes checked (sha256) before timing, for ${verified}: 2 small files and the ${mib} MiB file (the caches: MISS, then HIT), ` +
+        `and one cold ${mib} MiB file.`,
+    );
+
+    if (has("small")) {
+      const small = await smallHits(workDir, caches, options, cpus);
+      const bestOf = (name: string): WrkResult | undefined =>
+        small.get(name)?.reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a));
+      const v = bestOf("vault");
+      const n = bestOf("nginx");
+      rows.push(
+        {
+          measurement: `cache hit 4 KiB ×${options.connections}`,
+          unit: "req/s",
+          vault: v?.opsPerSecond,
+          reference: n?.opsPerSecond,
+          target: "≥ 0.50× nginx",
+          pass: (v?.opsPerSecond ?? 0) >= 0.5 * (n?.opsPerSecond ?? Infinity),
+        },
+        {
+          measurement: `cache hit 4 KiB ×${options.connections}`,
+          unit: "p99 ms",
+          vault: v?.p99Ms,
+          reference: n?.p99Ms,
+          target: "≤ 2× nginx",
+          pass: v !== undefined && n !== undefined && v.p99Ms <= 2 * n.p99Ms,
+        },
+      );
+      const cpu = (r: WrkResult | undefined): string =>
+        r === undefined ? "?" : `${Math.round(r.serverCpu * 100)}% (${Math.round((r.serverCpu / r.opsPerSecond) * 1e6)} µs/req)`;
+      notes.push(
+        `4 KiB hits: ${SMALL_FILES} files fetched once through each cache, then wrk -t1 -c${options.connections} --latency over them, ` +
+          `${options.warmup} s warm-up + ${options.seconds} s, best of ${options.wrkRounds} round(s) alternating order. ` +
+          `Server CPU in the best round (CPU per request): vault ${cpu(v)}, nginx ${cpu(n)}; under 100% means the server was not the bottleneck.`,
+      );
+      const errors = [...small].filter(([, all]) => all.some((r) => r.errors > 0)).map(([name]) => name);
+      if (errors.length > 0) notes.push(`WARNING: non-2xx responses or socket errors during the wrk runs of: ${errors.join(", ")}`);
+    }
+
+    if (has("large")) {
+      const large = await largeHits(caches, options, cpus);
+      const v = large.get("vault");
+      const n = large.get("nginx");
+      for (const [clients, pick] of [[1, (r: LargeHits) => r.one], [4, (r: LargeHits) => r.four]] as const) {
+        const vb = v === undefined ? undefined : best(pick(v));
+        const nb = n === undefined ? undefined : best(pick(n));
+        rows.push({
+          measurement: `cache hit ${mib} MiB, ${clients} client${clients === 1 ? "" : "s"}`,
+          unit: "MB/s",
+          vault: vb === undefined ? undefined : vb / MB,
+          reference: nb === undefined ? undefined : nb / MB,
+          target: "≥ 0.70× nginx",
+          pass: (vb ?? 0) >= 0.7 * (nb ?? Infinity),
+        });
+      }
+      const share = (r: LargeHits | undefined): string => (r === undefined ? "?" : `${Math.round((r.cpuSeconds / r.seconds) * 100)}%`);
+      notes.push(
+        `${mib} MiB hits: curl -o /dev/null on a new connection, best of ${options.rounds}; with 4 clients at once the rate is ` +
+          `4 × ${mib} MiB ÷ the slowest client's time. Server CPU over these runs: vault ${share(v)}, nginx ${share(n)} of its core.`,
+      );
+    }
+
+    if (has("miss")) {
+      const misses = await coldMisses(files, [caches[0], direct, caches[1]] as Target[], options, cpus);
+      const v = misses.get("vault");
+      const d = misses.get(direct.name);
+      const n = misses.get("nginx");
+      const vFirst = v === undefined ? undefined : Math.min(...v.firstByteMs);
+      const dFirst = d === undefined ? undefined : Math.min(...d.firstByteMs);
+      const vTotal = v === undefined ? undefined : Math.min(...v.totalSeconds);
+      const dTotal = d === undefined ? undefined : Math.min(...d.totalSeconds);
+      rows.push(
+        {
+          measurement: `cold miss ${mib} MiB, first byte`,
+          unit: "ms",
+          vault: vFirst,
+          reference: dFirst,
+          against: "upstream direct",
+          ratioText: vFirst === undefined || dFirst === undefined ? "–" : `+${fixed(vFirst - dFirst, 2)} ms`,
+          target: "≤ direct + 5 ms",
+          pass: vFirst !== undefined && dFirst !== undefined && vFirst <= dFirst + 5,
+        },
+        {
+          measurement: `cold miss ${mib} MiB, total`,
+          unit: "s",
+          vault: vTotal,
+          reference: dTotal,
+          against: "upstream direct",
+          target: "≤ 1.10× direct",
+          pass: vTotal !== undefined && dTotal !== undefined && vTotal <= 1.1 * dTotal,
+        },
+      );
+      notes.push(
+        `cold miss: curl of a fresh name per round (cold for every system), ${options.rounds} round(s) rotating the order, best counts; ` +
+          `first byte = curl's time_starttransfer (status line), on a new connection. Rounds, first byte ms / total s: ` +
+          `vault ${list(v?.firstByteMs ?? [], 2)} / ${list(v?.totalSeconds ?? [], 3)}; ` +
+          `direct ${list(d?.firstByteMs ?? [], 2)} / ${list(d?.totalSeconds ?? [], 3)}; ` +
+          `nginx proxy_cache (for comparison) ${list(n?.firstByteMs ?? [], 2)} / ${list(n?.totalSeconds ?? [], 3)}. ` +
+          `The vault releases a fill's last byte only once the artifact is verified and committed (fsync'd); nginx does not fsync.`,
+      );
+    }
+
+    if (has("herd")) {
+      const { single, herds: byCache } = await herds(files, upstream, caches, direct, options, cpus);
+      const one = Math.min(...single.map((h) => h.seconds));
+      const fastest = (name: string): Herd | undefined => byCache.get(name)?.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+      const worstCount = (name: string): number | undefined => {
+        const all = byCache.get(name);
+        return all === undefined || all.length === 0 ? undefined : Math.max(...all.map((h) => h.upstreamRequests));
+      };
+      const v = fastest("vault");
+      const n = fastest("nginx");
+      const label = `${options.herdClients} cold GETs of ${options.herdBytes / MiB} MiB`;
+      rows.push(
+        {
+          measurement: `${label}, upstream requests`,
+          unit: "count",
+          vault: worstCount("vault"),
+          reference: worstCount("nginx"),
+          target: "exactly 1",
+          pass: worstCount("vault") === 1,
+        },
+        {
+          measurement: `${label}, all done`,
+          unit: "s",
+          vault: v?.seconds,
+          reference: n?.seconds,
+          target: `≤ 1.2× one (${fixed(1.2 * one, 2)} s)`,
+          pass: v !== undefined && v.seconds <= 1.2 * one,
+        },
+      );
+      const tally = (h: Herd | undefined): string =>
+        h === undefined ? "?" : Object.entries(h.xCache).map(([k, c]) => `${c} ${k}`).join(", ");
+      notes.push(
+        `herd: the upstream sends /slow/ at ${options.rateBytesPerSecond / MB} MB/s per connection (limit_rate); one cold download ` +
+          `direct took ${list(single.map((h) => h.seconds), 3)} s (best ${fixed(one, 3)} s, the "one" of the target). ` +
+          `${options.herdClients} curls started together on a fresh name per round, best of ${options.wrkRounds}; time = start to the last exit ` +
+          `(slowest client's own time: vault ${fixed(v?.slowestClientSeconds ?? NaN, 3)} s, nginx ${fixed(n?.slowestClientSeconds ?? NaN, 3)} s). ` +
+          `Upstream requests counted in its access log (worst round). X-Cache: vault ${tally(v)}; nginx ${tally(n)} ` +
+          `(proxy_cache_lock makes the others wait for the whole file, then serves them from the cache).`,
+      );
+    }
+
+    if (has("rss")) {
+      const v = await peakRss(files, caches[0] as Target, options, cpus);
+      const n = await peakRss(files, caches[1] as Target, options, cpus);
+      const half = options.rssClients / 2;
+      rows.push({
+        measurement: `peak RSS, ${options.rssClients} × ${mib} MiB (${half} hits, ${half} misses)`,
+        unit: "MB",
+        vault: v.bytes / MB,
+        reference: n.bytes / MB,
+        target: "vault < 200 MB",
+        pass: v.bytes < 200 * MB,
+      });
+      notes.push(
+        `peak RSS: ${half} curls of the cached ${mib} MiB file and ${half} of different cold ${mib} MiB files at once ` +
+          `(vault ${fixed(v.seconds, 1)} s, nginx ${fixed(n.seconds, 1)} s); ${v.method}; for nginx, its worker process.`,
+      );
+    }
+  } finally {
+    await vault.stop();
+    await nginx.stop();
+    await upstream.stop();
+  }
+
+  if (profileDir !== undefined) notes.push(`vault CPU profiles (.cpuprofile, open in Chrome DevTools): ${profileDir}`);
+  const loadAfter = loadavg()[0] ?? 0;
+  notes.push(
+    `total run time ${Math.round((Date.now() - startedAt) / 1000)} s; 1-minute load average ${loadBefore.toFixed(1)} at the start, ` +
+      `${loadAfter.toFixed(1)} at the end` +
+      (Math.max(loadBefore, loadAfter) > cpus.cores * 0.75
+        ? ` — other work was competing for these ${cpus.cores} cores: expect noise, re-run on a quiet machine`
+        : ""),
+  );
+
+  const title =
+    `artifact-vault cache benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +
+    `${nginxVersion()}, ${cpus.cores} cores; reference: nginx proxy_cache (proxy_cache_lock on)`;
+  console.log(`\n${renderTable(title, "nginx", rows, notes)}\n`);
+}
+
+runBenchmark(main);
