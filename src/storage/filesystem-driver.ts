@@ -35,7 +35,7 @@
  * The root path must leave room for the longest encoded key under PATH_MAX: at most about 940 bytes.
  */
 import { randomBytes } from "node:crypto";
-import { close, closeSync, constants, createReadStream, openSync, readSync, readdirSync, type Dirent } from "node:fs";
+import { close, closeSync, constants, createReadStream, openSync, readSync, readdirSync, unlinkSync, type Dirent } from "node:fs";
 import { link, mkdir, open, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable, addAbortSignal } from "node:stream";
@@ -89,6 +89,8 @@ export interface FilesystemDriverOptions extends FilesystemStoreOptions {
   readonly clock?: () => Date;
   /** Where corrupt or foreign files are reported (default: `process.emitWarning`). */
   readonly onWarning?: (message: string) => void;
+  /** How long the start-up walk runs before it lets other work in (default 10 ms; 0 = every directory). */
+  readonly scanSliceMs?: number;
 }
 
 /** What `open` found. */
@@ -102,28 +104,46 @@ export class FilesystemDriver implements StorageDriver {
   readonly kind = "filesystem";
   readonly root: string;
   readonly objectsDir: string;
-  readonly openReport: FilesystemOpenReport;
-  readonly #index: SortedKeyIndex<true>;
+  /**
+   * Resolves when the start-up walk has indexed every key (and removed crash leftovers). Until
+   * then the driver works (stat, read, write and delete go to the disk) and `list` waits.
+   */
+  readonly indexed: Promise<FilesystemOpenReport>;
+  readonly #index = new SortedKeyIndex<true>();
+  #indexReady = false;
+  /** Staging files of writes in progress: the walk must not take them for crash leftovers. */
+  readonly #liveStaging = new Set<string>();
   readonly #locks = new KeyLock();
   readonly #fsync: boolean;
   readonly #clock: () => Date;
   readonly #warn: (message: string) => void;
   #closed = false;
 
-  private constructor(
-    root: string,
-    index: SortedKeyIndex<true>,
-    report: FilesystemOpenReport,
-    options: FilesystemDriverOptions,
-    warn: (message: string) => void,
-  ) {
+  private constructor(root: string, options: FilesystemDriverOptions, warn: (message: string) => void) {
     this.root = root;
     this.objectsDir = path.join(root, "objects");
-    this.#index = index;
-    this.openReport = report;
     this.#fsync = options.fsync ?? true;
     this.#clock = options.clock ?? (() => new Date());
     this.#warn = warn;
+    this.indexed = scanObjects(
+      this.objectsDir,
+      (key) => this.#index.set(key, true),
+      warn,
+      (file) => this.#liveStaging.has(file),
+      options.scanSliceMs ?? SCAN_SLICE_MS,
+    ).then(
+      (report) => {
+        this.#indexReady = true;
+        return report;
+      },
+    );
+    // `list` reports a failed walk; nothing else depends on it.
+    this.indexed.catch((error: unknown) => warn(`indexing the store at ${root} failed: ${String(error)}`));
+  }
+
+  /** Whether the key may exist: the index knows once it is built; until then, ask the disk. */
+  #mayExist(key: string): boolean {
+    return !this.#indexReady || this.#index.has(key);
   }
 
   /** Opens (creating if needed) the store at `root_path`, cleans leftovers and indexes its keys. */
@@ -143,9 +163,8 @@ export class FilesystemDriver implements StorageDriver {
     const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, "StorageWarning"));
     try {
       await mkdir(objectsDir, { recursive: true });
-      const index = new SortedKeyIndex<true>();
-      const report = await scanObjects(objectsDir, (key) => index.set(key, true), warn);
-      return new FilesystemDriver(root, index, report, options, warn);
+      // The key index is built in the background: a store of 100,000+ objects opens at once.
+      return new FilesystemDriver(root, options, warn);
     } catch (error) {
       throw toStorageError(error, `cannot open the store at ${root}`);
     }
@@ -153,7 +172,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
     this.#checkUsable(key);
-    if (!this.#index.has(key)) return undefined;
+    if (!this.#mayExist(key)) return undefined;
     try {
       return await this.#statFile(key, this.#locate(key).file);
     } catch (error) {
@@ -186,7 +205,7 @@ export class FilesystemDriver implements StorageDriver {
    */
   async open(key: string): Promise<OpenedObject | undefined> {
     this.#checkUsable(key);
-    if (!this.#index.has(key)) return undefined;
+    if (!this.#mayExist(key)) return undefined;
     const { file } = this.#locate(key);
     let fd: number | undefined;
     try {
@@ -232,14 +251,16 @@ export class FilesystemDriver implements StorageDriver {
     throwIfAborted(checked.signal);
     const { dir, file } = this.#locate(key);
     let staging: Staging | undefined;
+    let livePath: string | undefined;
     let handleOpen = false;
     try {
       if (checked.ifNoneMatch !== undefined || checked.ifMatch !== undefined) {
         // Fail fast, before reading a body that could not be stored anyway.
-        const current = this.#index.has(key) ? await this.#statFile(key, file) : undefined;
+        const current = this.#mayExist(key) ? await this.#statFile(key, file) : undefined;
         checkPreconditions(key, current, checked);
       }
-      staging = await createStaging(dir);
+      staging = await createStaging(dir, this.#liveStaging);
+      livePath = staging.path;
       handleOpen = true;
       const writer = new StagingWriter(staging.handle);
       // The last bytes may stay in the writer's buffer: the commit flushes them with the trailer.
@@ -256,6 +277,7 @@ export class FilesystemDriver implements StorageDriver {
         if (handleOpen) await staging.handle.close().catch(() => undefined);
         await unlink(staging.path).catch(() => undefined);
       }
+      if (livePath !== undefined) this.#liveStaging.delete(livePath);
     }
   }
 
@@ -270,7 +292,7 @@ export class FilesystemDriver implements StorageDriver {
   ): Promise<{ info: ObjectInfo; createdDir: string | undefined }> {
     throwIfAborted(checked.signal);
     this.#checkOpen();
-    const current = this.#index.has(key) ? await this.#statFile(key, file) : undefined;
+    const current = this.#mayExist(key) ? await this.#statFile(key, file) : undefined;
     checkPreconditions(key, current, checked);
     const now = this.#clock();
     const info: ObjectInfo = Object.freeze({
@@ -323,7 +345,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       const committed = await this.#locks.run(key, async () => {
         this.#checkOpen();
-        const current = this.#index.has(key) ? await this.#statFile(key, target) : undefined;
+        const current = this.#mayExist(key) ? await this.#statFile(key, target) : undefined;
         const now = this.#clock();
         const info: ObjectInfo = Object.freeze({
           key,
@@ -387,7 +409,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async delete(key: string): Promise<boolean> {
     this.#checkUsable(key);
-    if (!this.#index.has(key)) return false;
+    if (!this.#mayExist(key)) return false;
     const { dir, file } = this.#locate(key);
     try {
       const removed = await this.#locks.run(key, async () => {
@@ -413,6 +435,13 @@ export class FilesystemDriver implements StorageDriver {
 
   async list(options: ListOptions): Promise<ListPage> {
     this.#checkOpen();
+    if (!this.#indexReady) {
+      try {
+        await this.indexed;
+      } catch (error) {
+        throw toStorageError(error, "cannot list: indexing the store failed");
+      }
+    }
     return this.#index.page(options);
   }
 
@@ -529,15 +558,18 @@ interface Staging {
  * Creates a fresh staging file in `dir`, creating `dir` (and parents) when it is missing; retries
  * when a delete's rmdir of the (then empty) directory races it.
  */
-async function createStaging(dir: string): Promise<Staging> {
+/** Creates a staging file in `dir`, registering its path in `live` before it exists. */
+async function createStaging(dir: string, live: Set<string>): Promise<Staging> {
   let createdDir: string | undefined;
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
   for (let attempt = 1; ; attempt++) {
     const stagingPath = path.join(dir, STAGING_PREFIX + randomBytes(12).toString("hex"));
+    live.add(stagingPath);
     try {
       const handle = await open(stagingPath, flags, 0o644);
       return { path: stagingPath, handle, createdDir };
     } catch (error) {
+      live.delete(stagingPath);
       if (errorCode(error) !== "ENOENT" || attempt >= MKDIR_ATTEMPTS) throw error;
     }
     // Usually the directory exists and the open above succeeds without this extra call.
@@ -675,10 +707,18 @@ interface ScanDirectory {
  * start-up time is what this walk is about. It yields to the event loop every few milliseconds so
  * the process stays responsive while a large store opens.
  */
+/**
+ * Walks `objects/` and reports every key. Each directory is read and its keys reported in one
+ * synchronous step (no await in between), so a delete or write running meanwhile can never leave
+ * a key indexed that is gone, or miss one; the walk yields between directories. Staging files are
+ * crash leftovers (one process per root) unless `isLive` says a write in progress owns them.
+ */
 async function scanObjects(
   objectsDir: string,
   onKey: (key: string) => void,
   warn: (message: string) => void,
+  isLive: (file: string) => boolean,
+  sliceMs: number,
 ): Promise<FilesystemOpenReport> {
   let objects = 0;
   let removedStagingFiles = 0;
@@ -690,7 +730,7 @@ async function scanObjects(
   const stack: ScanDirectory[] = [{ abs: objectsDir, rel: "", decoder: new PathDecoder() }];
   let sliceStart = performance.now();
   for (let directory = stack.pop(); directory !== undefined; directory = stack.pop()) {
-    if (performance.now() - sliceStart > SCAN_SLICE_MS) {
+    if (performance.now() - sliceStart >= sliceMs) {
       await new Promise((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
     }
@@ -706,8 +746,9 @@ async function scanObjects(
       const abs = `${directory.abs}${path.sep}${name}`;
       const rel = directory.rel === "" ? name : `${directory.rel}/${name}`;
       if (name.startsWith(STAGING_PREFIX) && entry.isFile()) {
+        if (isLive(abs)) continue;
         try {
-          await unlink(abs);
+          unlinkSync(abs);
           removedStagingFiles++;
         } catch (error) {
           if (errorCode(error) !== "ENOENT") ignore(rel, `cannot remove this staging file: ${String(error)}`);

@@ -78,8 +78,8 @@ void describe("filesystem driver", () => {
     }
     await first.close();
     const second = await open({ root_path: root });
-    assert.equal(second.openReport.objects, NASTY_KEYS.length);
-    assert.equal(second.openReport.ignoredEntries, 0);
+    assert.equal((await second.indexed).objects, NASTY_KEYS.length);
+    assert.equal((await second.indexed).ignoredEntries, 0);
     assert.deepEqual((await second.list({ limit: 1000 })).keys, [...NASTY_KEYS].sort(byUtf8Bytes));
     for (const key of NASTY_KEYS) {
       assertSameInfo(await second.stat(key), infos.get(key)!);
@@ -100,7 +100,7 @@ void describe("filesystem driver", () => {
     await writeFile(path.join(objects, "x", "y", ".tmp-cafe"), "");
 
     const second = await open({ root_path: root });
-    assert.equal(second.openReport.removedStagingFiles, 3);
+    assert.equal((await second.indexed).removedStagingFiles, 3);
     assert.deepEqual(await stagingFiles(root), []);
     assert.deepEqual((await second.list({ limit: 10 })).keys, ["a/b"]);
     assert.equal((await readAll(second, "a/b")).toString(), "kept");
@@ -115,7 +115,7 @@ void describe("filesystem driver", () => {
     await writeFile(path.join(objects, "torn~"), "no footer here");
     const warnings: string[] = [];
     const driver = await open({ root_path: root, onWarning: (message) => warnings.push(message) });
-    assert.equal(driver.openReport.ignoredEntries, 3);
+    assert.equal((await driver.indexed).ignoredEntries, 3);
     assert.equal(warnings.length, 3);
     // The walk opens no files, so a torn file is listed, but it is never served.
     assert.deepEqual((await driver.list({ limit: 10 })).keys, ["torn"]);
@@ -262,5 +262,49 @@ void describe("filesystem driver", () => {
     assert.ok(bytes.subarray(0, 5_000).equals(Buffer.alloc(5_000, 1)));
     assert.equal(bytes.subarray(bytes.length - 8).toString("latin1"), "AVLTOBJ1");
     assert.deepEqual((await driver.stat("k"))?.metadata, info.metadata);
+  });
+});
+
+void describe("filesystem driver: opening a large store", () => {
+  const bytesOf = (text: string): AsyncIterable<Uint8Array> =>
+    (async function* () {
+      yield Buffer.from(text);
+    })();
+
+  void it("serves reads and writes while the key index is still being built; list waits for it", async () => {
+    const root = await mkdtemp(path.join(tmpdir(), "fs-bg-index-"));
+    try {
+      const first = await FilesystemDriver.open({ root_path: root, fsync: false });
+      const keys = Array.from({ length: 3000 }, (_, i) => `d${i % 50}/k${String(i).padStart(5, "0")}`);
+      for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((key) => first.write(key, bytesOf(key))));
+      await first.close();
+
+      // A walk that yields after every directory, so this test really runs while it is under way.
+      const second = await FilesystemDriver.open({ root_path: root, fsync: false, scanSliceMs: 0 });
+      let indexedYet = false;
+      void second.indexed.then(() => (indexedYet = true));
+      // Right after open, before the walk is done: reads, writes and deletes work.
+      const late = keys[keys.length - 1] ?? "";
+      assert.equal((await second.stat(late))?.size, Buffer.byteLength(late));
+      await second.write("written/during-indexing", bytesOf("new"));
+      assert.equal(await second.delete(keys[0] ?? ""), true);
+      assert.equal(indexedYet, false, "the walk had already finished: this test did not exercise the window");
+      const report = await second.indexed;
+      assert.equal(report.removedStagingFiles, 0, "a live write's staging file was taken for a leftover");
+      const listed: string[] = [];
+      let startAfter: string | undefined;
+      for (;;) {
+        const page = await second.list({ limit: 1000, ...(startAfter === undefined ? {} : { startAfter }) });
+        listed.push(...page.keys);
+        startAfter = page.keys.at(-1);
+        if (!page.isTruncated) break;
+      }
+      assert.equal(listed.length, keys.length, "3000 - 1 deleted + 1 written");
+      assert.ok(!listed.includes(keys[0] ?? ""), "a key deleted during indexing is listed");
+      assert.ok(listed.includes("written/during-indexing"));
+      await second.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
