@@ -79,6 +79,11 @@ test("SIGKILL in the middle of a large overwrite leaves the old object intact an
     const fetched = await rawRequest(vault.url, "/objects/release/big.bin", { headers: { authorization: `Bearer ${token}` } });
     assert.equal(fetched.status, 200);
     assert.equal(createHash("sha256").update(fetched.body).digest("hex"), createHash("sha256").update(original).digest("hex"));
+    // Leftovers are removed by the start-up walk, which runs in the background after listening.
+    const cleanDeadline = Date.now() + 5_000;
+    while ((await findFiles(join(dir, "data"), /^\.tmp/)).length > 0 && Date.now() < cleanDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     assert.deepEqual(await findFiles(join(dir, "data"), /^\.tmp/), [], "staging leftovers were not cleaned at start");
   } finally {
     vault?.kill("SIGKILL");
