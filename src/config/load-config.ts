@@ -240,6 +240,15 @@ function resolveFilePaths(raw: Raw, base: string): void {
   if (isPlainObject(auth) && typeof auth["tokens_file"] === "string" && auth["tokens_file"] !== "") {
     auth["tokens_file"] = resolve(base, auth["tokens_file"]);
   }
+  if (Array.isArray(raw["backends"])) for (const backend of raw["backends"]) resolvePluginModule(backend, base);
+}
+
+/** A `custom` backend's `module` written `./x.mjs` or `../x.mjs` is a file next to the config; other forms (absolute, `file:`, a package name) stay. */
+function resolvePluginModule(backend: unknown, base: string): void {
+  if (!isPlainObject(backend) || backend["type"] !== "custom" || !isPlainObject(backend["config"])) return;
+  const config = backend["config"];
+  const module = config["module"];
+  if (typeof module === "string" && /^\.\.?[\\/]/.test(module)) config["module"] = resolve(base, module);
 }
 
 function resolveRootPath(store: unknown, base: string): void {

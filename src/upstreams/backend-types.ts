@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { customBackendConfigSchema } from "./custom/custom-config.js";
 import { httpBackendConfigSchema } from "./files/http-config.js";
 
 /**
@@ -23,13 +24,13 @@ export const BACKEND_CONFIG_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   npm: z.looseObject({ ...upstreamCommon, registry_url: z.string().optional() }),
   dockerhub: z.looseObject({ ...upstreamCommon, registry_url: z.string().optional(), auth_url: z.string().optional() }),
   apt: z.looseObject({ ...upstreamCommon, mirror_url: z.string().optional() }),
-  custom: z.looseObject({ prefix: z.string(), module: z.string() }),
+  custom: customBackendConfigSchema,
 };
 
 /** The source design's and users' other names for a type. */
 export const BACKEND_TYPE_ALIASES: Readonly<Record<string, string>> = { oci: "dockerhub" };
 
-export const IMPLEMENTED_BACKEND_TYPES: ReadonlySet<string> = new Set(["http"]);
+export const IMPLEMENTED_BACKEND_TYPES: ReadonlySet<string> = new Set(["http", "custom"]);
 
 export function canonicalBackendType(type: string): string {
   return BACKEND_TYPE_ALIASES[type] ?? type;
