@@ -340,17 +340,27 @@ async function largeHits(caches: readonly Target[], options: Options, cpus: CpuL
 interface ColdMiss {
   readonly firstByteMs: number[];
   readonly totalSeconds: number[];
+  /** Server CPU seconds and wall seconds over the rounds (caches only). */
+  cpuSeconds: number;
+  seconds: number;
 }
 
 async function coldMisses(files: UpstreamFiles, targets: readonly Target[], options: Options, cpus: CpuLayout): Promise<Map<string, ColdMiss>> {
-  const results = new Map<string, ColdMiss>(targets.map((target) => [target.name, { firstByteMs: [], totalSeconds: [] }]));
+  const results = new Map<string, ColdMiss>(targets.map((target) => [target.name, { firstByteMs: [], totalSeconds: [], cpuSeconds: 0, seconds: 0 }]));
   for (let round = 0; round < options.rounds; round++) {
     for (const target of rotate(targets, round)) {
       const name = files.fresh("large", "miss");
-      const got = await curlTimed(target.system.baseUrl, target.path(name), cpus.load);
+      const { value: got, cpuSeconds: cpu, seconds } = await withCpu(target.system, () =>
+        curlTimed(target.system.baseUrl, target.path(name), cpus.load),
+      );
       checkTransfer(target, name, got, options.largeBytes, ["MISS"]);
-      results.get(target.name)?.firstByteMs.push(got.firstByteSeconds * 1000);
-      results.get(target.name)?.totalSeconds.push(got.totalSeconds);
+      const entry = results.get(target.name);
+      entry?.firstByteMs.push(got.firstByteSeconds * 1000);
+      entry?.totalSeconds.push(got.totalSeconds);
+      if (entry !== undefined) {
+        entry.cpuSeconds += cpu;
+        entry.seconds += seconds;
+      }
       log(
         `cold miss ${options.largeBytes / MiB} MiB ${target.name} round ${round + 1}: first byte ${(got.firstByteSeconds * 1000).toFixed(2)} ms, ` +
           `total ${got.totalSeconds.toFixed(3)} s`,
@@ -366,14 +376,16 @@ interface Herd {
   readonly upstreamRequests: number;
   readonly xCache: Readonly<Record<string, number>>;
   readonly slowestClientSeconds: number;
+  /** Share of one core the system's processes used meanwhile (the caches; the upstream direct: its worker). */
+  readonly cpu: number;
 }
 
 /** `clients` concurrent cold GETs of one fresh name through `target`, timed until the last one ends. */
 async function herd(files: UpstreamFiles, upstream: NginxUpstream, target: Target, clients: number, options: Options, cpus: CpuLayout): Promise<Herd> {
   const name = files.fresh("herd", target.isCache ? "herd" : "single");
-  const started = performance.now();
-  const results = await Promise.all(Array.from({ length: clients }, () => curlTimed(target.system.baseUrl, target.path(name), cpus.load)));
-  const seconds = (performance.now() - started) / 1000;
+  const { value: results, cpuSeconds: cpu, seconds } = await withCpu(target.system, () =>
+    Promise.all(Array.from({ length: clients }, () => curlTimed(target.system.baseUrl, target.path(name), cpus.load))),
+  );
   for (const got of results) checkTransfer(target, name, got, options.herdBytes, ["MISS", "HIT"]);
   // nginx logs a request when it has finished it; both caches finish their one fetch before
   // their clients do, but give the log line a moment anyway.
@@ -385,6 +397,7 @@ async function herd(files: UpstreamFiles, upstream: NginxUpstream, target: Targe
     upstreamRequests: countRequests(upstream.accessLog, `/${name}`),
     xCache,
     slowestClientSeconds: Math.max(...results.map((got) => got.totalSeconds)),
+    cpu: cpu / seconds,
   };
 }
 
@@ -448,6 +461,8 @@ function nginxVersion(): string {
 }
 
 const fixed = (value: number, digits: number): string => value.toFixed(digits);
+const cpuShare = (r: { cpuSeconds: number; seconds: number } | undefined): string =>
+  r === undefined || r.seconds === 0 ? "?" : `${Math.round((r.cpuSeconds / r.seconds) * 100)}%`;
 const list = (values: readonly number[], digits: number): string => values.map((v) => v.toFixed(digits)).join(" / ");
 
 async function main(): Promise<void> {
@@ -553,10 +568,9 @@ async function main(): Promise<void> {
           pass: (vb ?? 0) >= 0.7 * (nb ?? Infinity),
         });
       }
-      const share = (r: LargeHits | undefined): string => (r === undefined ? "?" : `${Math.round((r.cpuSeconds / r.seconds) * 100)}%`);
       notes.push(
         `${mib} MiB hits: curl -o /dev/null on a new connection, best of ${options.rounds}; with 4 clients at once the rate is ` +
-          `4 × ${mib} MiB ÷ the slowest client's time. Server CPU over these runs: vault ${share(v)}, nginx ${share(n)} of its core.`,
+          `4 × ${mib} MiB ÷ the slowest client's time. Server CPU over these runs: vault ${cpuShare(v)}, nginx ${cpuShare(n)} of its core.`,
       );
     }
 
@@ -596,6 +610,7 @@ async function main(): Promise<void> {
           `vault ${list(v?.firstByteMs ?? [], 2)} / ${list(v?.totalSeconds ?? [], 3)}; ` +
           `direct ${list(d?.firstByteMs ?? [], 2)} / ${list(d?.totalSeconds ?? [], 3)}; ` +
           `nginx proxy_cache (for comparison) ${list(n?.firstByteMs ?? [], 2)} / ${list(n?.totalSeconds ?? [], 3)}. ` +
+          `Server CPU during the misses: vault ${cpuShare(v)}, nginx ${cpuShare(n)} of its core (well under 100%: it waited, on I/O or the upstream). ` +
           `The vault releases a fill's last byte only once the artifact is verified and committed (fsync'd); nginx does not fsync.`,
       );
     }
@@ -636,6 +651,7 @@ async function main(): Promise<void> {
           `direct took ${list(single.map((h) => h.seconds), 3)} s (best ${fixed(one, 3)} s, the "one" of the target). ` +
           `${options.herdClients} curls started together on a fresh name per round, best of ${options.wrkRounds}; time = start to the last exit ` +
           `(slowest client's own time: vault ${fixed(v?.slowestClientSeconds ?? NaN, 3)} s, nginx ${fixed(n?.slowestClientSeconds ?? NaN, 3)} s). ` +
+          `Server CPU in the best round: vault ${Math.round((v?.cpu ?? NaN) * 100)}%, nginx ${Math.round((n?.cpu ?? NaN) * 100)}% of its core. ` +
           `Upstream requests counted in its access log (worst round). X-Cache: vault ${tally(v)}; nginx ${tally(n)} ` +
           `(proxy_cache_lock makes the others wait for the whole file, then serves them from the cache).`,
       );
