@@ -102,7 +102,7 @@ export class Fill {
     const limit = this.ref.size ?? this.headers.contentLength;
     try {
       for await (const chunk of body) {
-        const bytes = chunk instanceof Uint8Array ? chunk : Buffer.from(chunk as string);
+        const bytes = chunk instanceof Uint8Array ? chunk : Buffer.from(chunk);
         if (limit !== undefined && this.bytesWritten + bytes.length > limit) {
           throw new VaultError("upstream_failed", `upstream sent more than the ${limit} bytes announced`);
         }

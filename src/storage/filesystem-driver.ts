@@ -62,7 +62,7 @@ import {
   checkPreconditions,
   checkWriteOptions,
   consumeBody,
-  etagOf,
+  newVersionInfo,
   throwIfAborted,
   type CheckedWriteOptions,
 } from "./write-checks.js";
@@ -294,17 +294,7 @@ export class FilesystemDriver implements StorageDriver {
     this.#checkOpen();
     const current = this.#mayExist(key) ? await this.#statFile(key, file) : undefined;
     checkPreconditions(key, current, checked);
-    const now = this.#clock();
-    const info: ObjectInfo = Object.freeze({
-      key,
-      size: summary.size,
-      contentType: checked.contentType,
-      sha256: summary.sha256,
-      etag: etagOf(summary.sha256),
-      createdAt: current?.createdAt ?? now,
-      modifiedAt: now,
-      metadata: checked.metadata,
-    });
+    const info = newVersionInfo(key, summary, checked, current, this.#clock());
     await writer.write(encodeObjectTail(info));
     await writer.flush();
     if (this.#fsync) await staging.handle.sync();
@@ -346,17 +336,7 @@ export class FilesystemDriver implements StorageDriver {
       const committed = await this.#locks.run(key, async () => {
         this.#checkOpen();
         const current = this.#mayExist(key) ? await this.#statFile(key, target) : undefined;
-        const now = this.#clock();
-        const info: ObjectInfo = Object.freeze({
-          key,
-          size: options.size,
-          contentType: options.contentType,
-          sha256: options.sha256,
-          etag: etagOf(options.sha256),
-          createdAt: current?.createdAt ?? now,
-          modifiedAt: now,
-          metadata: Object.freeze({ ...(options.metadata ?? {}) }),
-        });
+        const info = newVersionInfo(key, options, options, current, this.#clock());
         const handle = await open(file, constants.O_WRONLY | constants.O_APPEND | O_NOFOLLOW);
         try {
           const { size } = await handle.stat();
@@ -471,25 +451,26 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   #describeSync(key: string, file: string, fd: number): ObjectInfo | undefined {
-    let info: ObjectInfo;
-    try {
-      info = readObjectTailSync(fd);
-    } catch (error) {
-      if (!(error instanceof CorruptObjectError)) throw error;
-      this.#warn(`ignoring corrupt object file ${file}: ${error.message}`);
-      return undefined;
-    }
-    if (info.key !== key) {
-      this.#warn(`ignoring object file ${file}: it holds key ${JSON.stringify(info.key)}`);
-      return undefined;
-    }
-    return info;
+    return this.#vet(key, file, () => readObjectTailSync(fd));
   }
 
   async #describe(key: string, file: string, handle: FileHandle): Promise<ObjectInfo | undefined> {
     let info: ObjectInfo;
     try {
       info = await readObjectTail(handle);
+    } catch (error) {
+      return this.#vet(key, file, () => {
+        throw error;
+      });
+    }
+    return this.#vet(key, file, () => info);
+  }
+
+  /** The info `read` gives if the file is a sound object of `key`; else reported and treated as missing. */
+  #vet(key: string, file: string, read: () => ObjectInfo): ObjectInfo | undefined {
+    let info: ObjectInfo;
+    try {
+      info = read();
     } catch (error) {
       if (!(error instanceof CorruptObjectError)) throw error;
       this.#warn(`ignoring corrupt object file ${file}: ${error.message}`);

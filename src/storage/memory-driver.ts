@@ -13,7 +13,7 @@ import type {
   StorageDriver,
   WriteOptions,
 } from "./storage-driver.js";
-import { checkPreconditions, checkWriteOptions, consumeBody, etagOf, throwIfAborted } from "./write-checks.js";
+import { checkPreconditions, checkWriteOptions, consumeBody, newVersionInfo, throwIfAborted } from "./write-checks.js";
 
 /** Incoming bytes are copied into blocks of this size (big chunks are copied as they are). */
 const BLOCK_SIZE = 64 * 1024;
@@ -118,17 +118,7 @@ export class MemoryDriver implements StorageDriver {
     this.#checkUsable(key);
     const current = this.#objects.get(key)?.info;
     checkPreconditions(key, current, checked);
-    const now = this.#clock();
-    const info: ObjectInfo = Object.freeze({
-      key,
-      size: summary.size,
-      contentType: checked.contentType,
-      sha256: summary.sha256,
-      etag: etagOf(summary.sha256),
-      createdAt: current?.createdAt ?? now,
-      modifiedAt: now,
-      metadata: checked.metadata,
-    });
+    const info = newVersionInfo(key, summary, checked, current, this.#clock());
     this.#objects.set(key, { info, blocks: Object.freeze(blocks) });
     return info;
   }

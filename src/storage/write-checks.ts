@@ -122,6 +122,29 @@ export function needsCurrentEtag(options: CheckedWriteOptions): boolean {
   return options.ifMatch !== undefined && options.ifMatch !== "*";
 }
 
+/**
+ * The description of a new version of `key`: `createdAt` carries over from the version it
+ * replaces (if any), `modifiedAt` is now.
+ */
+export function newVersionInfo(
+  key: string,
+  content: { readonly size: number; readonly sha256: string },
+  options: { readonly contentType?: string | undefined; readonly metadata?: Readonly<Record<string, string>> | undefined },
+  current: ObjectInfo | undefined,
+  now: Date,
+): ObjectInfo {
+  return Object.freeze({
+    key,
+    size: content.size,
+    contentType: options.contentType,
+    sha256: content.sha256,
+    etag: etagOf(content.sha256),
+    createdAt: current?.createdAt ?? now,
+    modifiedAt: now,
+    metadata: Object.freeze({ ...(options.metadata ?? {}) }),
+  });
+}
+
 export function etagOf(sha256: string): string {
   return `"${sha256}"`;
 }
