@@ -57,8 +57,8 @@ export interface ArtifactCacheOptions {
   readonly clock?: () => number;
 }
 
-/** Metadata keys kept with each cached artifact. */
-const META = {
+/** Metadata keys kept with each cached artifact (cache administration reads them too). */
+export const META = {
   fetchedAt: "vault-fetched-at",
   upstreamEtag: "vault-upstream-etag",
   upstreamLastModified: "vault-upstream-last-modified",
@@ -100,6 +100,8 @@ type UpstreamOutcome =
 export class ArtifactCache {
   readonly counters: CacheCounters = { hits: 0, misses: 0, stale: 0, revalidated: 0, bytesFromCache: 0, bytesFromUpstream: 0 };
   readonly index: CacheIndex;
+  /** `cache.max_size` in bytes, if any. */
+  readonly maxSize: number | undefined;
 
   readonly #driver: StorageDriver;
   readonly #logger: Logger;
@@ -120,6 +122,7 @@ export class ArtifactCache {
     this.#spoolDirectory = options.spoolDirectory;
     this.#negativeTtlMs = options.negativeTtlMs;
     this.#clock = options.clock ?? Date.now;
+    this.maxSize = options.maxSize;
     this.index = new CacheIndex(options.driver, options.logger, options.maxSize);
   }
 
@@ -148,6 +151,16 @@ export class ArtifactCache {
         startedAt: new Date(fill.startedAt),
       };
     });
+  }
+
+  /** The store the cache lives in, read-only: cache administration lists entries with their metadata. */
+  get storage(): Pick<StorageDriver, "list" | "stat"> {
+    return this.#driver;
+  }
+
+  /** When a 304 last confirmed the stored copy of `key` (its metadata keeps the fetch time). */
+  revalidatedAt(key: string): number | undefined {
+    return this.#revalidatedAt.get(key);
   }
 
   /** Forgets an entry (admin purge): stored copy, freshness and negative entry. */

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { describeError, exitCodeFor } from "./cli-errors.js";
 import { processIo, type CliIo } from "./cli-io.js";
 import { registerObjectsCommand } from "./objects-command.js";
+import { registerCacheCommand } from "./cache-command.js";
 import { registerServeCommand, type ServeDeps } from "./serve-command.js";
 import { registerTokensCommand } from "./tokens-command.js";
 
@@ -30,6 +31,7 @@ export function buildProgram(io: CliIo, serveDeps: ServeDeps = {}): Command {
   registerServeCommand(program, io, serveDeps);
   registerTokensCommand(program, io);
   registerObjectsCommand(program, io);
+  registerCacheCommand(program, io);
   return program;
 }
 

@@ -10,6 +10,8 @@ import type { ObjectService } from "../objects/object-service.js";
 import { objectApiErrorBody, toErrorResponse } from "./error-response.js";
 import { registerObjectRoutes } from "./objects-routes.js";
 import { registerProxyRoutes } from "./proxy-routes.js";
+import { registerAdminRoutes } from "./admin-routes.js";
+import { CacheAdmin } from "../cache/cache-admin.js";
 import type { ArtifactCache } from "../cache/artifact-cache.js";
 import type { Backend } from "../upstreams/backend.js";
 import { VERSION } from "../version.js";
@@ -133,6 +135,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   registerObjectRoutes(app, deps.objects);
   if (deps.vault !== undefined) {
     registerProxyRoutes(app, deps.vault.backends, deps.vault.cache, { requireToken: deps.vault.requireToken });
+    registerAdminRoutes(app, new CacheAdmin(deps.vault.cache, deps.vault.backends));
   }
   return app;
 }
