@@ -115,6 +115,8 @@ export class ArtifactCache {
   /** When a mutable entry was last confirmed by a 304 (the stored copy keeps its fetch time). */
   readonly #revalidatedAt = new Map<string, number>();
   readonly #negative = new Map<string, number>();
+  /** Cancels a fill's upstream download (shutdown only: clients leaving never cancel a fill). */
+  readonly #downloads = new WeakMap<Fill, AbortController>();
 
   constructor(options: ArtifactCacheOptions) {
     this.#driver = options.driver;
@@ -135,7 +137,16 @@ export class ArtifactCache {
     this.index.startScan();
   }
 
+  /**
+   * Called after the server has drained its requests: downloads nobody reads any more are
+   * abandoned (nothing partial is ever stored), verified ones are allowed to land.
+   */
   async close(): Promise<void> {
+    for (const fill of this.#fills.values()) {
+      if (fill.state === "running") this.#downloads.get(fill)?.abort(new VaultError("unavailable", "the vault is shutting down"));
+    }
+    await Promise.allSettled(this.#inFlight.values());
+    await Promise.allSettled([...this.#fills.values()].map((fill) => fill.settled));
     await this.index.stop();
   }
 
@@ -185,7 +196,14 @@ export class ArtifactCache {
     }
 
     const fill = this.#fills.get(key);
-    if (fill !== undefined && (fill.state === "running" || fill.state === "committing")) return this.#fromFill(fill, "MISS");
+    // A download still arriving is a MISS for everyone who joins it; one already complete and
+    // verified (being made durable) is served from our copy: a HIT.
+    if (fill?.state === "running") return this.#fromFill(fill, "MISS");
+    if (fill?.state === "committing") {
+      if (ref.freshness.kind === "immutable") return this.#fromFill(fill, "HIT");
+      // Mutable: let it land, then decide freshness as for any stored copy.
+      await fill.settled.catch(() => undefined);
+    }
 
     const opened = await this.#driver.open(key);
     if (opened === undefined) return this.#miss(ref, fetchUpstream);
@@ -261,7 +279,8 @@ export class ArtifactCache {
   async #startExchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch): Promise<UpstreamOutcome> {
     // The download belongs to the cache, not to the client that started it: it goes on when
     // that client disconnects, so the next one gets a hit.
-    const response = await fetchUpstream(ref, validators, new AbortController().signal);
+    const download = new AbortController();
+    const response = await fetchUpstream(ref, validators, download.signal);
     const { status } = response;
     if (status === 304 && validators !== undefined) {
       response.body.destroy();
@@ -288,6 +307,7 @@ export class ArtifactCache {
       throw new VaultError("internal", `cannot spool a download: ${(error as Error).message}`, { cause: error });
     }
     this.#fills.set(ref.cacheKey, fill);
+    this.#downloads.set(fill, download);
     void fill
       .consume(response.body, (spoolPath, summary) =>
         importFile(this.#driver, ref.cacheKey, spoolPath, {
@@ -320,14 +340,16 @@ export class ArtifactCache {
   }
 
   #fromFill(fill: Fill, status: CacheStatus): CachedArtifact {
-    this.counters.misses++;
+    if (status === "HIT") this.counters.hits++;
+    else this.counters.misses++;
     const reader = fill.reserveReader();
     return {
       status,
       size: fill.totalSize,
       contentType: fill.headers.contentType,
-      etag: undefined,
-      lastModified: parseHttpDate(fill.headers.upstreamLastModified),
+      etag: fill.sha256 === undefined ? undefined : `"${fill.sha256}"`,
+      // As for stored copies: the upstream's date, else when we fetched it.
+      lastModified: parseHttpDate(fill.headers.upstreamLastModified) ?? new Date(fill.startedAt),
       contents: undefined,
       body: (range) => reader.open(range),
       release: () => reader.cancel(),

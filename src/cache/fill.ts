@@ -1,6 +1,8 @@
 import { createHash, type Hash } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { close, open, read, write } from "node:fs";
+import { close, createWriteStream, open, read } from "node:fs";
+import { once } from "node:events";
+import { finished } from "node:stream/promises";
 import { unlink } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
@@ -9,11 +11,14 @@ import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import type { ByteRange, ObjectInfo } from "../storage/storage-driver.js";
 
 const openAsync = promisify(open);
-const writeAsync = promisify(write);
 const closeAsync = promisify(close);
 
 /** How much a reader asks the spool for at once. */
 const READ_CHUNK = 256 * 1024;
+/** Bytes the spool's write stream queues before the download waits for the disk. */
+const SPOOL_WRITE_BUFFER = 4 * 1024 * 1024;
+/** Recent chunks kept in memory for readers that keep up (per download in progress). */
+const RECENT_BYTES = 4 * 1024 * 1024;
 
 /** What the upstream said about the artifact when its body started. */
 export interface FillHeaders {
@@ -51,9 +56,14 @@ export class Fill {
   bytesWritten = 0;
   error: VaultError | undefined;
   info: ObjectInfo | undefined;
+  /** Hex SHA-256 of the whole artifact, once downloaded and verified. */
+  sha256: string | undefined;
   readonly settled: Promise<ObjectInfo>;
 
   readonly #events = new EventEmitter();
+  /** The most recently written chunks, for readers that keep up with the download. */
+  readonly #recent: Array<{ readonly offset: number; readonly bytes: Buffer }> = [];
+  #recentBytes = 0;
   #readFd: number | undefined;
   #readers = 0;
   #settle!: { resolve: (info: ObjectInfo) => void; reject: (error: VaultError) => void };
@@ -100,19 +110,29 @@ export class Fill {
     const expected = this.ref.digest;
     const extra: Hash | undefined = expected !== undefined && expected.algorithm !== "sha256" ? createHash(expected.algorithm) : undefined;
     const limit = this.ref.size ?? this.headers.contentLength;
+    // Writes queue up in the stream (batched into writev calls) while the next chunks arrive and
+    // are hashed; each chunk becomes readable when its write completes, in order.
+    const spool = createWriteStream("", { fd: this.writeFd, start: 0, highWaterMark: SPOOL_WRITE_BUFFER, autoClose: true });
+    const spoolFailed = new Promise<never>((_resolve, reject) => spool.once("error", reject));
+    spoolFailed.catch(() => undefined);
+    let received = 0;
     try {
       for await (const chunk of body) {
-        const bytes = chunk instanceof Uint8Array ? chunk : Buffer.from(chunk);
-        if (limit !== undefined && this.bytesWritten + bytes.length > limit) {
+        const bytes = chunk as Buffer;
+        if (limit !== undefined && received + bytes.length > limit) {
           throw new VaultError("upstream_failed", `upstream sent more than the ${limit} bytes announced`);
         }
-        await writeFully(this.writeFd, bytes, this.bytesWritten);
+        const offset = received;
+        received += bytes.length;
         sha256.update(bytes);
         extra?.update(bytes);
-        this.bytesWritten += bytes.length;
-        this.#events.emit("progress");
+        const accepted = spool.write(bytes, (error) => {
+          if (error === null || error === undefined) this.#written(offset, bytes);
+        });
+        if (!accepted) await Promise.race([once(spool, "drain"), spoolFailed]);
       }
-      await closeAsync(this.writeFd);
+      spool.end();
+      await Promise.race([finished(spool), spoolFailed]);
       if (limit !== undefined && this.bytesWritten !== limit) {
         throw new VaultError("upstream_failed", `upstream sent ${this.bytesWritten} of the ${limit} bytes announced`);
       }
@@ -123,20 +143,52 @@ export class Fill {
           throw new VaultError("upstream_failed", `upstream content failed verification: ${expected.algorithm} is ${actual}, expected ${expected.hex}`);
         }
       }
+      // Verified: readers may have the last byte now; making the entry durable can take a while.
+      this.sha256 = sha256Hex;
       this.state = "committing";
+      this.#events.emit("progress");
       this.info = await commit(this.spoolPath, { size: this.bytesWritten, sha256: sha256Hex });
       this.state = "committed";
       this.#settle.resolve(this.info);
     } catch (error) {
       this.state = "failed";
       this.error = isVaultError(error) ? error : new VaultError("upstream_failed", `download failed: ${describe(error)}`, { cause: error });
-      await closeAsync(this.writeFd).catch(() => undefined);
+      spool.destroy();
       await unlink(this.spoolPath).catch(() => undefined);
       this.#settle.reject(this.error);
     } finally {
+      this.#recent.length = 0;
+      this.#recentBytes = 0;
       this.#events.emit("progress");
       this.#releaseReadFdIfUnused();
     }
+  }
+
+  /** A chunk reached the spool: it becomes readable, and stays in memory while it is recent. */
+  #written(offset: number, bytes: Buffer): void {
+    this.bytesWritten = offset + bytes.length;
+    this.#recent.push({ offset, bytes });
+    this.#recentBytes += bytes.length;
+    while (this.#recentBytes > RECENT_BYTES && this.#recent.length > 1) {
+      this.#recentBytes -= this.#recent.shift()?.bytes.length ?? 0;
+    }
+    this.#events.emit("progress");
+  }
+
+  /**
+   * @internal The bytes from `position` up to `until` if they are still in memory (the reader
+   * is caught up with the download), so it need not read them back from the spool.
+   */
+  recentBytes(position: number, until: number): Buffer | undefined {
+    for (let i = this.#recent.length - 1; i >= 0; i--) {
+      const chunk = this.#recent[i];
+      if (chunk === undefined || position < chunk.offset) continue;
+      const start = position - chunk.offset;
+      if (start >= chunk.bytes.length) return undefined;
+      const end = Math.min(chunk.bytes.length, until - chunk.offset);
+      return end > start ? chunk.bytes.subarray(start, end) : undefined;
+    }
+    return undefined;
   }
 
   /**
@@ -165,8 +217,8 @@ export class Fill {
 
   /** @internal SpoolReader's view of the spool. */
   readableUpTo(): number {
-    if (this.state === "committed") return this.bytesWritten;
-    // Hold back the last byte until the artifact is verified and committed.
+    if (this.state === "committing" || this.state === "committed") return this.bytesWritten;
+    // Hold back the last byte until the whole artifact is verified.
     return Math.max(0, this.bytesWritten - 1);
   }
 
@@ -217,13 +269,21 @@ class SpoolReader extends Readable {
       return;
     }
     const stopAt = this.end === undefined ? fill.totalSize : this.end + 1;
-    if (fill.state === "committed" && this.#position >= Math.min(stopAt ?? fill.bytesWritten, fill.bytesWritten)) {
+    const verified = fill.state === "committing" || fill.state === "committed";
+    if (verified && this.#position >= Math.min(stopAt ?? fill.bytesWritten, fill.bytesWritten)) {
       this.push(null);
       return;
     }
     const available = Math.min(fill.readableUpTo(), stopAt ?? Number.MAX_SAFE_INTEGER);
     if (this.#position >= available) {
       fill.waitForProgress(() => this._read());
+      return;
+    }
+    const recent = fill.recentBytes(this.#position, available);
+    if (recent !== undefined) {
+      // Pushed synchronously: the stream machinery calls _read again while it wants more.
+      this.#position += recent.length;
+      this.push(recent);
       return;
     }
     const length = Math.min(READ_CHUNK, available - this.#position);
@@ -255,14 +315,6 @@ class SpoolReader extends Readable {
     if (this.#released) return;
     this.#released = true;
     this.fill.readerDone();
-  }
-}
-
-async function writeFully(fd: number, bytes: Uint8Array, position: number): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) {
-    const { bytesWritten } = await writeAsync(fd, bytes, offset, bytes.length - offset, position + offset);
-    offset += bytesWritten;
   }
 }
 

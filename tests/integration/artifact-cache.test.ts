@@ -142,6 +142,32 @@ describe("ArtifactCache", () => {
     });
   });
 
+  test("close abandons a download nobody reads and stores nothing", async () => {
+    const spool = await mkdtemp(join(tmpdir(), "cache-close-"));
+    const driver = new MemoryDriver();
+    const cache = new ArtifactCache({ driver, logger, spoolDirectory: spool, negativeTtlMs: 0 });
+    await cache.start();
+    try {
+      const fetch: UpstreamFetch = async (_artifact, _validators, signal) => {
+        // An upstream that sends one chunk and then nothing, until the download is cancelled.
+        const body = new Readable({ read() {} });
+        body.push(Buffer.alloc(1000, 1));
+        signal.addEventListener("abort", () => body.destroy(new Error("cancelled")));
+        return { status: 200, headers: { "content-length": "1000000" }, url: "http://upstream/slow", body };
+      };
+      const artifact = await cache.get(ref("endless"), fetch);
+      artifact.release();
+      assert.equal(cache.fillsInProgress().length, 1);
+      const closing = cache.close();
+      const outcome = await Promise.race([closing.then(() => "closed"), new Promise((resolve) => setTimeout(resolve, 5_000, "hung"))]);
+      assert.equal(outcome, "closed");
+      assert.equal(await driver.stat("t/endless"), undefined);
+    } finally {
+      await driver.close();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
   test("eviction keeps the newest under max_size and never evicts an artifact being read", async () => {
     await withCache({ maxSize: 3_000 }, async (cache, driver) => {
       const answers = new Map<string, () => UpstreamResponse>();

@@ -64,9 +64,18 @@ function api(vault: TestVault, path: string, token: string | undefined, method =
   return rawRequest(vault.url, path, { method, headers: token === undefined ? {} : { authorization: `Bearer ${vault.tokens[token]}` } });
 }
 
+/**
+ * GETs through the vault and waits until the download has landed: a client gets its last byte
+ * once the artifact is verified, and the entry becomes visible a moment later, once durable.
+ */
 async function fetchThrough(vault: TestVault, path: string): Promise<RawResponse> {
   const response = await rawRequest(vault.url, path);
   assert.equal(response.status, 200, `GET ${path}: ${response.body.toString()}`);
+  const deadline = Date.now() + 10_000;
+  while ((await api(vault, "/admin/cache/fills", "admin")).json<{ fills: unknown[] }>().fills.length > 0) {
+    assert.ok(Date.now() < deadline, "the download never landed");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   return response;
 }
 
