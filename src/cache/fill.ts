@@ -16,9 +16,9 @@ const closeAsync = promisify(close);
 /** How much a reader asks the spool for at once. */
 const READ_CHUNK = 256 * 1024;
 /** Bytes the spool's write stream queues before the download waits for the disk. */
-const SPOOL_WRITE_BUFFER = 4 * 1024 * 1024;
+const SPOOL_WRITE_BUFFER = 1024 * 1024;
 /** Recent chunks kept in memory for readers that keep up (per download in progress). */
-const RECENT_BYTES = 4 * 1024 * 1024;
+const RECENT_BYTES = 1024 * 1024;
 
 /** What the upstream said about the artifact when its body started. */
 export interface FillHeaders {
