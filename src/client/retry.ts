@@ -3,6 +3,7 @@
  * how long to wait, and the loop that waits. Time comes from an injected `RetryClock` so tests
  * can record the delays (or use `mock.timers`) instead of sleeping.
  */
+import { abortableSleep } from "../core/abortable-sleep.js";
 
 /** Time and chance, injected. */
 export interface RetryClock {
@@ -17,22 +18,7 @@ export interface RetryClock {
 /** The real clock. `setTimeout` is looked up at call time, so node:test's `mock.timers` governs it. */
 export const systemClock: RetryClock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason as Error);
-        return;
-      }
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(signal?.reason as Error);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
+  sleep: abortableSleep,
   random: () => Math.random(),
 };
 

@@ -3,6 +3,7 @@ import { Agent, EnvHttpProxyAgent, type Dispatcher } from "undici";
 import { VaultError } from "../core/errors.js";
 import { VERSION } from "../version.js";
 import type { UpstreamClient, UpstreamClientOptions, UpstreamRequest, UpstreamResponse } from "./upstream-client.js";
+import { abortableSleep as sleep } from "../core/abortable-sleep.js";
 import { isRetryableConnectionError, isRetryableStatus, toUpstreamError } from "./upstream-errors.js";
 import { joinUpstreamUrl, normaliseUpstreamPath, parseBaseUrl } from "./upstream-path.js";
 
@@ -245,23 +246,6 @@ function discard(body: Readable): void {
   });
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason as Error);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 interface Attempt {
   readonly method: Method;
