@@ -14,10 +14,10 @@
  */
 import { InvalidArgumentError, type Command } from "commander";
 import { CliError, usageError } from "./cli-errors.js";
+import { DEFAULT_VAULT_URL, vaultUrl, type ConnectionOptions } from "./vault-connection.js";
 import type { CliIo } from "./cli-io.js";
 import type { ProgressOutput } from "./transfer-progress.js";
 
-const DEFAULT_VAULT_URL = "http://127.0.0.1:8080";
 /** Entries asked for per page by `ls` (the API's maximum). */
 const LS_PAGE = 1000;
 /** How often the live `fills` view asks the server. */
@@ -30,11 +30,6 @@ export interface CacheDeps {
   /** Where SIGINT/SIGTERM arrive: they end a call (and the live view). */
   readonly signals?: Pick<NodeJS.EventEmitter, "once" | "off">;
   readonly pollIntervalMs?: number;
-}
-
-interface ConnectionOptions {
-  readonly url?: string;
-  readonly apiKey?: string;
 }
 
 /** `GET /admin/cache/entries` item. */
@@ -375,21 +370,6 @@ async function withApi<T>(options: ConnectionOptions, io: CliIo, deps: CacheDeps
   }
 }
 
-function vaultUrl(options: ConnectionOptions, io: CliIo): string {
-  const fromEnv = io.env["VAULT_URL"]?.trim();
-  const [value, source] =
-    options.url !== undefined ? [options.url, "--url"] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, "VAULT_URL"] : [DEFAULT_VAULT_URL, "the default URL"];
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw usageError(`${source}: not a URL: ${JSON.stringify(value)} (expected e.g. ${DEFAULT_VAULT_URL})`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw usageError(`${source}: expected an http:// or https:// URL, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
 
 /** The message of the object API's envelope `{"error": {"code", "message"}}`, else the text. */
 function serverMessage(text: string): string {

@@ -21,7 +21,7 @@ import {
 import { CliError, usageError } from "./cli-errors.js";
 import type { CliIo } from "./cli-io.js";
 import { DEFAULT_CONTENT_TYPE, guessContentType } from "./content-types.js";
-import { DEFAULT_VAULT_URL } from "./objects-command.js";
+import { vaultUrl, type ConnectionOptions } from "./vault-connection.js";
 import { formatBytes, transferProgress, type ProgressOutput } from "./transfer-progress.js";
 
 /** `ls --long` asks for this many objects' metadata at once (the listing order is kept). */
@@ -36,10 +36,6 @@ export interface ObjectsDeps {
   readonly signals?: Pick<NodeJS.EventEmitter, "once" | "off">;
 }
 
-export interface ConnectionOptions {
-  readonly url?: string;
-  readonly apiKey?: string;
-}
 
 interface Context {
   readonly store: RestStore;
@@ -190,25 +186,6 @@ async function withStore<T>(options: ConnectionOptions, io: CliIo, deps: Objects
   }
 }
 
-function vaultUrl(options: ConnectionOptions, io: CliIo): string {
-  const fromEnv = io.env["VAULT_URL"];
-  const [value, source] =
-    options.url !== undefined
-      ? [options.url, "--url"]
-      : fromEnv !== undefined && fromEnv.trim() !== ""
-        ? [fromEnv.trim(), "VAULT_URL"]
-        : [DEFAULT_VAULT_URL, "the default URL"];
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw usageError(`${source}: not a URL: ${JSON.stringify(value)} (expected e.g. ${DEFAULT_VAULT_URL})`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw usageError(`${source}: expected an http:// or https:// URL, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
 
 /** What the user reads for a failed call (all exit 1). */
 function describeFailure(error: unknown, url: string): unknown {

@@ -13,9 +13,9 @@
 import { InvalidArgumentError, type Command } from "commander";
 import type { CliIo } from "./cli-io.js";
 import { DEFAULT_CONTENT_TYPE } from "./content-types.js";
-import type { ConnectionOptions, ObjectsActions, ObjectsDeps } from "./objects-actions.js";
+import type { ObjectsActions, ObjectsDeps } from "./objects-actions.js";
 
-export const DEFAULT_VAULT_URL = "http://127.0.0.1:8080";
+import { DEFAULT_VAULT_URL, type ConnectionOptions } from "./vault-connection.js";
 
 export function registerObjectsCommand(program: Command, io: CliIo, deps: ObjectsDeps = {}): void {
   // The client and the progress bar load only when an objects command runs.

@@ -1,8 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { errorCode } from "../core/error-code.js";
 import {
   backoffDelay,
-  errorCode,
   isRetryableNetworkError,
   isRetryableStatus,
   mayHaveReachedServer,

@@ -4,6 +4,7 @@
  * can record the delays (or use `mock.timers`) instead of sleeping.
  */
 import { abortableSleep } from "../core/abortable-sleep.js";
+import { errorCode } from "../core/error-code.js";
 
 /** Time and chance, injected. */
 export interface RetryClock {
@@ -140,14 +141,3 @@ export function isTimeout(error: unknown): boolean {
   return code !== undefined && TIMEOUT_CODES.has(code);
 }
 
-/** The error's `code`, or its cause's (undici wraps some socket errors). */
-export function errorCode(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    // Node reports a failed connection to every address of a host as an AggregateError.
-    const first = current instanceof AggregateError ? (current.errors as unknown[])[0] : undefined;
-    current = first ?? (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}

@@ -39,6 +39,7 @@ import { close, closeSync, constants, createReadStream, openSync, readSync, read
 import { link, mkdir, open, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable, addAbortSignal } from "node:stream";
+import { errorCode } from "../core/error-code.js";
 import { VaultError, isVaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
 import { resolveRange } from "./byte-range.js";
@@ -752,12 +753,6 @@ async function scanObjects(
     }
   }
   return { objects, removedStagingFiles, ignoredEntries };
-}
-
-function errorCode(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
-    ? error.code
-    : undefined;
 }
 
 /** VaultErrors pass; a full disk is `unavailable`; any other I/O failure is `internal`. */

@@ -1,4 +1,5 @@
 import { VaultError } from "../core/errors.js";
+import { errorCode } from "../core/error-code.js";
 
 /**
  * How the upstream client classifies what undici and the socket layer throw: which failures are
@@ -73,13 +74,3 @@ function describe(error: unknown, code: string | undefined): string {
   return code !== undefined && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
-/** The error's `code`, or its cause's (undici and Node wrap some socket errors; a host with several addresses fails as an AggregateError). */
-export function errorCode(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    const first = current instanceof AggregateError ? (current.errors as unknown[])[0] : undefined;
-    current = first ?? (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
