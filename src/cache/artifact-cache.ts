@@ -63,6 +63,8 @@ export const META = {
   upstreamEtag: "vault-upstream-etag",
   upstreamLastModified: "vault-upstream-last-modified",
   backend: "vault-backend",
+  /** How the backend classed it when it was fetched: `immutable` or `mutable;ttl=<ms>` (for cache administration). */
+  freshness: "vault-freshness",
 } as const;
 
 const NEGATIVE_CACHE_LIMIT = 10_000;
@@ -317,6 +319,7 @@ export class ArtifactCache {
           metadata: {
             [META.fetchedAt]: String(this.#clock()),
             [META.backend]: ref.backend,
+            [META.freshness]: ref.freshness.kind === "immutable" ? "immutable" : `mutable;ttl=${ref.freshness.ttlMs}`,
             ...(headers.upstreamEtag === undefined ? {} : { [META.upstreamEtag]: headers.upstreamEtag }),
             ...(headers.upstreamLastModified === undefined ? {} : { [META.upstreamLastModified]: headers.upstreamLastModified }),
           },

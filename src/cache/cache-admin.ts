@@ -3,7 +3,7 @@ import type { Freshness } from "../core/cache/artifact-ref.js";
 import { decideFreshness } from "../core/cache/freshness.js";
 import { validateKey } from "../core/storage-key.js";
 import type { ObjectInfo } from "../storage/storage-driver.js";
-import type { Backend } from "../upstreams/backend.js";
+import { isRedirect, type Backend } from "../upstreams/backend.js";
 import { META, type ArtifactCache, type FillProgress } from "./artifact-cache.js";
 
 /** How many entries are stat'ed (listing) or deleted (purging) at once. */
@@ -177,7 +177,7 @@ export class CacheAdmin {
     const fetchedAt = Number(metadata[META.fetchedAt]);
     const cachedAt = Number.isFinite(fetchedAt) && fetchedAt > 0 ? fetchedAt : info.modifiedAt.getTime();
     const validatedAt = Math.max(cachedAt, this.#cache.revalidatedAt(info.key) ?? 0);
-    const freshness = this.#freshnessOf(info.key, backend);
+    const freshness = storedFreshness(metadata[META.freshness]) ?? this.#freshnessOf(info.key, backend);
     return {
       key: info.key,
       backend,
@@ -205,11 +205,19 @@ export class CacheAdmin {
     if (backend === undefined || !key.startsWith(prefix)) return { kind: "unknown" };
     try {
       const ref = backend.resolve({ method: "GET", path: key.slice(prefix.length), query: "", headers: {} });
+      if (isRedirect(ref)) return { kind: "unknown" };
       return ref.cacheKey === key ? toEntryFreshness(ref.freshness) : { kind: "unknown" };
     } catch {
       return { kind: "unknown" };
     }
   }
+}
+
+/** What the cache recorded at fill time (`immutable` or `mutable;ttl=<ms>`); entries from older versions have none. */
+function storedFreshness(value: string | undefined): EntryFreshness | undefined {
+  if (value === "immutable") return { kind: "immutable" };
+  const ttl = /^mutable;ttl=(\d+)$/.exec(value ?? "")?.[1];
+  return ttl === undefined ? undefined : { kind: "mutable", ttlMs: Number(ttl) };
 }
 
 function toEntryFreshness(freshness: Freshness): EntryFreshness {

@@ -9,6 +9,7 @@ export type ErrorKind =
   | "forbidden"
   | "not_found"
   | "method_not_allowed"
+  | "not_acceptable"
   | "conflict"
   | "precondition_failed"
   | "payload_too_large"

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { VaultError } from "../core/errors.js";
 import type { ArtifactCache, CachedArtifact } from "../cache/artifact-cache.js";
-import type { Backend, ProxyRequest } from "../upstreams/backend.js";
+import { isRedirect, type Backend, type ProxyRequest } from "../upstreams/backend.js";
 import { decideRange, etagMatches } from "./http-range.js";
 
 export interface ProxyRouteOptions {
@@ -40,7 +40,10 @@ export function registerProxyRoutes(app: FastifyInstance, backends: readonly Bac
 }
 
 async function serve(request: FastifyRequest, reply: FastifyReply, backend: Backend, cache: ArtifactCache): Promise<FastifyReply> {
-  const ref = backend.resolve(toProxyRequest(request, backend.prefix));
+  const resolution = backend.resolve(toProxyRequest(request, backend.prefix));
+  if (isRedirect(resolution)) return reply.code(resolution.status).header("location", resolution.redirect).send();
+  const ref = resolution;
+  if (ref.responseHeaders !== undefined) reply.headers(ref.responseHeaders);
   const artifact = await cache.get(ref, backend.fetch);
   let handedOver = false;
   try {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { customBackendConfigSchema } from "./custom/custom-config.js";
 import { httpBackendConfigSchema } from "./files/http-config.js";
+import { pypiBackendConfigSchema } from "./pypi/pypi-config.js";
 
 /**
  * Every backend type the config may name, with the schema of its `config` block. The config
@@ -20,7 +21,7 @@ const upstreamCommon = {
 
 export const BACKEND_CONFIG_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   http: httpBackendConfigSchema,
-  pypi: z.looseObject({ ...upstreamCommon, index_url: z.string().optional(), packages_url: z.string().optional() }),
+  pypi: pypiBackendConfigSchema,
   npm: z.looseObject({ ...upstreamCommon, registry_url: z.string().optional() }),
   dockerhub: z.looseObject({ ...upstreamCommon, registry_url: z.string().optional(), auth_url: z.string().optional() }),
   apt: z.looseObject({ ...upstreamCommon, mirror_url: z.string().optional() }),
@@ -30,7 +31,7 @@ export const BACKEND_CONFIG_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
 /** The source design's and users' other names for a type. */
 export const BACKEND_TYPE_ALIASES: Readonly<Record<string, string>> = { oci: "dockerhub" };
 
-export const IMPLEMENTED_BACKEND_TYPES: ReadonlySet<string> = new Set(["http", "custom"]);
+export const IMPLEMENTED_BACKEND_TYPES: ReadonlySet<string> = new Set(["http", "pypi", "custom"]);
 
 export function canonicalBackendType(type: string): string {
   return BACKEND_TYPE_ALIASES[type] ?? type;

@@ -14,6 +14,23 @@ export interface ProxyRequest {
 }
 
 /**
+ * Sends the client to another URL of the same backend (a project name that is not in its
+ * normal form, a missing trailing slash). `location` is relative to the request's URL, so it
+ * stays right behind any host name or path prefix the vault is reached by.
+ */
+export interface ProxyRedirect {
+  readonly redirect: string;
+  readonly status: 301 | 302 | 307 | 308;
+}
+
+/** What a backend makes of a request: the artifact to serve, or a redirect. */
+export type Resolution = ArtifactRef | ProxyRedirect;
+
+export function isRedirect(resolution: Resolution): resolution is ProxyRedirect {
+  return "redirect" in resolution;
+}
+
+/**
  * One ecosystem's knowledge (generic files, PyPI, npm, OCI, APT): how a request names an
  * artifact, where upstream it comes from, and how to fetch it. It knows nothing about caching;
  * the `ArtifactCache` does the rest.
@@ -23,8 +40,8 @@ export interface Backend {
   readonly name: string;
   /** The URL prefix it owns, e.g. `/apache/` (starts and ends with `/`). */
   readonly prefix: string;
-  /** Pure: the artifact a request names. Throws VaultError (`bad_request`, `not_found`). */
-  resolve(request: ProxyRequest): ArtifactRef;
+  /** Pure: the artifact a request names, or where to go instead. Throws VaultError (`bad_request`, `not_found`, ...). */
+  resolve(request: ProxyRequest): Resolution;
   /** The upstream side of a cache fill or revalidation for a ref this backend resolved. */
   readonly fetch: UpstreamFetch;
   close(): Promise<void>;

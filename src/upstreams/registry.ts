@@ -6,6 +6,8 @@ import { createCustomBackend } from "./custom/custom-backend.js";
 import type { CustomBackendConfig } from "./custom/custom-config.js";
 import { createHttpBackend } from "./files/http-backend.js";
 import type { HttpBackendConfig } from "./files/http-config.js";
+import { createPypiBackend } from "./pypi/pypi-backend.js";
+import type { PypiBackendConfig } from "./pypi/pypi-config.js";
 
 /** `where` is the backend's place in the config (`backends[2]`), for error messages. */
 type Factory = (name: string, config: Record<string, unknown>, context: BackendContext, where: string) => Promise<Backend>;
@@ -13,6 +15,7 @@ type Factory = (name: string, config: Record<string, unknown>, context: BackendC
 /** One line per implemented type: adding an ecosystem is a folder, a line here and its tests. */
 const FACTORIES: Readonly<Record<string, Factory>> = {
   http: (name, config, context) => createHttpBackend(name, config as unknown as HttpBackendConfig, context),
+  pypi: (name, config, context) => createPypiBackend(name, config as unknown as PypiBackendConfig, context),
   custom: (name, config, context, where) => createCustomBackend(name, config as unknown as CustomBackendConfig, context, where),
 };
 

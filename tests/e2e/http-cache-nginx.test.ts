@@ -5,16 +5,15 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync, utimesSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir, userInfo } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { writeTokensFile } from "../../src/auth/tokens-file.js";
+import { startNginx, type LoggedRequest, type Nginx } from "../support/nginx.js";
 import { requireTool } from "../support/tools.js";
 import { spawnVault, type VaultProcess } from "../support/vault-process.js";
 
@@ -27,150 +26,10 @@ const SLOW_RATE = 24 * 1024 * 1024;
 const BIG_SIZE = 24 * 1024 * 1024;
 
 // ------------------------------------------------------------------------------------------------
-// nginx as the upstream
+// nginx as the upstream: a slow location sends the big file at SLOW_RATE.
 
-interface Nginx {
-  readonly url: string;
-  readonly root: string;
-  /** Requests for `uri` logged so far, as `{status, ifNoneMatch}` in order. */
-  requests(uri: string): Array<{ status: number; ifNoneMatch: string }>;
-  /** Waits until at least `count` requests for `uri` are logged (nginx logs when it is done). */
-  logged(uri: string, count: number): Promise<Array<{ status: number; ifNoneMatch: string }>>;
-  stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  server.close();
-  await once(server, "close");
-  return port;
-}
-
-function nginxConfig(dir: string, root: string, port: number): string {
-  // As root, nginx would hand its worker to "nobody", who cannot read our temp dir.
-  const user = process.getuid?.() === 0 ? `user ${userInfo().username};\n` : "";
-  const temp = (name: string): string => join(dir, "tmp", name);
-  return `${user}daemon off;
-master_process on;
-worker_processes 1;
-pid ${join(dir, "nginx.pid")};
-error_log ${join(dir, "error.log")} warn;
-events { worker_connections 256; }
-http {
-  client_body_temp_path ${temp("body")};
-  proxy_temp_path ${temp("proxy")};
-  fastcgi_temp_path ${temp("fastcgi")};
-  uwsgi_temp_path ${temp("uwsgi")};
-  scgi_temp_path ${temp("scgi")};
-  default_type application/octet-stream;
-  sendfile on;
-  etag on;
-  log_format counted escape=none '$uri $status "$http_if_none_match"';
-  access_log ${join(dir, "access.log")} counted;
-  server {
-    listen 127.0.0.1:${port};
-    root ${root};
-    location /slow/ { limit_rate ${SLOW_RATE / 1024}k; }
-  }
-}
-`;
-}
-
-/** Starts `nginx -p dir` in the foreground on a free port (another try if the port was taken). */
-async function startNginx(dir: string, root: string): Promise<Nginx> {
-  for (const name of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) mkdirSync(join(dir, "tmp", name), { recursive: true });
-  const accessLog = join(dir, "access.log");
-  let lastError = "";
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const port = await freePort();
-    const conf = join(dir, "nginx.conf");
-    writeFileSync(conf, nginxConfig(dir, root, port));
-    // Its own process group, so the master and its worker can be stopped together.
-    const child = spawn("nginx", ["-p", dir, "-c", conf, "-e", join(dir, "error.log")], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = once(child, "exit");
-    const stop = stopper(child, exited);
-    const url = `http://127.0.0.1:${port}`;
-    if (await ready(url, child)) {
-      const requests = (uri: string): Array<{ status: number; ifNoneMatch: string }> => {
-        let text = "";
-        try {
-          text = readFileSync(accessLog, "utf8");
-        } catch {
-          return [];
-        }
-        return text
-          .split("\n")
-          .map((line) => /^(\S+) (\d+) "(.*)"$/.exec(line))
-          .filter((match): match is RegExpExecArray => match !== null && match[1] === uri)
-          .map((match) => ({ status: Number(match[2]), ifNoneMatch: match[3] === "-" ? "" : (match[3] ?? "") }));
-      };
-      return {
-        url,
-        root,
-        requests,
-        logged: async (uri, count) => {
-          const deadline = Date.now() + 5000;
-          while (requests(uri).length < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-          return requests(uri);
-        },
-        stop,
-      };
-    }
-    await stop();
-    lastError = `${stderr}${safeRead(join(dir, "error.log"))}`;
-    if (!/Address already in use/.test(lastError)) break;
-  }
-  throw new Error(`nginx did not start:\n${lastError}`);
-}
-
-function stopper(child: ChildProcess, exited: Promise<unknown>): () => Promise<void> {
-  const killGroup = (signal: NodeJS.Signals): void => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, signal);
-    } catch {
-      // already gone
-    }
-  };
-  // If this process dies first, do not leave nginx listening.
-  const onExit = (): void => killGroup("SIGKILL");
-  process.once("exit", onExit);
-  return async () => {
-    process.removeListener("exit", onExit);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    killGroup("SIGTERM");
-    const timer = setTimeout(() => killGroup("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-}
-
-async function ready(url: string, child: ChildProcess): Promise<boolean> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) return false;
-    try {
-      const response = await fetch(`${url}/`, { signal: AbortSignal.timeout(1000) });
-      await response.arrayBuffer();
-      return true;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  return false;
-}
-
-function safeRead(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return "";
-  }
+function startUpstream(dir: string, root: string): Promise<Nginx> {
+  return startNginx({ dir, root, serverExtra: `    location /slow/ { limit_rate ${SLOW_RATE / 1024}k; }` });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -238,7 +97,7 @@ test("http backend end to end: curl → artifact-vault (built CLI) → Debian's 
     writeFileSync(join(root, "pkg/ranged-1.0.bin"), ranged);
     writeFileSync(join(root, "latest/channel.txt"), "channel v1\n");
 
-    nginx = await startNginx(join(dir, "nginx"), root);
+    nginx = await startUpstream(join(dir, "nginx"), root);
     const upstream = nginx;
 
     const tokensFile = join(dir, "tokens.json");
@@ -358,7 +217,7 @@ test("http backend end to end: curl → artifact-vault (built CLI) → Debian's 
       assert.equal(second.headers.get("x-cache"), "REVALIDATED");
       assert.equal(second.body.toString(), "channel v1\n");
       const afterSecond = await upstream.logged(uri, 3); // MISS, our own HEAD, the revalidation
-      assert.deepEqual(afterSecond.at(-1), { status: 304, ifNoneMatch: nginxEtag });
+      assert.deepEqual(pick(afterSecond.at(-1)), { status: 304, ifNoneMatch: nginxEtag });
 
       // nginx's ETag is mtime and size: a new size and a later mtime make a new one.
       writeFileSync(join(root, "latest/channel.txt"), "channel v2, a little longer\n");
@@ -369,7 +228,7 @@ test("http backend end to end: curl → artifact-vault (built CLI) → Debian's 
       assert.equal(third.headers.get("x-cache"), "MISS");
       assert.equal(third.body.toString(), "channel v2, a little longer\n");
       const afterThird = await upstream.logged(uri, 4);
-      assert.deepEqual(afterThird.at(-1), { status: 200, ifNoneMatch: nginxEtag });
+      assert.deepEqual(pick(afterThird.at(-1)), { status: 200, ifNoneMatch: nginxEtag });
 
       const fourth = await curl.get(`/files${uri}`);
       assert.equal(fourth.headers.get("x-cache"), "REVALIDATED");
@@ -384,3 +243,7 @@ test("http backend end to end: curl → artifact-vault (built CLI) → Debian's 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+function pick(entry: LoggedRequest | undefined): { status: number; ifNoneMatch: string } | undefined {
+  return entry === undefined ? undefined : { status: entry.status, ifNoneMatch: entry.ifNoneMatch };
+}

@@ -35,6 +35,13 @@ export interface ArtifactRef {
   readonly size?: number | undefined;
   /** Request headers to send upstream (e.g. `accept` for content negotiation). */
   readonly upstreamHeaders?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Which of the backend's upstreams `upstreamPath` is relative to, for backends with more than
+   * one (PyPI's index and file hosts); the backend's own vocabulary, opaque to the cache.
+   */
+  readonly upstream?: string | undefined;
+  /** Headers the client gets with the artifact whatever the cache status (e.g. `Vary: Accept`). */
+  readonly responseHeaders?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Parses an SRI string (`sha512-<base64>`, npm's `dist.integrity`) into an expected digest. */

@@ -109,7 +109,7 @@ describe("confineBackend", () => {
   test("fetch sees the ref the plugin returned: its own key and extra properties", async () => {
     let seen: PluginArtifactRef | undefined;
     const backend = confineBackend(plugin({ fetch: async (ref) => ((seen = ref), { status: 200, body: "x" }) }), { name: "mine", prefix: "/mine/", logger });
-    const ref: ArtifactRef = backend.resolve(request);
+    const ref = backend.resolve(request) as ArtifactRef;
     assert.equal(ref.cacheKey, "mine/k");
     await backend.fetch(ref, undefined, new AbortController().signal);
     assert.equal(seen?.cacheKey, "k");

@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { duration, httpUrl, integer, optionalText, text } from "../../config/scalars.js";
+
+export const PYPI_INDEX_URL = "https://pypi.org/simple";
+export const PYPI_PACKAGES_URL = "https://files.pythonhosted.org/packages";
+
+/** Options of the `pypi` backend, with the source design's keys. */
+export const pypiBackendConfigSchema = z
+  .strictObject({
+    prefix: text,
+    /** The simple index (PEP 503/691), e.g. `https://pypi.org/simple` or a devpi/Artifactory/Nexus index. */
+    index_url: httpUrl.default(PYPI_INDEX_URL),
+    /**
+     * Where the index's file links point. Default: files.pythonhosted.org for PyPI, otherwise the
+     * index host itself (private indexes serve their files from their own host).
+     */
+    packages_url: httpUrl.optional(),
+    /** Basic auth for the index (and for `packages_url` when it is on the index's host). */
+    username: optionalText,
+    password: optionalText,
+    /** Seconds for connect, headers and between body chunks. */
+    timeout: integer(1).default(30),
+    /** Freshness of index pages (default: `cache.metadata_ttl`). Files never change. */
+    ttl: duration().optional(),
+    /** Attempts before the first byte for connection errors and 502/503/504. */
+    retries: integer(1, 10).default(3),
+  })
+  .transform((config) => ({
+    ...config,
+    packages_url: config.packages_url ?? (sameUrl(config.index_url, PYPI_INDEX_URL) ? PYPI_PACKAGES_URL : `${new URL(config.index_url).origin}/`),
+  }));
+
+export type PypiBackendConfig = z.output<typeof pypiBackendConfigSchema>;
+
+function sameUrl(a: string, b: string): boolean {
+  const strip = (url: string): string => url.replace(/\/+$/, "");
+  return strip(a) === strip(b);
+}
