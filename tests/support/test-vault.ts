@@ -46,7 +46,7 @@ export async function tokenRecords(specs: readonly TestTokenSpec[]): Promise<{ r
  * dir (so the config loader is exercised too). `extraYaml` is appended to the config.
  */
 export async function startTestVault(
-  options: { storage?: "memory" | "filesystem"; tokens?: readonly TestTokenSpec[]; extraYaml?: string } = {},
+  options: { storage?: "memory" | "filesystem"; tokens?: readonly TestTokenSpec[]; extraYaml?: string; proxyAuth?: "anonymous" | "token" } = {},
 ): Promise<TestVault> {
   const dir = await mkdtemp(join(tmpdir(), "vault-test-"));
   const tokensFile = join(dir, "tokens.json");
@@ -64,7 +64,7 @@ export async function startTestVault(
       "http_port: 0",
       "log_level: silent",
       storage,
-      `auth: {tokens_file: ${JSON.stringify(tokensFile)}}`,
+      `auth: {tokens_file: ${JSON.stringify(tokensFile)}, proxy: ${options.proxyAuth ?? "anonymous"}}`,
       options.extraYaml ?? "",
     ].join("\n"),
   );
