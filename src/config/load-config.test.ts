@@ -67,6 +67,10 @@ void describe("loadConfig: defaults", () => {
         ["apt", "debian", "/debian/"],
       ].filter(([type]) => IMPLEMENTED_BACKEND_TYPES.has(type ?? "")),
     );
+    // Defaults go through their type's schema like a written config: the factories need its defaults.
+    const pypi = config.backends.find((backend) => backend.type === "pypi");
+    assert.equal(pypi?.config["timeout"], 30);
+    assert.equal(pypi?.config["packages_url"], "https://files.pythonhosted.org/packages");
   });
 
   void it("a comment-only file and null sections are defaults too", async () => {

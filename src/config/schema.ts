@@ -263,8 +263,9 @@ const sections = z.strictObject({
       metadata_ttl_ms: cache.metadata_ttl,
       negative_ttl_ms: cache.negative_ttl,
     })),
-  // Without a `backends` key: the public upstreams whose backends this version implements.
-  backends: backendsSchema.default(() =>
+  // Without a `backends` key: the public upstreams whose backends this version implements,
+  // parsed like a written config (prefault, not default) so each gets its type's defaults.
+  backends: backendsSchema.prefault(() =>
     DEFAULT_BACKENDS.filter((backend) => IMPLEMENTED_BACKEND_TYPES.has(canonicalBackendType(backend.type))).map((backend) => ({
       ...backend,
       config: { ...backend.config },
