@@ -37,6 +37,8 @@ export interface CachedArtifact {
   /** Our strong ETag (hits), or undefined while the digest is not known yet. */
   readonly etag: string | undefined;
   readonly lastModified: Date | undefined;
+  /** Upstream headers kept with it (`ArtifactRef.keepHeaders`), lowercase names. */
+  readonly upstreamHeaders: Readonly<Record<string, string>>;
   /** The whole body when it is already in memory (small hits). */
   readonly contents: Buffer | undefined;
   /** Streams the artifact or a range of it (a range only when `size` is known). Call once. */
@@ -65,6 +67,8 @@ export const META = {
   backend: "vault-backend",
   /** How the backend classed it when it was fetched: `immutable` or `mutable;ttl=<ms>` (for cache administration). */
   freshness: "vault-freshness",
+  /** Prefix of kept upstream headers (`vault-header-docker-content-digest`). */
+  keptHeader: "vault-header-",
 } as const;
 
 const NEGATIVE_CACHE_LIMIT = 10_000;
@@ -297,7 +301,7 @@ export class ArtifactCache {
       response.body.destroy();
       throw upstreamStatusError(status, response.headers);
     }
-    const headers = fillHeaders(response.headers);
+    const headers = fillHeaders(response.headers, ref.keepHeaders);
     // Until the fill iterates the body (after creating its spool), a failure of the body must
     // not go unobserved: the iteration still sees it, this only keeps it from crashing us.
     response.body.on("error", () => undefined);
@@ -322,6 +326,7 @@ export class ArtifactCache {
             [META.freshness]: ref.freshness.kind === "immutable" ? "immutable" : `mutable;ttl=${ref.freshness.ttlMs}`,
             ...(headers.upstreamEtag === undefined ? {} : { [META.upstreamEtag]: headers.upstreamEtag }),
             ...(headers.upstreamLastModified === undefined ? {} : { [META.upstreamLastModified]: headers.upstreamLastModified }),
+            ...Object.fromEntries(Object.entries(headers.kept).map(([name, value]) => [`${META.keptHeader}${name}`, value])),
           },
         }),
       )
@@ -353,6 +358,7 @@ export class ArtifactCache {
       etag: fill.sha256 === undefined ? undefined : `"${fill.sha256}"`,
       // As for stored copies: the upstream's date, else when we fetched it.
       lastModified: parseHttpDate(fill.headers.upstreamLastModified) ?? new Date(fill.startedAt),
+      upstreamHeaders: fill.headers.kept,
       contents: undefined,
       body: (range) => reader.open(range),
       release: () => reader.cancel(),
@@ -378,6 +384,7 @@ export class ArtifactCache {
       contentType: info.contentType,
       etag: info.etag,
       lastModified: lastModifiedOf(info),
+      upstreamHeaders: keptHeadersOf(info),
       contents: opened.contents,
       body: (range) => {
         const body = opened.body(range);
@@ -402,7 +409,12 @@ export class ArtifactCache {
   }
 }
 
-function fillHeaders(headers: Readonly<Record<string, string>>): FillHeaders {
+function fillHeaders(headers: Readonly<Record<string, string>>, keep: readonly string[] = []): FillHeaders {
+  const kept: Record<string, string> = {};
+  for (const name of keep) {
+    const value = headers[name];
+    if (value !== undefined) kept[name] = value;
+  }
   const length = headers["content-length"];
   const contentLength = length !== undefined && /^\d+$/.test(length) && headers["content-encoding"] === undefined ? Number(length) : undefined;
   return {
@@ -410,7 +422,16 @@ function fillHeaders(headers: Readonly<Record<string, string>>): FillHeaders {
     contentLength,
     upstreamEtag: headers["etag"],
     upstreamLastModified: headers["last-modified"],
+    kept,
   };
+}
+
+function keptHeadersOf(info: ObjectInfo): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(info.metadata)) {
+    if (name.startsWith(META.keptHeader)) kept[name.slice(META.keptHeader.length)] = value;
+  }
+  return kept;
 }
 
 function upstreamStatusError(status: number, headers: Readonly<Record<string, string>>): VaultError {

@@ -27,6 +27,8 @@ export interface FillHeaders {
   readonly contentLength: number | undefined;
   readonly upstreamEtag: string | undefined;
   readonly upstreamLastModified: string | undefined;
+  /** The upstream headers the ref asked to keep (`ArtifactRef.keepHeaders`). */
+  readonly kept: Readonly<Record<string, string>>;
 }
 
 export interface FillSummary {

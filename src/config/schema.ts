@@ -53,7 +53,7 @@ export const DEFAULT_BACKENDS: readonly Readonly<BackendConfig>[] = [
  * Prefixes a backend may not take because the service's own routes live there. Kept here (not in
  * the HTTP layer) so a config that would shadow them is refused at start.
  */
-export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/metrics/", "/docs/", "/ui/"];
+export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/metrics/", "/docs/", "/ui/", "/v2/", "/admin/"];
 
 import { BACKEND_CONFIG_SCHEMAS, IMPLEMENTED_BACKEND_TYPES, canonicalBackendType } from "../upstreams/backend-types.js";
 import { boolean, duration, httpUrl, integer, optionalText, size, text, type ExpectedParams } from "./scalars.js";
@@ -191,7 +191,7 @@ function prefixProblem(prefix: unknown): { message: string } | { params: Expecte
   if (!PREFIX_SEGMENTS.test(prefix) || prefix.split("/").some((part) => part === "." || part === "..")) {
     return { message: `must be path segments of letters, digits and ". _ ~ -", got ${JSON.stringify(prefix)}` };
   }
-  if (RESERVED_PREFIXES.includes(prefix)) return { message: `${JSON.stringify(prefix)} is reserved for the service's own routes` };
+  if (RESERVED_PREFIXES.some((reserved) => prefix.startsWith(reserved))) return { message: `${JSON.stringify(prefix)} is reserved for the service's own routes` };
   return undefined;
 }
 

@@ -30,6 +30,8 @@ export interface VaultErrorOptions {
   readonly allow?: readonly string[];
   /** For unauthenticated: the auth scheme to challenge with. */
   readonly challenge?: string;
+  /** A protocol's own error code where it has finer ones than the kind (OCI's `NAME_INVALID`). */
+  readonly code?: string;
 }
 
 export class VaultError extends Error {
@@ -37,6 +39,7 @@ export class VaultError extends Error {
   readonly retryAfterSeconds: number | undefined;
   readonly allow: readonly string[] | undefined;
   readonly challenge: string | undefined;
+  readonly code: string | undefined;
 
   constructor(kind: ErrorKind, message: string, options: VaultErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -45,6 +48,7 @@ export class VaultError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.allow = options.allow;
     this.challenge = options.challenge;
+    this.code = options.code;
   }
 }
 

@@ -18,7 +18,7 @@ export function registerProxyRoutes(app: FastifyInstance, backends: readonly Bac
   for (const backend of backends) {
     const config = {
       rateLimit: false,
-      errorFormat: "plain",
+      errorFormat: backend.errorFormat ?? "plain",
       challenge: 'Basic realm="artifact-vault"',
       ...(options.requireToken ? { scope: "read" as const } : {}),
     } as const;
@@ -26,7 +26,7 @@ export function registerProxyRoutes(app: FastifyInstance, backends: readonly Bac
       method: ["GET", "HEAD"],
       url: `${backend.prefix}*`,
       config,
-      handler: async (request, reply) => serve(request, reply, backend, cache),
+      handler: async (request, reply) => serve(request, reply, backend, cache, toProxyRequest(request, backend.prefix)),
     });
     app.route({
       method: ["PUT", "POST", "PATCH", "DELETE", "OPTIONS"],
@@ -39,14 +39,21 @@ export function registerProxyRoutes(app: FastifyInstance, backends: readonly Bac
   }
 }
 
-async function serve(request: FastifyRequest, reply: FastifyReply, backend: Backend, cache: ArtifactCache): Promise<FastifyReply> {
-  const resolution = backend.resolve(toProxyRequest(request, backend.prefix));
+/** Resolve → cache → serve, for a request already mapped to a path below the backend. */
+export async function serve(request: FastifyRequest, reply: FastifyReply, backend: Backend, cache: ArtifactCache, proxyRequest: ProxyRequest): Promise<FastifyReply> {
+  if (backend.errorFormat === "oci") reply.header("docker-distribution-api-version", "registry/2.0");
+  const resolution = backend.resolve(proxyRequest);
   if (isRedirect(resolution)) return reply.code(resolution.status).header("location", resolution.redirect).send();
   const ref = resolution;
   if (ref.responseHeaders !== undefined) reply.headers(ref.responseHeaders);
   const artifact = await cache.get(ref, backend.fetch);
   let handedOver = false;
   try {
+    reply.headers(artifact.upstreamHeaders);
+    // Registry clients need the digest of what they got, also for a tag whose registry did not say.
+    if (backend.errorFormat === "oci" && !reply.hasHeader("docker-content-digest") && artifact.etag !== undefined) {
+      reply.header("docker-content-digest", `sha256:${artifact.etag.replaceAll('"', "")}`);
+    }
     reply.header("x-cache", artifact.status);
     reply.header("content-type", artifact.contentType ?? "application/octet-stream");
     if (artifact.etag !== undefined) reply.header("etag", artifact.etag);

@@ -7,9 +7,10 @@ import { requireScope } from "../auth/principal.js";
 import type { TokenAuthenticator } from "../auth/token-authenticator.js";
 import type { Scope } from "../auth/tokens-file.js";
 import type { ObjectService } from "../objects/object-service.js";
-import { objectApiErrorBody, toErrorResponse } from "./error-response.js";
+import { objectApiErrorBody, ociErrorBody, toErrorResponse } from "./error-response.js";
 import { registerObjectRoutes } from "./objects-routes.js";
 import { registerProxyRoutes } from "./proxy-routes.js";
+import { registerRegistryRoutes } from "./registry-routes.js";
 import { registerAdminRoutes } from "./admin-routes.js";
 import { CacheAdmin } from "../cache/cache-admin.js";
 import type { ArtifactCache } from "../cache/artifact-cache.js";
@@ -23,8 +24,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** The scope a route needs; routes without one are public. */
     scope?: Scope;
-    /** How errors are rendered: the object API's JSON envelope (default) or plain text (proxy). */
-    errorFormat?: "envelope" | "plain";
+    /** How errors are rendered: the object API's JSON envelope (default), plain text (proxy), or OCI JSON (registry). */
+    errorFormat?: "envelope" | "plain" | "oci";
     /** The `WWW-Authenticate` challenge of a 401 (default: Bearer). */
     challenge?: string;
   }
@@ -102,7 +103,14 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
       reply.raw.destroy(error instanceof Error ? error : undefined);
       return;
     }
-    return request.routeOptions.config.errorFormat === "plain" ? sendPlainError(reply, failure) : sendObjectApiError(reply, failure);
+    switch (request.routeOptions.config.errorFormat) {
+      case "plain":
+        return sendPlainError(reply, failure);
+      case "oci":
+        return sendOciError(reply, failure);
+      default:
+        return sendObjectApiError(reply, failure);
+    }
   });
 
   app.setNotFoundHandler(async (request, reply) => {
@@ -135,6 +143,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   registerObjectRoutes(app, deps.objects);
   if (deps.vault !== undefined) {
     registerProxyRoutes(app, deps.vault.backends, deps.vault.cache, { requireToken: deps.vault.requireToken });
+    registerRegistryRoutes(app, deps.vault.backends, deps.vault.cache, { requireToken: deps.vault.requireToken });
     registerAdminRoutes(app, new CacheAdmin(deps.vault.cache, deps.vault.backends));
   }
   return app;
@@ -186,6 +195,18 @@ async function sendPlainError(reply: FastifyReply, error: VaultError): Promise<F
     .headers(response.headers)
     .type("text/plain; charset=utf-8")
     .send(`${response.status} ${error.kind.replaceAll("_", " ")}: ${response.message}\n`);
+}
+
+/** Registry routes answer errors as the OCI distribution spec says, for container clients. */
+async function sendOciError(reply: FastifyReply, error: VaultError): Promise<FastifyReply> {
+  const response = toErrorResponse(error);
+  if (!reply.request.raw.complete) reply.header("connection", "close");
+  return reply
+    .code(response.status)
+    .headers(response.headers)
+    .header("docker-distribution-api-version", "registry/2.0")
+    .type("application/json; charset=utf-8")
+    .send(ociErrorBody(error, pathOf(reply.request)));
 }
 
 function pathOf(request: FastifyRequest): string {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { customBackendConfigSchema } from "./custom/custom-config.js";
 import { httpBackendConfigSchema } from "./files/http-config.js";
+import { ociBackendConfigSchema } from "./oci/oci-config.js";
 import { pypiBackendConfigSchema } from "./pypi/pypi-config.js";
 
 /**
@@ -23,7 +24,7 @@ export const BACKEND_CONFIG_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   http: httpBackendConfigSchema,
   pypi: pypiBackendConfigSchema,
   npm: z.looseObject({ ...upstreamCommon, registry_url: z.string().optional() }),
-  dockerhub: z.looseObject({ ...upstreamCommon, registry_url: z.string().optional(), auth_url: z.string().optional() }),
+  dockerhub: ociBackendConfigSchema,
   apt: z.looseObject({ ...upstreamCommon, mirror_url: z.string().optional() }),
   custom: customBackendConfigSchema,
 };
@@ -31,7 +32,7 @@ export const BACKEND_CONFIG_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
 /** The source design's and users' other names for a type. */
 export const BACKEND_TYPE_ALIASES: Readonly<Record<string, string>> = { oci: "dockerhub" };
 
-export const IMPLEMENTED_BACKEND_TYPES: ReadonlySet<string> = new Set(["http", "pypi", "custom"]);
+export const IMPLEMENTED_BACKEND_TYPES: ReadonlySet<string> = new Set(["http", "pypi", "dockerhub", "custom"]);
 
 export function canonicalBackendType(type: string): string {
   return BACKEND_TYPE_ALIASES[type] ?? type;

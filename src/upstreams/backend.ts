@@ -40,6 +40,8 @@ export interface Backend {
   readonly name: string;
   /** The URL prefix it owns, e.g. `/apache/` (starts and ends with `/`). */
   readonly prefix: string;
+  /** How its routes render errors: plain text (default) or the OCI JSON of container registries. */
+  readonly errorFormat?: "plain" | "oci";
   /** Pure: the artifact a request names, or where to go instead. Throws VaultError (`bad_request`, `not_found`, ...). */
   resolve(request: ProxyRequest): Resolution;
   /** The upstream side of a cache fill or revalidation for a ref this backend resolved. */

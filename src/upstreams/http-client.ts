@@ -133,6 +133,7 @@ class HttpUpstreamClient implements UpstreamClient {
     request.signal?.throwIfAborted();
     // Re-checked here even though callers normalise: a caller's bug must not open a way out.
     let url = joinUpstreamUrl(this.#base.href, normaliseUpstreamPath(request.path));
+    if (request.query !== undefined) url.search = new URLSearchParams(request.query).toString();
     const callerHeaders = sanitiseHeaders(request.headers);
     for (let redirects = 0; ; redirects++) {
       const response = await this.#sendWithRetries(request.method, url, this.#headersFor(url, callerHeaders), request.signal);

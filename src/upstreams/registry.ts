@@ -6,6 +6,8 @@ import { createCustomBackend } from "./custom/custom-backend.js";
 import type { CustomBackendConfig } from "./custom/custom-config.js";
 import { createHttpBackend } from "./files/http-backend.js";
 import type { HttpBackendConfig } from "./files/http-config.js";
+import { createOciBackend } from "./oci/oci-backend.js";
+import type { OciBackendConfig } from "./oci/oci-config.js";
 import { createPypiBackend } from "./pypi/pypi-backend.js";
 import type { PypiBackendConfig } from "./pypi/pypi-config.js";
 
@@ -16,6 +18,7 @@ type Factory = (name: string, config: Record<string, unknown>, context: BackendC
 const FACTORIES: Readonly<Record<string, Factory>> = {
   http: (name, config, context) => createHttpBackend(name, config as unknown as HttpBackendConfig, context),
   pypi: (name, config, context) => createPypiBackend(name, config as unknown as PypiBackendConfig, context),
+  dockerhub: (name, config, context) => createOciBackend("dockerhub", name, config as unknown as OciBackendConfig, context),
   custom: (name, config, context, where) => createCustomBackend(name, config as unknown as CustomBackendConfig, context, where),
 };
 

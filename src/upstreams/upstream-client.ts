@@ -23,6 +23,8 @@ export interface UpstreamRequest {
   readonly method: "GET" | "HEAD";
   /** Relative to the base URL; must already be normalised (see `normaliseUpstreamPath`). */
   readonly path: string;
+  /** Query parameters, encoded here (never taken raw from a client). */
+  readonly query?: Readonly<Record<string, string>> | undefined;
   readonly headers?: Readonly<Record<string, string>> | undefined;
   readonly signal?: AbortSignal | undefined;
 }

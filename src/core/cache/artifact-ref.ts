@@ -40,6 +40,11 @@ export interface ArtifactRef {
    * one (PyPI's index and file hosts); the backend's own vocabulary, opaque to the cache.
    */
   readonly upstream?: string | undefined;
+  /**
+   * Upstream response headers (lowercase names) kept with the artifact and given back to the
+   * client on every answer, e.g. `docker-content-digest` for a manifest fetched by tag.
+   */
+  readonly keepHeaders?: readonly string[] | undefined;
   /** Headers the client gets with the artifact whatever the cache status (e.g. `Vary: Accept`). */
   readonly responseHeaders?: Readonly<Record<string, string>> | undefined;
 }
