@@ -54,7 +54,9 @@ export function registerRegistryRoutes(app: FastifyInstance, backends: readonly 
         const slash = path.indexOf("/");
         backend = byName.get(slash === -1 ? path : path.slice(0, slash));
         if (backend === undefined) {
-          throw new VaultError("not_found", `no registry named ${JSON.stringify(path.split("/")[0])}; with several, pull <vault>/<registry>/<name> (${[...byName.keys()].join(", ")})`);
+          throw new VaultError("not_found", `no registry named ${JSON.stringify(path.split("/")[0])}; with several, pull <vault>/<registry>/<name> (${[...byName.keys()].join(", ")})`, {
+            code: "NAME_UNKNOWN",
+          });
         }
         path = path.slice(slash + 1);
       }
