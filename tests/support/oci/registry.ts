@@ -43,6 +43,11 @@ export interface RegistryOptions {
   readonly proxy?: ProxyOptions;
   /** The registry's own log level. Default `info`. */
   readonly logLevel?: "error" | "warn" | "info" | "debug";
+  /**
+   * Top-level config sections added as they are, e.g. a storage middleware that redirects blob
+   * GETs elsewhere: `{ middleware: { storage: [{ name: "redirect", options: { baseurl } }] } }`.
+   */
+  readonly extraConfig?: Readonly<Record<string, unknown>>;
 }
 
 export interface AccessLogEntry {
@@ -153,7 +158,7 @@ function registryConfig(dir: string, port: number, options: RegistryOptions): Re
       ...(options.proxy.password !== undefined ? { password: options.proxy.password } : {}),
     };
   }
-  return config;
+  return { ...config, ...options.extraConfig };
 }
 
 function defaultCredentials(auth: RegistryAuth | undefined): Credentials | undefined {
