@@ -9,8 +9,12 @@
  *     the upstream, and the time until all 32 finished, against one download direct
  *   - peak RSS while serving 16 concurrent 256 MiB downloads, half hits and half misses
  *
- * The systems under test (the vault, nginx proxy_cache with one worker) run on core 0; the load
- * generators and the upstream (which stands in for a remote server) on core 1. Everything lives in a
+ * and the `oci` backend against Debian's docker-registry as a pull-through proxy, both in front
+ * of one upstream docker-registry: a cached 4 KiB blob (wrk req/s) and a cached 256 MiB blob
+ * (curl MB/s, 1 and 4 clients).
+ *
+ * The systems under test (the vault, nginx proxy_cache with one worker, the registry proxy) run on
+ * core 0; the load generators and the upstreams (which stand in for remote servers) on core 1. Everything lives in a
  * temp dir that is removed at the end, whatever happens. See bench/README.md.
  */
 import { spawnSync } from "node:child_process";
@@ -20,6 +24,7 @@ import { dirname, join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { curlTimed, writeRandomFile, type TimedTransfer } from "./lib/curl.js";
+import { dockerRegistryVersion, pushBlob, pushManifest, startDockerRegistry } from "./lib/docker-registry.js";
 import { makeWorkDir, pinCpus, requireTools, type CpuLayout } from "./lib/environment.js";
 import { BenchClient } from "./lib/http-client.js";
 import { runBenchmark, UsageError } from "./lib/lifecycle.js";
@@ -32,8 +37,10 @@ import { expectBytes } from "./lib/verify.js";
 import { startVault, VAULT_CLI, vaultIsBuilt } from "./lib/vault.js";
 import { runWrk, type WrkResult } from "./lib/wrk.js";
 
-const SECTIONS = ["small", "large", "miss", "herd", "rss"] as const;
+const SECTIONS = ["small", "large", "miss", "herd", "rss", "oci"] as const;
 type Section = (typeof SECTIONS)[number];
+/** The sections that measure the `http` backend against nginx proxy_cache. */
+const HTTP_SECTIONS: readonly Section[] = ["small", "large", "miss", "herd", "rss"];
 
 const USAGE = `usage: npm run bench:cache -- [options]
 
@@ -42,7 +49,7 @@ const USAGE = `usage: npm run bench:cache -- [options]
   --rounds N         rounds per measurement, alternating which system goes first (default 2 for
                      wrk and the herd, 3 for the large hits and cold misses)
   --connections N    wrk connections (default 64)
-  --large-mib N      size of the large artifact in MiB (default 256)
+  --large-mib N      size of the large artifact (and of the large oci blob) in MiB (default 256)
   --herd-mib N       size of the artifact the herd asks for, in MiB (default 64)
   --herd-clients N   concurrent cold requests in the herd (default 32)
   --rate N           the upstream's limit_rate for the herd, MB/s (default 64)
@@ -454,6 +461,220 @@ async function peakRss(files: UpstreamFiles, target: Target, options: Options, c
 }
 
 // ------------------------------------------------------------------------------------------------
+// oci: cached blobs from the vault's oci backend and from docker-registry's pull-through proxy
+
+const OCI_REPOSITORY = "bench/blobs";
+const OCI_SMALL_BYTES = 4096;
+const OCI_REFERENCE = "registry proxy";
+
+interface OciBlob {
+  readonly file: string;
+  /** `sha256:<hex>` */
+  readonly digest: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+function randomBlob(file: string, bytes: number): OciBlob {
+  const sha256 = writeRandomFile(file, bytes);
+  return { file, digest: `sha256:${sha256}`, sha256, size: bytes };
+}
+
+function fileBlob(file: string, bytes: Buffer): OciBlob {
+  writeFileSync(file, bytes);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  return { file, digest: `sha256:${sha256}`, sha256, size: bytes.length };
+}
+
+const ociBlobPath = (blob: OciBlob): string => `/v2/${OCI_REPOSITORY}/blobs/${blob.digest}`;
+
+async function waitUntil(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+interface OciLarge {
+  readonly one: number[];
+  readonly four: number[];
+  cpuSeconds: number;
+  seconds: number;
+}
+
+async function ociLargeHits(systems: readonly SystemUnderTest[], blob: OciBlob, options: Options, cpus: CpuLayout): Promise<Map<string, OciLarge>> {
+  const results = new Map<string, OciLarge>(systems.map((system) => [system.name, { one: [], four: [], cpuSeconds: 0, seconds: 0 }]));
+  for (const clients of [1, 4]) {
+    for (let round = 0; round < options.rounds; round++) {
+      for (const system of rotate(systems, round)) {
+        const entry = results.get(system.name);
+        if (entry === undefined) continue;
+        const { value, cpuSeconds: cpu, seconds } = await withCpu(system, () =>
+          Promise.all(Array.from({ length: clients }, () => curlTimed(system.baseUrl, ociBlobPath(blob), cpus.load))),
+        );
+        for (const got of value) {
+          if (got.status !== 200 || got.bytes !== blob.size) throw new Error(`${system.name}: GET ${ociBlobPath(blob)} answered ${got.status} with ${got.bytes} of ${blob.size} bytes`);
+          if (system.name === "vault" && got.xCache !== "HIT") throw new Error(`vault: GET ${ociBlobPath(blob)} was X-Cache "${got.xCache}", expected HIT`);
+        }
+        const rate = (clients * blob.size) / Math.max(...value.map((got) => got.totalSeconds));
+        (clients === 1 ? entry.one : entry.four).push(rate);
+        entry.cpuSeconds += cpu;
+        entry.seconds += seconds;
+        log(`oci: cached ${blob.size / MiB} MiB blob ×${clients} ${system.name} round ${round + 1}: ${Math.round(rate / MB)} MB/s`);
+      }
+    }
+  }
+  return results;
+}
+
+/**
+ * The `oci` section: one upstream docker-registry holding a 4 KiB and a large blob (and a
+ * manifest naming them); in front of it, on the server core, the vault with an `oci` backend and
+ * docker-registry as a pull-through proxy. Both get each blob once, then serve it from their
+ * cache at the same URL, `/v2/bench/blobs/blobs/<digest>`.
+ */
+async function ociBlobs(options: Options, cpus: CpuLayout, workDir: string, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
+  const dir = join(workDir, "oci");
+  mkdirSync(join(dir, "blobs"), { recursive: true });
+  const mib = options.largeBytes / MiB;
+  log(`oci: writing a 4 KiB and a ${mib} MiB blob`);
+  const small = randomBlob(join(dir, "blobs", "small.bin"), OCI_SMALL_BYTES);
+  const large = randomBlob(join(dir, "blobs", "large.bin"), options.largeBytes);
+  // Uncompressed "layers": a registry never looks inside a blob, so their diff_ids are their digests.
+  const layerType = "application/vnd.oci.image.layer.v1.tar";
+  const config = fileBlob(
+    join(dir, "blobs", "config.json"),
+    Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [small.digest, large.digest] } })),
+  );
+  const manifestType = "application/vnd.oci.image.manifest.v1+json";
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: manifestType,
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: config.digest, size: config.size },
+      layers: [small, large].map((blob) => ({ mediaType: layerType, digest: blob.digest, size: blob.size })),
+    }),
+  );
+
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const upstream = await startDockerRegistry({ dir: join(dir, "upstream"), cpu: cpus.load, name: "upstream registry", accessLog: true });
+    stops.push(() => upstream.stop());
+    log(`oci: pushing the blobs and a manifest to the upstream registry ${upstream.baseUrl}`);
+    for (const blob of [config, small, large]) await pushBlob(upstream, OCI_REPOSITORY, blob.digest, blob.file);
+    await pushManifest(upstream, OCI_REPOSITORY, "v1", manifestType, manifest);
+
+    const proxy = await startDockerRegistry({ dir: join(dir, "proxy"), cpu: cpus.server, name: OCI_REFERENCE, proxyOf: upstream.baseUrl });
+    stops.push(() => proxy.stop());
+    const vaultServer = await startVault({
+      dir: join(dir, "vault"),
+      cpu: cpus.server,
+      nodeFlags: vaultFlags,
+      extraConfig: { backends: [{ type: "oci", name: "hub", config: { prefix: "/hub/", registry_url: upstream.baseUrl } }] },
+    });
+    stops.push(() => vaultServer.stop());
+    // Registry routes are anonymous (auth.proxy: anonymous), as for a docker pull.
+    const vault: SystemUnderTest = { ...vaultServer, headers: {} };
+    const systems: SystemUnderTest[] = [vault, proxy];
+
+    log("oci: pulling each blob once through each system (the proxy stores its copy in the background)");
+    for (const system of systems) {
+      for (const blob of [small, large]) await expectBytes(system.name, `${system.baseUrl}${ociBlobPath(blob)}`, blob.sha256, blob.size);
+    }
+    await waitUntil("the registry proxy to store both blobs", () => proxy.hasBlob(small.digest) && proxy.hasBlob(large.digest), 300_000);
+    const upstreamBlobGets = (): number => upstream.requests().filter((entry) => entry.method === "GET" && entry.path.includes("/blobs/sha256:")).length;
+    await sleep(300);
+    const before = upstreamBlobGets();
+    for (const system of systems) {
+      for (const blob of [small, large]) {
+        const got = await expectBytes(system.name, `${system.baseUrl}${ociBlobPath(blob)}`, blob.sha256, blob.size);
+        if (system === vault && got.xCache !== "HIT") throw new Error(`vault: ${ociBlobPath(blob)} was X-Cache "${got.xCache}" the second time, expected HIT`);
+      }
+    }
+    await sleep(300);
+    if (upstreamBlobGets() !== before) throw new Error(`a cached blob was fetched from the upstream again (${before} → ${upstreamBlobGets()} blob GETs)`);
+    notes.push(
+      `oci: an upstream docker-registry (on the load core, access log on) holds a 4 KiB and a ${mib} MiB blob; the vault (oci backend) and ` +
+        `docker-registry in proxy mode (on the server core like the vault: GOMAXPROCS follows taskset; access log off, log level warn) pull each once; then ` +
+        `both serve GET /v2/${OCI_REPOSITORY}/blobs/<digest> from their cache: bytes checked (sha256) and the upstream's access log ` +
+        `shows no further blob GET before timing.`,
+    );
+
+    const smallResults = new Map<string, WrkResult[]>(systems.map((system) => [system.name, []]));
+    for (let round = 0; round < options.wrkRounds; round++) {
+      for (const system of rotate(systems, round)) {
+        const result = await runWrk(
+          workDir,
+          system,
+          { method: "GET", pathPattern: ociBlobPath(small), keyCount: 1, connections: options.connections, warmupSeconds: options.warmup, seconds: options.seconds },
+          cpus.load,
+        );
+        log(
+          `oci: cached 4 KiB blob ${system.name} round ${round + 1}: ${Math.round(result.opsPerSecond)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ` +
+            `server CPU ${Math.round(result.serverCpu * 100)}%${result.errors > 0 ? `, ${result.errors} ERRORS` : ""}`,
+        );
+        smallResults.get(system.name)?.push(result);
+      }
+    }
+    const bestOf = (name: string): WrkResult | undefined => smallResults.get(name)?.reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a));
+    const vs = bestOf(vault.name);
+    const ps = bestOf(proxy.name);
+    rows.push(
+      {
+        measurement: `oci: cached 4 KiB blob ×${options.connections}`,
+        unit: "req/s",
+        vault: vs?.opsPerSecond,
+        reference: ps?.opsPerSecond,
+        against: OCI_REFERENCE,
+        target: `≥ 2.00× ${OCI_REFERENCE}`,
+        pass: (vs?.opsPerSecond ?? 0) >= 2 * (ps?.opsPerSecond ?? Infinity),
+      },
+      {
+        measurement: `oci: cached 4 KiB blob ×${options.connections}`,
+        unit: "p99 ms",
+        vault: vs?.p99Ms,
+        reference: ps?.p99Ms,
+        against: OCI_REFERENCE,
+        target: "–",
+        pass: undefined,
+      },
+    );
+    const cpu = (r: WrkResult | undefined): string =>
+      r === undefined ? "?" : `${Math.round(r.serverCpu * 100)}% (${Math.round((r.serverCpu / r.opsPerSecond) * 1e6)} µs/req)`;
+    notes.push(
+      `oci 4 KiB: wrk -t1 -c${options.connections} --latency on the one blob, ${options.warmup} s warm-up + ${options.seconds} s, best of ` +
+        `${options.wrkRounds} round(s) alternating order. Server CPU in the best round: vault ${cpu(vs)}, ${OCI_REFERENCE} ${cpu(ps)}.`,
+    );
+    const errors = [...smallResults].filter(([, all]) => all.some((r) => r.errors > 0)).map(([name]) => name);
+    if (errors.length > 0) notes.push(`WARNING: non-2xx responses or socket errors during the oci wrk runs of: ${errors.join(", ")}`);
+
+    const largeResults = await ociLargeHits(systems, large, options, cpus);
+    const vl = largeResults.get(vault.name);
+    const pl = largeResults.get(proxy.name);
+    for (const [clients, pick] of [[1, (r: OciLarge) => r.one], [4, (r: OciLarge) => r.four]] as const) {
+      const vb = vl === undefined ? undefined : best(pick(vl));
+      const pb = pl === undefined ? undefined : best(pick(pl));
+      rows.push({
+        measurement: `oci: cached ${mib} MiB blob, ${clients} client${clients === 1 ? "" : "s"}`,
+        unit: "MB/s",
+        vault: vb === undefined ? undefined : vb / MB,
+        reference: pb === undefined ? undefined : pb / MB,
+        against: OCI_REFERENCE,
+        target: `≥ 1.00× ${OCI_REFERENCE}`,
+        pass: (vb ?? 0) >= (pb ?? Infinity),
+      });
+    }
+    notes.push(
+      `oci ${mib} MiB: curl -o /dev/null on a new connection, best of ${options.rounds}; with 4 clients at once, 4 × ${mib} MiB ÷ the ` +
+        `slowest client's time. Server CPU over these runs: vault ${cpuShare(vl)}, ${OCI_REFERENCE} ${cpuShare(pl)} of its core.`,
+    );
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
 
 function nginxVersion(): string {
   const result = spawnSync("nginx", ["-v"], { encoding: "utf8" });
@@ -465,23 +686,10 @@ const cpuShare = (r: { cpuSeconds: number; seconds: number } | undefined): strin
   r === undefined || r.seconds === 0 ? "?" : `${Math.round((r.cpuSeconds / r.seconds) * 100)}%`;
 const list = (values: readonly number[], digits: number): string => values.map((v) => v.toFixed(digits)).join(" / ");
 
-async function main(): Promise<void> {
-  const options = parseOptions();
-  requireTools(["nginx", "wrk", "taskset", "curl"], { nginxModules: [] });
-  if (!vaultIsBuilt()) throw new Error(`${VAULT_CLI} is missing: the vault is not built (npm run build)`);
-  const startedAt = Date.now();
-  const cpus = pinCpus();
-  const workDir = makeWorkDir("bench-cache");
-  log(`work dir ${workDir}; ${cpus.note}`);
+/** The `http` backend against nginx proxy_cache: every section but `oci`. */
+async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
   const has = (section: Section): boolean => options.sections.has(section);
   const needsLarge = has("large") || has("miss") || has("rss");
-
-  let vaultFlags: string[] = [];
-  let profileDir: string | undefined;
-  if (options.profile) {
-    profileDir = mkdtempSync(join(tmpdir(), "artifact-vault-profile-")); // kept: it is the output
-    vaultFlags = ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-  }
 
   const upstream = await startNginxUpstream(join(workDir, "upstream"), cpus.load, { rateBytesPerSecond: options.rateBytesPerSecond });
   const files = new UpstreamFiles(upstream.root, join(workDir, "blobs"));
@@ -502,11 +710,6 @@ async function main(): Promise<void> {
   const caches = [cacheTarget(vault), cacheTarget(nginx)];
   const direct = directTarget(upstream);
 
-  const rows: Row[] = [];
-  const notes: string[] = [
-    cpus.note + "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server",
-  ];
-  const loadBefore = loadavg()[0] ?? 0;
   const mib = options.largeBytes / MiB;
 
   try {
@@ -679,6 +882,33 @@ async function main(): Promise<void> {
     await nginx.stop();
     await upstream.stop();
   }
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const has = (section: Section): boolean => options.sections.has(section);
+  const httpSections = HTTP_SECTIONS.some(has);
+  requireTools(["wrk", "taskset", "curl", ...(httpSections ? ["nginx"] : []), ...(has("oci") ? ["docker-registry"] : [])], { nginxModules: [] });
+  if (!vaultIsBuilt()) throw new Error(`${VAULT_CLI} is missing: the vault is not built (npm run build)`);
+  const startedAt = Date.now();
+  const cpus = pinCpus();
+  const workDir = makeWorkDir("bench-cache");
+  log(`work dir ${workDir}; ${cpus.note}`);
+
+  let vaultFlags: string[] = [];
+  let profileDir: string | undefined;
+  if (options.profile) {
+    profileDir = mkdtempSync(join(tmpdir(), "artifact-vault-profile-")); // kept: it is the output
+    vaultFlags = ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  }
+
+  const rows: Row[] = [];
+  const notes: string[] = [
+    cpus.note + (httpSections ? "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server" : ""),
+  ];
+  const loadBefore = loadavg()[0] ?? 0;
+  if (httpSections) await httpCache(options, cpus, workDir, vaultFlags, rows, notes);
+  if (has("oci")) await ociBlobs(options, cpus, workDir, vaultFlags, rows, notes);
 
   if (profileDir !== undefined) notes.push(`vault CPU profiles (.cpuprofile, open in Chrome DevTools): ${profileDir}`);
   const loadAfter = loadavg()[0] ?? 0;
@@ -690,9 +920,13 @@ async function main(): Promise<void> {
         : ""),
   );
 
+  const references = [
+    ...(httpSections ? [`${nginxVersion()} proxy_cache (proxy_cache_lock on)`] : []),
+    ...(has("oci") ? [`docker-registry ${await dockerRegistryVersion()} as a pull-through proxy (oci rows)`] : []),
+  ];
   const title =
     `artifact-vault cache benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +
-    `${nginxVersion()}, ${cpus.cores} cores; reference: nginx proxy_cache (proxy_cache_lock on)`;
+    `${cpus.cores} cores; reference: ${references.join("; ")}`;
   console.log(`\n${renderTable(title, "nginx", rows, notes)}\n`);
 }
 
