@@ -160,12 +160,20 @@ async function startBlobHost(address: string): Promise<BlobHost> {
     if (request.method === "HEAD") response.end();
     else createReadStream(file).pipe(response);
   });
-  server.listen(0, address);
-  await once(server, "listening");
+  let listening = address;
+  try {
+    server.listen(0, listening);
+    await once(server, "listening");
+  } catch {
+    // Not every system routes all of 127/8 to loopback (macOS has only 127.0.0.1): another port is another origin too.
+    listening = "127.0.0.1";
+    server.listen(0, listening);
+    await once(server, "listening");
+  }
   const bound = server.address();
   const port = typeof bound === "object" && bound !== null ? bound.port : 0;
   return Object.assign(host, {
-    url: `http://${address}:${port}`,
+    url: `http://${listening}:${port}`,
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
