@@ -72,6 +72,8 @@ export const META = {
 } as const;
 
 const NEGATIVE_CACHE_LIMIT = 10_000;
+/** Entries looked at for a stand-in before giving up (a stale fallback is a last resort, not a search). */
+const STAND_IN_SCAN_LIMIT = 10_000;
 
 /** A download in progress, visible to `cache stats` and the UI. */
 export interface FillProgress {
@@ -220,7 +222,15 @@ export class ArtifactCache {
   }
 
   async #miss(ref: ArtifactRef, fetchUpstream: UpstreamFetch): Promise<CachedArtifact> {
-    const outcome = await this.#exchange(ref, undefined, fetchUpstream);
+    let outcome: UpstreamOutcome;
+    try {
+      outcome = await this.#exchange(ref, undefined, fetchUpstream);
+    } catch (error) {
+      const standIn = isUpstreamUnavailable(error) ? await this.#standIn(ref) : undefined;
+      if (standIn === undefined) throw error;
+      this.#logger.warn({ key: ref.cacheKey, standIn: standIn.key, reason: (error as VaultError).message }, "upstream unavailable; serving an equivalent stale copy");
+      return this.#hit(standIn.opened, "STALE");
+    }
     if (outcome.kind === "fill") return this.#serveFill(outcome.fill);
     if (outcome.kind === "not-found") throw notFound(ref);
     // A 304 to an unconditional request: the upstream is confused; say so.
@@ -237,7 +247,7 @@ export class ArtifactCache {
     try {
       outcome = await this.#exchange(ref, validators, fetchUpstream);
     } catch (error) {
-      if (!isVaultError(error) || (error.kind !== "upstream_failed" && error.kind !== "upstream_timeout" && error.kind !== "rate_limited")) {
+      if (!isUpstreamUnavailable(error)) {
         await stale.close();
         throw error;
       }
@@ -255,6 +265,26 @@ export class ArtifactCache {
       throw notFound(ref);
     }
     return this.#serveFill(outcome.fill);
+  }
+
+  /** The first stored entry the ref's `staleFallback` takes, opened; undefined when none. */
+  async #standIn(ref: ArtifactRef): Promise<{ key: string; opened: OpenedObject } | undefined> {
+    const fallback = ref.staleFallback;
+    if (fallback === undefined) return undefined;
+    let startAfter: string | undefined;
+    let scanned = 0;
+    for (;;) {
+      const page = await this.#driver.list({ prefix: fallback.prefix, limit: 1000, ...(startAfter === undefined ? {} : { startAfter }) });
+      for (const key of page.keys) {
+        if (++scanned > STAND_IN_SCAN_LIMIT) return undefined;
+        const info = await this.#driver.stat(key);
+        if (info === undefined || !fallback.accepts(info)) continue;
+        const opened = await this.#driver.open(key);
+        if (opened !== undefined) return { key, opened };
+      }
+      startAfter = page.keys.at(-1);
+      if (!page.isTruncated || startAfter === undefined) return undefined;
+    }
   }
 
   /** Serves a fresh download; one that already finished is served from the store. */
@@ -441,6 +471,11 @@ function upstreamStatusError(status: number, headers: Readonly<Record<string, st
   }
   if (status === 401 || status === 403) return new VaultError("upstream_failed", `upstream refused access (${status})`);
   return new VaultError("upstream_failed", `upstream answered ${status}`);
+}
+
+/** The upstream could not answer (down, timing out, rate-limiting): a stale copy may serve instead. */
+function isUpstreamUnavailable(error: unknown): error is VaultError {
+  return isVaultError(error) && (error.kind === "upstream_failed" || error.kind === "upstream_timeout" || error.kind === "rate_limited");
 }
 
 function notFound(ref: ArtifactRef): VaultError {

@@ -45,8 +45,8 @@ export async function serve(request: FastifyRequest, reply: FastifyReply, backen
   const resolution = backend.resolve(proxyRequest);
   if (isRedirect(resolution)) return reply.code(resolution.status).header("location", resolution.redirect).send();
   const ref = resolution;
-  if (ref.responseHeaders !== undefined) reply.headers(ref.responseHeaders);
   const artifact = await cache.get(ref, backend.fetch);
+  if (ref.responseHeaders !== undefined) reply.headers(ref.responseHeaders);
   let handedOver = false;
   try {
     reply.headers(artifact.upstreamHeaders);

@@ -179,6 +179,33 @@ describe("oci backend", () => {
     }
   });
 
+  it("upstream down: a tag cached for another Accept, or the same bytes asked by digest, are served STALE", async () => {
+    const lonely = await new Scripted(registry({ manifests: new Map([["team/app:1.0", manifestV1]]), blobs: new Map() })).start();
+    const other = await startTestVault({ extraYaml: `backends:\n  - {type: oci, name: hub, config: {prefix: /hub/, registry_url: "${lonely.url}", ttl: 1s, retries: 1}}` });
+    try {
+      const skopeoAccept = `${OCI_MANIFEST}, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json`;
+      assert.equal((await rawRequest(other.url, "/v2/team/app/manifests/1.0", { headers: { accept: skopeoAccept } })).status, 200);
+      // Asked again, the tag waits for its first download to be stored: only then can it stand in.
+      assert.equal((await rawRequest(other.url, "/v2/team/app/manifests/1.0", { headers: { accept: skopeoAccept } })).header("x-cache"), "HIT");
+      await lonely.stop();
+      const dockerAccept = `application/vnd.docker.distribution.manifest.v2+json, ${OCI_MANIFEST}`;
+      const standIn = await rawRequest(other.url, "/v2/team/app/manifests/1.0", { headers: { accept: dockerAccept } });
+      assert.equal(standIn.status, 200);
+      assert.equal(standIn.header("x-cache"), "STALE");
+      assert.deepEqual(standIn.body, manifestV1);
+      const byDigest = await rawRequest(other.url, `/v2/team/app/manifests/${digestOf(manifestV1)}`);
+      assert.equal(byDigest.status, 200);
+      assert.equal(byDigest.header("x-cache"), "STALE");
+      assert.equal(byDigest.header("docker-content-digest"), digestOf(manifestV1));
+      // A client that does not accept the cached document's type does not get it.
+      const refused = await rawRequest(other.url, "/v2/team/app/manifests/1.0", { headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" } });
+      assert.equal(refused.status, 502);
+      assert.equal(refused.header("docker-content-digest"), undefined, "no digest header on an error");
+    } finally {
+      await other.close();
+    }
+  });
+
   it("blobs are verified and served with their digest; a wrong digest is refused in OCI JSON", async () => {
     const blob = await rawRequest(vault.url, `/v2/hub/team/app/blobs/${digestOf(layer)}`);
     assert.deepEqual(blob.body, layer);

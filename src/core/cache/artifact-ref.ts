@@ -45,8 +45,20 @@ export interface ArtifactRef {
    * client on every answer, e.g. `docker-content-digest` for a manifest fetched by tag.
    */
   readonly keepHeaders?: readonly string[] | undefined;
+  /**
+   * Stored entries that may stand in for this artifact, served `STALE`, when the upstream fails
+   * and nothing is cached under `cacheKey` — e.g. a registry tag cached for another `Accept`, or
+   * a manifest asked for by digest that is cached under its tag. Keys under `prefix` are
+   * offered to `accepts` in order; the first it takes is served.
+   */
+  readonly staleFallback?: StaleFallback | undefined;
   /** Headers the client gets with the artifact whatever the cache status (e.g. `Vary: Accept`). */
   readonly responseHeaders?: Readonly<Record<string, string>> | undefined;
+}
+
+export interface StaleFallback {
+  readonly prefix: string;
+  accepts(entry: { readonly contentType: string | undefined; readonly sha256: string }): boolean;
 }
 
 /** Parses an SRI string (`sha512-<base64>`, npm's `dist.integrity`) into an expected digest. */

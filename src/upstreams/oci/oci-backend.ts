@@ -70,6 +70,7 @@ export async function createOciBackend(type: string, name: string, config: OciBa
         return { backend: name, cacheKey: cacheKeyFor(name, `tags/${parsed.name}/_list`), upstreamPath, freshness: tagFreshness, upstreamHeaders: { accept: "application/json" } };
       }
       const accept = request.headers["accept"]?.trim() || ALL_MANIFEST_TYPES;
+      const tagsOfRepository = `${name}/tags/${parsed.name}/_manifests/`;
       if (parsed.digest !== undefined) {
         const { digest } = parsed;
         return {
@@ -80,8 +81,11 @@ export async function createOciBackend(type: string, name: string, config: OciBa
           digest,
           upstreamHeaders: { accept },
           responseHeaders: { [DIGEST_HEADER]: formatDigest(digest) },
+          // Upstream down: the same bytes may be cached under one of the repository's tags.
+          staleFallback: { prefix: tagsOfRepository, accepts: (entry) => digest.algorithm === "sha256" && entry.sha256 === digest.hex },
         };
       }
+      const acceptable = acceptedTypes(accept);
       return {
         backend: name,
         cacheKey: cacheKeyFor(name, `tags/${parsed.name}/_manifests/${parsed.reference}/${acceptVariant(accept)}`),
@@ -89,6 +93,11 @@ export async function createOciBackend(type: string, name: string, config: OciBa
         freshness: tagFreshness,
         upstreamHeaders: { accept },
         keepHeaders: [DIGEST_HEADER],
+        // Upstream down: the tag as cached for another client's Accept, if this client accepts its type.
+        staleFallback: {
+          prefix: `${tagsOfRepository}${parsed.reference}/`,
+          accepts: (entry) => acceptable.has("*/*") || acceptable.has((entry.contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? ""),
+        },
       };
     },
     fetch: (ref, validators, signal) => fetchFromUpstreams(upstreams, ref, validators, signal, context.logger),
@@ -169,8 +178,12 @@ function withDigestEtag(response: UpstreamResponse): UpstreamResponse {
   return { ...response, headers: { ...response.headers, etag: `"${digest}"` } };
 }
 
+/** The media types an `Accept` names, lowercase, without parameters. */
+function acceptedTypes(accept: string): Set<string> {
+  return new Set(accept.split(",").map((part) => (part.split(";")[0] ?? "").trim().toLowerCase()).filter((type) => type !== ""));
+}
+
 /** A short name for a set of accepted media types (order and parameters do not matter). */
 function acceptVariant(accept: string): string {
-  const types = [...new Set(accept.split(",").map((part) => (part.split(";")[0] ?? "").trim().toLowerCase()).filter((type) => type !== ""))].sort();
-  return createHash("sha256").update(types.join(",")).digest("hex").slice(0, 16);
+  return createHash("sha256").update([...acceptedTypes(accept)].sort().join(",")).digest("hex").slice(0, 16);
 }
