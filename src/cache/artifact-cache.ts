@@ -214,7 +214,10 @@ export class ArtifactCache {
     }
 
     const opened = await this.#driver.open(key);
-    if (opened === undefined) return this.#miss(ref, fetchUpstream);
+    if (opened === undefined) {
+      const same = ref.staleFallback?.exact === true ? await this.#standIn(ref) : undefined;
+      return same === undefined ? this.#miss(ref, fetchUpstream) : this.#hit(same.opened, "HIT");
+    }
 
     const validatedAt = Math.max(Number(opened.info.metadata[META.fetchedAt] ?? 0), this.#revalidatedAt.get(key) ?? 0);
     if (decideFreshness(ref.freshness, validatedAt, now) === "fresh") return this.#hit(opened, "HIT");

@@ -58,6 +58,11 @@ export interface ArtifactRef {
 
 export interface StaleFallback {
   readonly prefix: string;
+  /**
+   * The entries `accepts` takes are byte for byte the artifact (it checks the digest): one is
+   * then served as a HIT before asking upstream at all, not only when the upstream fails.
+   */
+  readonly exact?: boolean;
   accepts(entry: { readonly contentType: string | undefined; readonly sha256: string }): boolean;
 }
 

@@ -81,8 +81,9 @@ export async function createOciBackend(type: string, name: string, config: OciBa
           digest,
           upstreamHeaders: { accept },
           responseHeaders: { [DIGEST_HEADER]: formatDigest(digest) },
-          // Upstream down: the same bytes may be cached under one of the repository's tags.
-          staleFallback: { prefix: tagsOfRepository, accepts: (entry) => digest.algorithm === "sha256" && entry.sha256 === digest.hex },
+          // The same bytes may be cached under one of the repository's tags (docker and containerd
+          // resolve a tag, then pull its digest): served from there, without a second upstream pull.
+          staleFallback: { prefix: tagsOfRepository, exact: true, accepts: (entry) => digest.algorithm === "sha256" && entry.sha256 === digest.hex },
         };
       }
       const acceptable = acceptedTypes(accept);
