@@ -4,12 +4,10 @@
  * with its whole process group (also if the test process dies first). Its access log (one JSON
  * object per request) is what reached the upstream.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
+import { freePort, readOr, spawnDaemon, type Daemon } from "./process.js";
 
 export interface LoggedRequest {
   readonly method: string;
@@ -39,17 +37,6 @@ export interface NginxOptions {
   readonly serverExtra?: string;
   /** Directives inside `http { }` (maps, types, ...). */
   readonly httpExtra?: string;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  server.close();
-  await once(server, "close");
-  return port;
 }
 
 function config(options: NginxOptions, port: number): string {
@@ -89,21 +76,17 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const { dir } = options;
   for (const name of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) mkdirSync(join(dir, "tmp", name), { recursive: true });
   const accessLog = join(dir, "access.log");
+  const errorLog = join(dir, "error.log");
   let lastError = "";
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = await freePort();
     const conf = join(dir, "nginx.conf");
     writeFileSync(conf, config(options, port));
-    // Its own process group, so the master and its worker can be stopped together.
-    const child = spawn("nginx", ["-p", dir, "-c", conf, "-e", join(dir, "error.log")], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = once(child, "exit");
-    const stop = stopper(child, exited);
+    const daemon = spawnDaemon("nginx", ["-p", dir, "-c", conf, "-e", errorLog], { cwd: dir, stdout: join(dir, "stdout.log"), stderr: join(dir, "stderr.log") });
     const url = `http://127.0.0.1:${port}`;
-    if (await ready(url, child)) {
+    if (await ready(url, daemon)) {
       const requests = (uri?: string): LoggedRequest[] =>
-        safeRead(accessLog)
+        readOr(accessLog)
           .split("\n")
           .filter((line) => line.trim() !== "")
           .map((line) => JSON.parse(line) as LoggedRequest)
@@ -117,41 +100,20 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
           while (requests(uri).length < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
           return requests(uri);
         },
-        stop,
+        stop: () => daemon.stop(),
       };
     }
-    await stop();
-    lastError = `${stderr}${safeRead(join(dir, "error.log"))}`;
+    await daemon.stop();
+    lastError = `${readOr(join(dir, "stderr.log"))}${readOr(errorLog)}`;
     if (!/Address already in use/.test(lastError)) break;
   }
   throw new Error(`nginx did not start:\n${lastError}`);
 }
 
-function stopper(child: ChildProcess, exited: Promise<unknown>): () => Promise<void> {
-  const killGroup = (signal: NodeJS.Signals): void => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, signal);
-    } catch {
-      // already gone
-    }
-  };
-  // If this process dies first, do not leave nginx listening.
-  const onExit = (): void => killGroup("SIGKILL");
-  process.once("exit", onExit);
-  return async () => {
-    process.removeListener("exit", onExit);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    killGroup("SIGTERM");
-    const timer = setTimeout(() => killGroup("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-}
-
-async function ready(url: string, child: ChildProcess): Promise<boolean> {
+async function ready(url: string, daemon: Daemon): Promise<boolean> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) return false;
+    if (daemon.exited()) return false;
     try {
       const response = await fetch(`${url}/`, { signal: AbortSignal.timeout(1000) });
       await response.arrayBuffer();
@@ -161,12 +123,4 @@ async function ready(url: string, child: ChildProcess): Promise<boolean> {
     }
   }
   return false;
-}
-
-function safeRead(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return "";
-  }
 }

@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { stringify } from "yaml";
-import { freePort, readOr, sleep, spawnDaemon, waitFor, type Daemon } from "./process.js";
+import { freePort, readOr, sleep, spawnDaemon, waitFor, type Daemon } from "../process.js";
 import { skopeoCopy, type SkopeoResult } from "./skopeo.js";
 import type { Credentials, TokenServer } from "./token-server.js";
 

@@ -1,5 +1,5 @@
 /**
- * Small process helpers for the OCI test servers: a free loopback port, a daemon in its own
+ * Process helpers for the test servers (nginx, docker-registry): a free loopback port, a daemon in its own
  * process group that is stopped (and killed if this process dies first), polling helpers.
  */
 import { spawn, type ChildProcess } from "node:child_process";
