@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { MediaType, manifestDigests, sha256Digest, topDigest, writeSampleImages, type LayoutEntry, type SampleImages } from "../support/oci/image-layout.js";
-import { waitFor } from "../support/oci/process.js";
+import { waitFor } from "../support/process.js";
 import { startRegistry, type Registry, type RegistryOptions } from "../support/oci/registry.js";
 import { skopeoCopy, skopeoInspect, skopeoInspectRaw } from "../support/oci/skopeo.js";
 import { startTokenServer, type Credentials, type TokenServer } from "../support/oci/token-server.js";

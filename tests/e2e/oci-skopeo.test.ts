@@ -25,7 +25,7 @@ import {
   type ImageResult,
   type LayoutEntry,
 } from "../support/oci/image-layout.js";
-import { sleep } from "../support/oci/process.js";
+import { sleep } from "../support/process.js";
 import { startRegistry, type AccessLogEntry, type Registry, type RegistryOptions } from "../support/oci/registry.js";
 import { skopeo, skopeoCopy, skopeoInspect, skopeoInspectRaw, type CopyOptions } from "../support/oci/skopeo.js";
 import { startTokenServer, type Credentials } from "../support/oci/token-server.js";
