@@ -141,9 +141,9 @@ async function rewritePage(response: UpstreamResponse, upstream: SimpleUpstream,
   let result: RewriteResult;
   if (ref.upstream === "project-list") {
     // The JSON project list has names, no URLs: nothing to rewrite.
-    result = isJson ? { text, dropped: [] } : rewriteProjectListHtml(upstream, text, response.url);
+    result = isJson ? { text, dropped: [] } : await rewriteProjectListHtml(upstream, text, response.url);
   } else {
-    result = isJson ? rewriteProjectJson(upstream, text, response.url) : rewriteProjectHtml(upstream, text, response.url);
+    result = isJson ? rewriteProjectJson(upstream, text, response.url) : await rewriteProjectHtml(upstream, text, response.url);
   }
   if (result.dropped.length > 0) {
     logger.warn(

@@ -45,7 +45,7 @@ test("file links round-trip, with and without digests and sources", () => {
   assert.deepEqual(parseFileLink("sha256/abc/demo.whl"), { source: "packages", path: "sha256/abc/demo.whl", fileDigest: undefined, metadataDigest: undefined });
 });
 
-test("HTML project page: file links come back to the vault and nothing else changes", () => {
+test("HTML project page: file links come back to the vault and nothing else changes", async () => {
   const upstreamPage = `<!DOCTYPE html>
 <html>
   <head>
@@ -60,7 +60,7 @@ test("HTML project page: file links come back to the vault and nothing else chan
   </body>
 </html>
 <!--SERIAL 1-->`;
-  const { text, dropped } = rewriteProjectHtml(PYPI, upstreamPage, PAGE);
+  const { text, dropped } = await rewriteProjectHtml(PYPI, upstreamPage, PAGE);
   assert.deepEqual(dropped, ["https://elsewhere.example/demo-0.1.tar.gz"]);
   const wheel = `../../packages/sha256/${FILE_SHA}/metadata-sha256/${META_SHA}/ab/cd/ef/demo-1.0-py3-none-any.whl#sha256=${FILE_SHA}`;
   // A relative link resolves against the upstream page: pypi.org/packages/... is on the index host.
@@ -77,22 +77,22 @@ test("HTML project page: file links come back to the vault and nothing else chan
   }
 });
 
-test("HTML: a <base href> is honoured for resolving, then removed", () => {
+test("HTML: a <base href> is honoured for resolving, then removed", async () => {
   const page = `<html><head><base href="https://files.pythonhosted.org/packages/"></head><body><a href="x/y/demo-1.0.tar.gz#sha256=${FILE_SHA}">demo-1.0.tar.gz</a></body></html>`;
-  const { text } = rewriteProjectHtml(PYPI, page, PAGE);
+  const { text } = await rewriteProjectHtml(PYPI, page, PAGE);
   assert.equal(text, `<html><head></head><body><a href="../../packages/sha256/${FILE_SHA}/x/y/demo-1.0.tar.gz#sha256=${FILE_SHA}">demo-1.0.tar.gz</a></body></html>`);
 });
 
-test("HTML: an escaping path or a non-http scheme is dropped, never passed through", () => {
+test("HTML: an escaping path or a non-http scheme is dropped, never passed through", async () => {
   const page = `<a href="https://files.pythonhosted.org/packages/%2e%2e/x.whl">a</a><a href="javascript:alert(1)">b</a><a href="file:///etc/passwd">c</a>`;
-  const { text, dropped } = rewriteProjectHtml(PYPI, page, PAGE);
+  const { text, dropped } = await rewriteProjectHtml(PYPI, page, PAGE);
   assert.equal(text, "");
   assert.equal(dropped.length, 3);
 });
 
-test("HTML project list: project links become <normalised>/ relative to the list", () => {
+test("HTML project list: project links become <normalised>/ relative to the list", async () => {
   const page = `<html><body><a href="/simple/demo/">demo</a><a href="/simple/Vault_Probe.Gamma/">Vault_Probe.Gamma</a></body></html>`;
-  const { text } = rewriteProjectListHtml(PYPI, page, "https://pypi.org/simple/");
+  const { text } = await rewriteProjectListHtml(PYPI, page, "https://pypi.org/simple/");
   assert.equal(text, `<html><body><a href="demo/">demo</a><a href="vault-probe-gamma/">Vault_Probe.Gamma</a></body></html>`);
 });
 
@@ -123,4 +123,23 @@ test("JSON project page: urls rewritten, hashes, yanked, requires-python and met
     files: [{ ...page.files[0], url: `../../packages/sha256/${FILE_SHA}/metadata-sha256/${META_SHA}/ab/cd/ef/demo-1.0-py3-none-any.whl` }],
   });
   assert.throws(() => rewriteProjectJson(PYPI, "{not json", PAGE), /invalid JSON/);
+});
+
+test("HTML: a page larger than a parse slice is rewritten whole, and other work runs while it is parsed", async () => {
+  // Anchors of varying length so that slice boundaries fall inside tags and attributes.
+  const anchors = Array.from({ length: 4000 }, (_, i) => `<a href="/simple/p-${i}${"x".repeat(i % 37)}/">p-${i}</a>\n`);
+  const page = `<html><body>\n${anchors.join("")}</body></html>`;
+  assert.ok(page.length > 3 * 64 * 1024);
+  let ticks = 0;
+  let running = true;
+  const tick = (): void => {
+    ticks++;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const { text } = await rewriteProjectListHtml(PYPI, page, "https://pypi.org/simple/");
+  running = false;
+  const expected = `<html><body>\n${Array.from({ length: 4000 }, (_, i) => `<a href="p-${i}${"x".repeat(i % 37)}/">p-${i}</a>\n`).join("")}</body></html>`;
+  assert.equal(text, expected);
+  assert.ok(ticks >= 3, `the event loop turned ${ticks} times during the rewrite`);
 });

@@ -66,10 +66,10 @@ interface Edit {
 }
 
 /** A project page in PEP 503 HTML: every anchor is a file. */
-export function rewriteProjectHtml(upstream: SimpleUpstream, html: string, pageUrl: string): RewriteResult {
+export async function rewriteProjectHtml(upstream: SimpleUpstream, html: string, pageUrl: string): Promise<RewriteResult> {
   const dropped: string[] = [];
   return {
-    text: editAnchors(html, pageUrl, (tag, href, base) => {
+    text: await editAnchors(html, pageUrl, (tag, href, base) => {
       const url = safeUrl(href, base);
       const metadataAttribute = attribute(tag, "data-core-metadata") ?? attribute(tag, "data-dist-info-metadata");
       const target = url === undefined ? undefined : vaultFilePath(upstream, url, hashesFromFragment(url.hash.slice(1)), hashesFromFragment(metadataAttribute ?? ""));
@@ -84,10 +84,10 @@ export function rewriteProjectHtml(upstream: SimpleUpstream, html: string, pageU
 }
 
 /** The project list in PEP 503 HTML: every anchor is a project, linked as `<normalised name>/`. */
-export function rewriteProjectListHtml(upstream: SimpleUpstream, html: string, pageUrl: string): RewriteResult {
+export async function rewriteProjectListHtml(_upstream: SimpleUpstream, html: string, pageUrl: string): Promise<RewriteResult> {
   const dropped: string[] = [];
   return {
-    text: editAnchors(html, pageUrl, (_tag, href, base) => {
+    text: await editAnchors(html, pageUrl, (_tag, href, base) => {
       const url = safeUrl(href, base);
       const name = url?.pathname.split("/").filter((segment) => segment !== "").at(-1);
       if (url === undefined || name === undefined) {
@@ -129,11 +129,18 @@ export function rewriteProjectJson(upstream: SimpleUpstream, json: string, pageU
 }
 
 /**
+ * Pages are parsed in slices of this many characters, with the event loop free between them:
+ * PyPI's project list is over 30 MB, seconds of parsing that must not stall other requests.
+ */
+const PARSE_SLICE = 64 * 1024;
+const EDITS_PER_YIELD = 20_000;
+
+/**
  * Calls `rewrite` for each `<a href>` and applies its answer: a new href, or undefined to drop
  * the whole anchor. A `<base href>` is honoured for resolving links, then removed: the rewritten
  * links are relative to the vault's page.
  */
-function editAnchors(html: string, pageUrl: string, rewrite: (tag: StartTag, href: string, base: string) => string | undefined): string {
+async function editAnchors(html: string, pageUrl: string, rewrite: (tag: StartTag, href: string, base: string) => string | undefined): Promise<string> {
   const edits: Edit[] = [];
   let base = pageUrl;
   let dropFrom: number | undefined;
@@ -166,18 +173,34 @@ function editAnchors(html: string, pageUrl: string, rewrite: (tag: StartTag, hre
     if (end !== undefined) edits.push({ start: dropFrom, end, text: "" });
     dropFrom = undefined;
   });
-  parser.end(html);
+  // The parser is a pass-through stream: let what it passes on flow away.
+  parser.resume();
+  for (let at = 0; at < html.length; at += PARSE_SLICE) {
+    await new Promise<void>((resolve, reject) => parser.write(html.slice(at, at + PARSE_SLICE), (error) => (error ? reject(error) : resolve())));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await new Promise<void>((resolve) => parser.end(resolve));
   // An anchor left open at the end of the document: drop to the end.
   if (dropFrom !== undefined) edits.push({ start: dropFrom, end: html.length, text: "" });
 
-  let out = "";
+  // Joined in batches, with the event loop free between them: one join of a million parts
+  // would hold it for a noticeable time.
+  const batches: string[] = [];
+  let parts: string[] = [];
   let at = 0;
   for (const edit of edits.sort((a, b) => a.start - b.start)) {
     if (edit.start < at) continue;
-    out += html.slice(at, edit.start) + edit.text;
+    parts.push(html.slice(at, edit.start), edit.text);
     at = edit.end;
+    if (parts.length >= 2 * EDITS_PER_YIELD) {
+      batches.push(parts.join(""));
+      parts = [];
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
-  return out + html.slice(at);
+  parts.push(html.slice(at));
+  batches.push(parts.join(""));
+  return batches.join("");
 }
 
 function attribute(tag: StartTag, name: string): string | undefined {
