@@ -12,6 +12,8 @@ const TOKEN_MARGIN_MS = 10_000;
 /** What the Docker token spec says to assume when a token service gives no lifetime. */
 const DEFAULT_TOKEN_SECONDS = 60;
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+/** Tokens kept (one per repository scope); past this, expired ones and then the oldest go. */
+const MAX_CACHED_TOKENS = 10_000;
 
 export interface RegistryRequestOptions {
   readonly method: "GET" | "HEAD";
@@ -92,15 +94,22 @@ export class RegistryUpstream {
 
   /** One token fetch per scope at a time; the result is cached until shortly before it expires. */
   #token(challenge: Challenge, scope: string, signal: AbortSignal): Promise<string> {
+    // The registry may word the scope its own way; the token is kept under ours too, so the next
+    // request for this repository sends it straight away.
     const key = challenge.params["scope"] ?? scope;
     const running = this.#tokenFetches.get(key);
     if (running !== undefined) return running;
-    const fetching = this.#fetchToken(challenge, key, signal).finally(() => this.#tokenFetches.delete(key));
+    const fetching = this.#fetchToken(challenge, key, signal)
+      .then((cached) => {
+        this.#tokens.set(scope, cached);
+        return cached.token;
+      })
+      .finally(() => this.#tokenFetches.delete(key));
     this.#tokenFetches.set(key, fetching);
     return fetching;
   }
 
-  async #fetchToken(challenge: Challenge, scope: string, signal: AbortSignal): Promise<string> {
+  async #fetchToken(challenge: Challenge, scope: string, signal: AbortSignal): Promise<CachedToken> {
     const realm = challenge.params["realm"];
     let realmUrl: URL;
     try {
@@ -135,9 +144,21 @@ export class RegistryUpstream {
     const token = typeof parsed.token === "string" ? parsed.token : typeof parsed.access_token === "string" ? parsed.access_token : undefined;
     if (token === undefined || token === "") throw new VaultError("upstream_failed", `token service ${realmUrl.origin} sent no token`);
     const seconds = typeof parsed.expires_in === "number" && parsed.expires_in > 0 ? parsed.expires_in : DEFAULT_TOKEN_SECONDS;
-    this.#tokens.set(scope, { token, expiresAt: started + seconds * 1000 - TOKEN_MARGIN_MS });
+    const cached = { token, expiresAt: started + seconds * 1000 - TOKEN_MARGIN_MS };
+    if (this.#tokens.size >= MAX_CACHED_TOKENS) this.#forgetExpiredTokens();
+    this.#tokens.set(scope, cached);
     this.#logger.debug({ registry: this.url, scope, seconds }, "registry token fetched");
-    return token;
+    return cached;
+  }
+
+  #forgetExpiredTokens(): void {
+    const now = this.#clock();
+    for (const [scope, cached] of this.#tokens) if (cached.expiresAt <= now) this.#tokens.delete(scope);
+    // Still full of live tokens: drop the oldest (Map order is insertion order); they are refetched on demand.
+    for (const scope of this.#tokens.keys()) {
+      if (this.#tokens.size < MAX_CACHED_TOKENS) break;
+      this.#tokens.delete(scope);
+    }
   }
 
   /** Token requests carry the configured credentials as basic auth (never the registry's bearer token). */
