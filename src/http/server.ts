@@ -7,7 +7,7 @@ import { requireScope } from "../auth/principal.js";
 import type { TokenAuthenticator } from "../auth/token-authenticator.js";
 import type { Scope } from "../auth/tokens-file.js";
 import type { ObjectService } from "../objects/object-service.js";
-import { objectApiErrorBody, ociErrorBody, toErrorResponse } from "./error-response.js";
+import { objectApiErrorBody, ociErrorBody, toErrorResponse, type ErrorResponse } from "./error-response.js";
 import { registerObjectRoutes } from "./objects-routes.js";
 import { registerProxyRoutes } from "./proxy-routes.js";
 import { registerRegistryRoutes } from "./registry-routes.js";
@@ -25,7 +25,7 @@ declare module "fastify" {
     /** The scope a route needs; routes without one are public. */
     scope?: Scope;
     /** How errors are rendered: the object API's JSON envelope (default), plain text (proxy), or OCI JSON (registry). */
-    errorFormat?: "envelope" | "plain" | "oci";
+    errorFormat?: ErrorFormat;
     /** The `WWW-Authenticate` challenge of a 401 (default: Bearer). */
     challenge?: string;
   }
@@ -61,7 +61,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     routerOptions: { maxParamLength: 16 * 1024 },
     return503OnClosing: true,
     frameworkErrors: (error, _request, reply) => {
-      void sendObjectApiError(reply, new VaultError("bad_request", `bad request: ${error.message}`));
+      void sendError(reply, new VaultError("bad_request", `bad request: ${error.message}`));
     },
   });
 
@@ -103,18 +103,11 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
       reply.raw.destroy(error instanceof Error ? error : undefined);
       return;
     }
-    switch (request.routeOptions.config.errorFormat) {
-      case "plain":
-        return sendPlainError(reply, failure);
-      case "oci":
-        return sendOciError(reply, failure);
-      default:
-        return sendObjectApiError(reply, failure);
-    }
+    return sendError(reply, failure, request.routeOptions.config.errorFormat);
   });
 
   app.setNotFoundHandler(async (request, reply) => {
-    return sendObjectApiError(reply, new VaultError("not_found", `no route for ${request.method} ${pathOf(request)}`));
+    return sendError(reply, new VaultError("not_found", `no route for ${request.method} ${pathOf(request)}`));
   });
 
   if (deps.rateLimit.enabled) {
@@ -175,38 +168,26 @@ function asVaultError(error: unknown): VaultError {
   return new VaultError("internal", "internal server error", { cause: error });
 }
 
-async function sendObjectApiError(reply: FastifyReply, error: VaultError): Promise<FastifyReply> {
+type ErrorFormat = "envelope" | "plain" | "oci";
+
+/**
+ * Each surface's error body, from the same status and message: the object API's JSON envelope
+ * (the source design's), plain text for pip, npm, apt and curl users, OCI JSON for container
+ * clients.
+ */
+const ERROR_BODIES: Readonly<Record<ErrorFormat, (error: VaultError, response: ErrorResponse, path: string) => { type: string; body: unknown }>> = {
+  envelope: (_error, response) => ({ type: "application/json; charset=utf-8", body: objectApiErrorBody(response.status, response.message) }),
+  plain: (error, response) => ({ type: "text/plain; charset=utf-8", body: `${response.status} ${error.kind.replaceAll("_", " ")}: ${response.message}\n` }),
+  oci: (error, _response, path) => ({ type: "application/json; charset=utf-8", body: ociErrorBody(error, path) }),
+};
+
+async function sendError(reply: FastifyReply, error: VaultError, format: ErrorFormat = "envelope"): Promise<FastifyReply> {
   const response = toErrorResponse(error);
   // A request body we refused is left unread; closing the connection spares draining it all.
   if (!reply.request.raw.complete) reply.header("connection", "close");
-  return reply
-    .code(response.status)
-    .headers(response.headers)
-    .type("application/json; charset=utf-8")
-    .send(objectApiErrorBody(response.status, response.message));
-}
-
-/** Proxy routes answer errors in plain text, as pip, npm, apt and curl users expect. */
-async function sendPlainError(reply: FastifyReply, error: VaultError): Promise<FastifyReply> {
-  const response = toErrorResponse(error);
-  if (!reply.request.raw.complete) reply.header("connection", "close");
-  return reply
-    .code(response.status)
-    .headers(response.headers)
-    .type("text/plain; charset=utf-8")
-    .send(`${response.status} ${error.kind.replaceAll("_", " ")}: ${response.message}\n`);
-}
-
-/** Registry routes answer errors as the OCI distribution spec says, for container clients. */
-async function sendOciError(reply: FastifyReply, error: VaultError): Promise<FastifyReply> {
-  const response = toErrorResponse(error);
-  if (!reply.request.raw.complete) reply.header("connection", "close");
-  return reply
-    .code(response.status)
-    .headers(response.headers)
-    .header("docker-distribution-api-version", "registry/2.0")
-    .type("application/json; charset=utf-8")
-    .send(ociErrorBody(error, pathOf(reply.request)));
+  if (format === "oci") reply.header("docker-distribution-api-version", "registry/2.0");
+  const { type, body } = ERROR_BODIES[format](error, response, pathOf(reply.request));
+  return reply.code(response.status).headers(response.headers).type(type).send(body);
 }
 
 function pathOf(request: FastifyRequest): string {

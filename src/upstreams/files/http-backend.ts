@@ -1,10 +1,10 @@
 import picomatch from "picomatch";
 import { VaultError } from "../../core/errors.js";
 import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
-import { validateKey } from "../../core/storage-key.js";
 import type { Backend, BackendContext, ProxyRequest } from "../backend.js";
 import { createUpstreamClient } from "../http-client.js";
 import { normaliseUpstreamPath } from "../upstream-path.js";
+import { cacheKeyFor, decodeOrKeep, fillRequestHeaders } from "../upstream-request.js";
 import type { HttpBackendConfig } from "./http-config.js";
 
 /**
@@ -37,38 +37,10 @@ export async function createHttpBackend(name: string, config: HttpBackendConfig,
         backend: name,
         cacheKey: cacheKeyFor(name, upstreamPath),
         upstreamPath,
-        freshness: isMutable(safeDecode(upstreamPath)) ? mutable : immutable,
+        freshness: isMutable(decodeOrKeep(upstreamPath)) ? mutable : immutable,
       };
     },
-    fetch: (ref, validators, signal) =>
-      client.request({
-        method: "GET",
-        path: ref.upstreamPath,
-        signal,
-        headers: {
-          // The bytes as stored upstream: lengths and digests are checked on them.
-          "accept-encoding": "identity",
-          ...(validators?.etag === undefined ? {} : { "if-none-match": validators.etag }),
-          ...(validators?.lastModified === undefined ? {} : { "if-modified-since": validators.lastModified }),
-        },
-      }),
+    fetch: (ref, validators, signal) => client.request({ method: "GET", path: ref.upstreamPath, signal, headers: fillRequestHeaders(ref, validators) }),
     close: () => client.close(),
   };
-}
-
-/** `<backend>/<path>`: one namespace per backend in the cache store. */
-export function cacheKeyFor(backend: string, upstreamPath: string): string {
-  try {
-    return validateKey(`${backend}/${upstreamPath}`);
-  } catch (error) {
-    throw new VaultError("bad_request", `path too long or invalid for the cache: ${(error as Error).message}`);
-  }
-}
-
-function safeDecode(path: string): string {
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return path;
-  }
 }

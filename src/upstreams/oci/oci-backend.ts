@@ -5,8 +5,8 @@ import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import { VaultError, isVaultError } from "../../core/errors.js";
 import type { Validators } from "../../cache/artifact-cache.js";
 import type { Backend, BackendContext, ProxyRequest, Resolution } from "../backend.js";
-import { cacheKeyFor } from "../files/http-backend.js";
 import type { UpstreamResponse } from "../upstream-client.js";
+import { cacheKeyFor, fillRequestHeaders } from "../upstream-request.js";
 import type { OciBackendConfig } from "./oci-config.js";
 import { formatDigest, parseRegistryPath } from "./oci-request.js";
 import { RegistryUpstream } from "./registry-upstream.js";
@@ -156,7 +156,7 @@ async function fetchFromUpstreams(upstreams: readonly RegistryUpstream[], ref: A
 async function fetchFrom(upstream: RegistryUpstream, ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal): Promise<UpstreamResponse> {
   const parsed = parseRegistryPath(ref.upstreamPath);
   const rest = ref.upstreamPath.slice(parsed.name.length + 1);
-  const headers = { ...ref.upstreamHeaders, "accept-encoding": "identity" };
+  const headers = fillRequestHeaders(ref);
   const isTag = parsed.kind === "manifest" && parsed.digest === undefined;
   if (isTag && validators?.etag !== undefined) {
     // A HEAD first: Docker Hub does not count it as a pull; download only if the tag moved.
@@ -167,8 +167,7 @@ async function fetchFrom(upstream: RegistryUpstream, ref: ArtifactRef, validator
     if (digest !== undefined && `"${digest}"` === validators.etag) return { status: 304, headers: head.headers, url: head.url, body: Readable.from([]) };
     if (digest !== undefined) return withDigestEtag(await upstream.request({ method: "GET", name: parsed.name, rest, headers, signal }));
   }
-  const conditional: Record<string, string> = validators?.etag === undefined ? {} : { "if-none-match": validators.etag };
-  const response = await upstream.request({ method: "GET", name: parsed.name, rest, headers: { ...headers, ...conditional }, signal });
+  const response = await upstream.request({ method: "GET", name: parsed.name, rest, headers: fillRequestHeaders(ref, validators), signal });
   return isTag ? withDigestEtag(response) : response;
 }
 

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { VaultError, isVaultError } from "../../core/errors.js";
 import { createUpstreamClient } from "../http-client.js";
 import type { UpstreamClient, UpstreamResponse } from "../upstream-client.js";
+import { readUpstreamBody } from "../upstream-request.js";
 import { parseChallenge, type Challenge } from "./bearer-challenge.js";
 import type { RegistryConfig } from "./oci-config.js";
 
@@ -131,7 +132,7 @@ export class RegistryUpstream {
       if (isVaultError(error)) throw new VaultError(error.kind, `token service ${realmUrl.origin}: ${error.message}`, { cause: error });
       throw error;
     }
-    const body = await readSmall(response, MAX_TOKEN_RESPONSE_BYTES);
+    const body = await readUpstreamBody(response.body, MAX_TOKEN_RESPONSE_BYTES, `the token response of ${realmUrl.origin}`);
     if (response.status !== 200) {
       throw new VaultError(response.status === 429 ? "rate_limited" : "upstream_failed", `token service ${realmUrl.origin} answered ${response.status} for ${scope}${this.#config.username === undefined ? " (no credentials configured)" : ""}`);
     }
@@ -170,19 +171,4 @@ export class RegistryUpstream {
     }
     return client;
   }
-}
-
-async function readSmall(response: UpstreamResponse, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of response.body) {
-      size += (chunk as Buffer).length;
-      if (size > limit) throw new VaultError("upstream_failed", "token response too large");
-      chunks.push(chunk as Buffer);
-    }
-  } finally {
-    response.body.destroy();
-  }
-  return Buffer.concat(chunks);
 }

@@ -2,12 +2,11 @@ import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import { VaultError } from "../../core/errors.js";
-import type { Validators } from "../../cache/artifact-cache.js";
 import type { Backend, BackendContext, ProxyRequest, Resolution } from "../backend.js";
-import { cacheKeyFor } from "../files/http-backend.js";
 import { createUpstreamClient } from "../http-client.js";
 import type { UpstreamResponse } from "../upstream-client.js";
 import { normaliseUpstreamPath } from "../upstream-path.js";
+import { cacheKeyFor, fillRequestHeaders, readUpstreamBody } from "../upstream-request.js";
 import { parseFileLink } from "./file-links.js";
 import type { PypiBackendConfig } from "./pypi-config.js";
 import { isValidProjectName, normaliseProjectName } from "./project-name.js";
@@ -112,10 +111,10 @@ export async function createPypiBackend(name: string, config: PypiBackendConfig,
       throw new VaultError("not_found", "the pypi backend serves simple/ (the index) and packages/ (files)");
     },
     fetch: async (ref, validators, signal) => {
-      if (ref.upstream === "package-file") return packagesClient.request({ method: "GET", path: ref.upstreamPath, signal, headers: requestHeaders(ref, validators) });
-      const response = await indexClient.request({ method: "GET", path: ref.upstreamPath, signal, headers: requestHeaders(ref, validators) });
+      const client = ref.upstream === "package-file" ? packagesClient : indexClient;
+      const response = await client.request({ method: "GET", path: ref.upstreamPath, signal, headers: fillRequestHeaders(ref, validators) });
       if ((ref.upstream !== "project-list" && ref.upstream !== "project-page") || response.status !== 200) return response;
-      return rewritePage(response, upstream, ref, context.logger, signal);
+      return rewritePage(response, upstream, ref, context.logger);
     },
     close: async () => {
       await Promise.all([indexClient.close(), packagesClient.close()]);
@@ -123,25 +122,16 @@ export async function createPypiBackend(name: string, config: PypiBackendConfig,
   };
 }
 
-function requestHeaders(ref: ArtifactRef, validators: Validators | undefined): Record<string, string> {
-  return {
-    ...ref.upstreamHeaders,
-    // The bytes as stored upstream: lengths and digests are checked on them.
-    "accept-encoding": "identity",
-    ...(validators?.etag === undefined ? {} : { "if-none-match": validators.etag }),
-    ...(validators?.lastModified === undefined ? {} : { "if-modified-since": validators.lastModified }),
-  };
-}
-
 /** Reads an index page whole, rewrites its links, and hands the cache the rewritten page. */
-async function rewritePage(response: UpstreamResponse, upstream: SimpleUpstream, ref: ArtifactRef, logger: Logger, signal: AbortSignal): Promise<UpstreamResponse> {
-  const text = (await readWhole(response.body, MAX_PAGE_BYTES, signal)).toString("utf8");
+async function rewritePage(response: UpstreamResponse, upstream: SimpleUpstream, ref: ArtifactRef, logger: Logger): Promise<UpstreamResponse> {
+  // An aborted download errors the body itself (the upstream client ties it to the signal).
+  const text = (await readUpstreamBody(response.body, MAX_PAGE_BYTES, "the upstream index page")).toString("utf8");
   const contentType = response.headers["content-type"] ?? "text/html";
   const isJson = /json/i.test(contentType);
   let result: RewriteResult;
   if (ref.upstream === "project-list") {
     // The JSON project list has names, no URLs: nothing to rewrite.
-    result = isJson ? { text, dropped: [] } : await rewriteProjectListHtml(upstream, text, response.url);
+    result = isJson ? { text, dropped: [] } : await rewriteProjectListHtml(text, response.url);
   } else {
     result = isJson ? rewriteProjectJson(upstream, text, response.url) : await rewriteProjectHtml(upstream, text, response.url);
   }
@@ -155,23 +145,6 @@ async function rewritePage(response: UpstreamResponse, upstream: SimpleUpstream,
   const headers: Record<string, string> = { ...response.headers, "content-length": String(body.length) };
   delete headers["content-encoding"];
   return { status: 200, headers, url: response.url, body: Readable.from([body]) };
-}
-
-async function readWhole(body: Readable, limit: number, signal: AbortSignal): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      signal.throwIfAborted();
-      const buffer = chunk as Buffer;
-      size += buffer.length;
-      if (size > limit) throw new VaultError("upstream_failed", `the upstream index page is larger than ${limit} bytes`);
-      chunks.push(buffer);
-    }
-  } finally {
-    body.destroy();
-  }
-  return Buffer.concat(chunks);
 }
 
 function withSlash(url: URL): URL {

@@ -92,7 +92,7 @@ test("HTML: an escaping path or a non-http scheme is dropped, never passed throu
 
 test("HTML project list: project links become <normalised>/ relative to the list", async () => {
   const page = `<html><body><a href="/simple/demo/">demo</a><a href="/simple/Vault_Probe.Gamma/">Vault_Probe.Gamma</a></body></html>`;
-  const { text } = await rewriteProjectListHtml(PYPI, page, "https://pypi.org/simple/");
+  const { text } = await rewriteProjectListHtml(page, "https://pypi.org/simple/");
   assert.equal(text, `<html><body><a href="demo/">demo</a><a href="vault-probe-gamma/">Vault_Probe.Gamma</a></body></html>`);
 });
 
@@ -137,7 +137,7 @@ test("HTML: a page larger than a parse slice is rewritten whole, and other work 
     if (running) setImmediate(tick);
   };
   setImmediate(tick);
-  const { text } = await rewriteProjectListHtml(PYPI, page, "https://pypi.org/simple/");
+  const { text } = await rewriteProjectListHtml(page, "https://pypi.org/simple/");
   running = false;
   const expected = `<html><body>\n${Array.from({ length: 4000 }, (_, i) => `<a href="p-${i}${"x".repeat(i % 37)}/">p-${i}</a>\n`).join("")}</body></html>`;
   assert.equal(text, expected);

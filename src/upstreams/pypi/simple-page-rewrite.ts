@@ -2,6 +2,7 @@ import type { Token } from "parse5";
 import { SAXParser, type EndTag, type StartTag } from "parse5-sax-parser";
 import { VaultError } from "../../core/errors.js";
 import { normaliseUpstreamPath } from "../upstream-path.js";
+import { decodeOrKeep } from "../upstream-request.js";
 import { digestFromHashes, formatFileLink, hashesFromFragment, type FileSource } from "./file-links.js";
 import { normaliseProjectName } from "./project-name.js";
 
@@ -84,7 +85,7 @@ export async function rewriteProjectHtml(upstream: SimpleUpstream, html: string,
 }
 
 /** The project list in PEP 503 HTML: every anchor is a project, linked as `<normalised name>/`. */
-export async function rewriteProjectListHtml(_upstream: SimpleUpstream, html: string, pageUrl: string): Promise<RewriteResult> {
+export async function rewriteProjectListHtml(html: string, pageUrl: string): Promise<RewriteResult> {
   const dropped: string[] = [];
   return {
     text: await editAnchors(html, pageUrl, (_tag, href, base) => {
@@ -94,7 +95,7 @@ export async function rewriteProjectListHtml(_upstream: SimpleUpstream, html: st
         dropped.push(href);
         return undefined;
       }
-      return `${encodeURIComponent(normaliseProjectName(decodeSafely(name)))}/`;
+      return `${encodeURIComponent(normaliseProjectName(decodeOrKeep(name)))}/`;
     }),
     dropped,
   };
@@ -212,14 +213,6 @@ function safeUrl(href: string, base: string): URL | undefined {
     return new URL(href.trim(), base);
   } catch {
     return undefined;
-  }
-}
-
-function decodeSafely(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
   }
 }
 

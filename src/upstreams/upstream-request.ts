@@ -1,0 +1,57 @@
+import type { Readable } from "node:stream";
+import type { Validators } from "../cache/artifact-cache.js";
+import type { ArtifactRef } from "../core/cache/artifact-ref.js";
+import { VaultError } from "../core/errors.js";
+import { validateKey } from "../core/storage-key.js";
+
+/**
+ * What every backend's upstream side shares: the cache key namespace, the request headers of a
+ * fill, and reading a small upstream body (an index page, a token) whole.
+ */
+
+/** `<backend>/<path>`: one namespace per backend in the cache store. */
+export function cacheKeyFor(backend: string, path: string): string {
+  try {
+    return validateKey(`${backend}/${path}`);
+  } catch (error) {
+    throw new VaultError("bad_request", `path too long or invalid for the cache: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The headers of an upstream GET for `ref`: its own (`accept`, ...), the bytes as stored upstream
+ * (lengths and digests are checked on them), and the validators of a revalidation.
+ */
+export function fillRequestHeaders(ref: ArtifactRef, validators?: Validators): Record<string, string> {
+  return {
+    ...ref.upstreamHeaders,
+    "accept-encoding": "identity",
+    ...(validators?.etag === undefined ? {} : { "if-none-match": validators.etag }),
+    ...(validators?.lastModified === undefined ? {} : { "if-modified-since": validators.lastModified }),
+  };
+}
+
+/** Reads an upstream body whole; more than `limit` bytes is the upstream's fault (`upstream_failed`). */
+export async function readUpstreamBody(body: Readable, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new VaultError("upstream_failed", `${what} is larger than ${limit} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks);
+}
+
+/** `decodeURIComponent`, or the text as it is when it is not valid percent-encoding. */
+export function decodeOrKeep(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
