@@ -6,7 +6,7 @@ import { buildServer } from "./http/server.js";
 import { ObjectService } from "./objects/object-service.js";
 import { createStorageDriver } from "./storage/registry.js";
 import { ArtifactCache } from "./cache/artifact-cache.js";
-import { createBackends } from "./upstreams/registry.js";
+import { createBackends } from "./upstreams/backend-types.js";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -69,7 +69,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     });
     await cache.start();
     resources.push(() => cache.close());
-    const backends = await createBackends(config.backends, { logger, metadataTtlMs: config.cache.metadata_ttl_ms });
+    const backends = await createBackends(config.backends, { logger, metadataTtlMs: config.cache.metadata_ttl_ms, artifacts: cache });
     resources.push(() => Promise.all(backends.map((backend) => backend.close())).then(() => undefined));
     app = await buildServer({
       logger,
@@ -91,7 +91,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
   const address = server.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, storage: mainStore(config).type, backends: config.backends.map((backend) => `${backend.name} ${String(backend.config["prefix"])}`) }, "artifact-vault listening");
+  logger.info({ url, storage: mainStore(config).type, backends: config.backends.map((backend) => `${backend.name} ${String(backend.options["prefix"])}`) }, "artifact-vault listening");
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {

@@ -1,51 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import { VaultError, isVaultError } from "../core/errors.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import { decideFreshness } from "../core/cache/freshness.js";
 import { importFile } from "../storage/import-file.js";
-import type { ByteRange, ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
-import type { UpstreamResponse } from "../upstreams/upstream-client.js";
+import type { ArtifactSource, CachedArtifact, CacheStatus, UpstreamFetch, Validators } from "../core/cache/artifact-source.js";
+import type { ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
 import { CacheIndex } from "./cache-index.js";
 import { Fill, type FillHeaders } from "./fill.js";
-
-/** How a response was produced, sent as `X-Cache`. */
-export type CacheStatus = "HIT" | "MISS" | "STALE" | "REVALIDATED";
-
-/** Validators for a conditional upstream request. */
-export interface Validators {
-  readonly etag?: string | undefined;
-  readonly lastModified?: string | undefined;
-}
-
-/**
- * The upstream side of a lookup, supplied by the backend that resolved the ref: one GET (or a
- * conditional GET when `validators` are given). It answers whatever the upstream said; the
- * cache interprets 200, 304, 404/410 and the rest.
- */
-export type UpstreamFetch = (ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal) => Promise<UpstreamResponse>;
-
-/** What the cache hands a route: the artifact's description and a way to stream it. */
-export interface CachedArtifact {
-  readonly status: CacheStatus;
-  /** Length when known (always on hits; on a miss when the upstream announced it). */
-  readonly size: number | undefined;
-  readonly contentType: string | undefined;
-  /** Our strong ETag (hits), or undefined while the digest is not known yet. */
-  readonly etag: string | undefined;
-  readonly lastModified: Date | undefined;
-  /** Upstream headers kept with it (`ArtifactRef.keepHeaders`), lowercase names. */
-  readonly upstreamHeaders: Readonly<Record<string, string>>;
-  /** The whole body when it is already in memory (small hits). */
-  readonly contents: Buffer | undefined;
-  /** Streams the artifact or a range of it (a range only when `size` is known). Call once. */
-  body(range?: ByteRange): Readable;
-  /** Lets go without reading (after a 304, a HEAD, or an error). */
-  release(): void;
-}
 
 export interface ArtifactCacheOptions {
   readonly driver: StorageDriver;
@@ -105,7 +69,7 @@ type UpstreamOutcome =
  * → fill with single-flight and tee → serve. It knows nothing about ecosystems: backends resolve
  * requests into `ArtifactRef`s and supply the upstream fetch.
  */
-export class ArtifactCache {
+export class ArtifactCache implements ArtifactSource {
   readonly counters: CacheCounters = { hits: 0, misses: 0, stale: 0, revalidated: 0, bytesFromCache: 0, bytesFromUpstream: 0 };
   readonly index: CacheIndex;
   /** `cache.max_size` in bytes, if any. */
@@ -224,6 +188,11 @@ export class ArtifactCache {
     return this.#revalidate(ref, opened, fetchUpstream);
   }
 
+  async peek(ref: ArtifactRef): Promise<CachedArtifact | undefined> {
+    const opened = await this.#driver.open(ref.cacheKey);
+    return opened === undefined ? undefined : this.#hit(opened, "HIT", false);
+  }
+
   async #miss(ref: ArtifactRef, fetchUpstream: UpstreamFetch): Promise<CachedArtifact> {
     let outcome: UpstreamOutcome;
     try {
@@ -335,12 +304,15 @@ export class ArtifactCache {
       throw upstreamStatusError(status, response.headers);
     }
     const headers = fillHeaders(response.headers, ref.keepHeaders);
+    // A digest the backend learnt while fetching (npm's integrity, an APT pool file's SHA256) is
+    // verified like one the ref named; the ref's own wins.
+    const verifiedRef = ref.digest === undefined && response.digest !== undefined ? { ...ref, digest: response.digest } : ref;
     // Until the fill iterates the body (after creating its spool), a failure of the body must
     // not go unobserved: the iteration still sees it, this only keeps it from crashing us.
     response.body.on("error", () => undefined);
     let fill: Fill;
     try {
-      fill = await Fill.create(ref, headers, path.join(this.#spoolDirectory, `${randomBytes(12).toString("hex")}.part`));
+      fill = await Fill.create(verifiedRef, headers, path.join(this.#spoolDirectory, `${randomBytes(12).toString("hex")}.part`));
     } catch (error) {
       response.body.destroy();
       throw new VaultError("internal", `cannot spool a download: ${(error as Error).message}`, { cause: error });

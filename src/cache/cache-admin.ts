@@ -204,7 +204,7 @@ export class CacheAdmin {
     const prefix = backendPrefix(backendName);
     if (backend === undefined || !key.startsWith(prefix)) return { kind: "unknown" };
     try {
-      const ref = backend.resolve({ method: "GET", path: key.slice(prefix.length), query: "", headers: {} });
+      const ref = backend.resolve({ method: "GET", path: key.slice(prefix.length), query: "", headers: {}, baseUrl: "" });
       if (isRedirect(ref)) return { kind: "unknown" };
       return ref.cacheKey === key ? toEntryFreshness(ref.freshness) : { kind: "unknown" };
     } catch {

@@ -23,14 +23,15 @@ export const STORE_TYPE_ALIASES: Readonly<Record<string, StoreConfig["type"]>> =
   AsyncBucketStore: "s3",
 };
 
-export interface BackendConfig {
+/** A backend as written in a config file, before its type's schema has checked it. */
+export interface BackendInput {
   type: string;
   name: string;
   config: Record<string, unknown>;
 }
 
 /** The backends a config file without a `backends` key gets: the public upstreams. */
-export const DEFAULT_BACKENDS: readonly Readonly<BackendConfig>[] = [
+export const DEFAULT_BACKENDS: readonly Readonly<BackendInput>[] = [
   {
     type: "pypi",
     name: "pypi",
@@ -40,22 +41,21 @@ export const DEFAULT_BACKENDS: readonly Readonly<BackendConfig>[] = [
       packages_url: "https://files.pythonhosted.org/packages",
     },
   },
-  { type: "npm", name: "npm", config: { prefix: "/npm/", registry_url: "https://registry.npmjs.org" } },
   {
     type: "dockerhub",
     name: "docker",
     config: { prefix: "/dockerhub/", registry_url: "https://registry-1.docker.io", auth_url: "https://auth.docker.io" },
   },
-  { type: "apt", name: "debian", config: { prefix: "/debian/", mirror_url: "http://deb.debian.org/debian" } },
 ];
 
 /**
  * Prefixes a backend may not take because the service's own routes live there. Kept here (not in
  * the HTTP layer) so a config that would shadow them is refused at start.
  */
-export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/metrics/", "/docs/", "/ui/", "/v2/", "/admin/"];
+export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/metrics/", "/docs/", "/ui/", "/v2/", "/admin/", "/-/"];
 
-import { BACKEND_CONFIG_SCHEMAS, IMPLEMENTED_BACKEND_TYPES, canonicalBackendType } from "../upstreams/backend-types.js";
+import type { BackendDefinition } from "../upstreams/backend-type.js";
+import { backendTypeNames, findBackendType } from "../upstreams/backend-types.js";
 import { boolean, duration, httpUrl, integer, optionalText, size, text, type ExpectedParams } from "./scalars.js";
 
 const logLevel = z.preprocess((value) => (typeof value === "string" ? value.trim().toLowerCase() : value), z.enum(LOG_LEVELS));
@@ -160,7 +160,7 @@ const backendSchema = z
     name: z.string().regex(BACKEND_NAME),
     config: z.record(z.string(), z.unknown()).nullish(),
   })
-  .transform((backend, ctx): BackendConfig => {
+  .transform((backend, ctx): BackendDefinition => {
     const config = backend.config ?? {};
     const prefix = config["prefix"];
     const problem = prefixProblem(prefix);
@@ -168,20 +168,20 @@ const backendSchema = z
       ctx.addIssue({ code: "custom", path: ["config", "prefix"], input: prefix, ...problem });
       return z.NEVER;
     }
-    const type = canonicalBackendType(backend.type);
-    const optionsSchema = BACKEND_CONFIG_SCHEMAS[type];
-    if (optionsSchema === undefined) {
-      const known = Object.keys(BACKEND_CONFIG_SCHEMAS).join(", ");
-      ctx.addIssue({ code: "custom", path: ["type"], message: `unknown backend type ${quote(backend.type)} (known: ${known}, oci)` });
+    const type = findBackendType(backend.type);
+    if (type === undefined) {
+      ctx.addIssue({ code: "custom", path: ["type"], message: `unknown backend type ${quote(backend.type)} (known: ${backendTypeNames().join(", ")})` });
       return z.NEVER;
     }
     // The type's own options, checked here so every mistake is reported at start with its path.
-    const options = optionsSchema.safeParse(config, { error: configErrorMap });
-    if (!options.success) {
-      for (const issue of options.error.issues) ctx.addIssue({ code: "custom", path: ["config", ...issue.path], message: issue.message });
+    const parsed = type.configure(config, { error: configErrorMap });
+    if (!parsed.success) {
+      for (const issue of parsed.issues) ctx.addIssue({ code: "custom", path: ["config", ...issue.path], message: issue.message });
       return z.NEVER;
     }
-    return { type, name: backend.name, config: options.data as Record<string, unknown> };
+    const configured = parsed.value;
+    const name = backend.name;
+    return { type: type.type, name, options: configured.options, create: (context, where) => configured.create(name, context, where) };
   });
 
 /** What is wrong with a backend's prefix, as issue fields, or undefined when it is fine. */
@@ -207,7 +207,9 @@ const backendsSchema = z.array(backendSchema).superRefine((backends, ctx) => {
         message: `duplicate backend name ${quote(backend.name)} (also backends[${sameName}])`,
       });
     } else names.set(backend.name, index);
-    const prefix = backend.config["prefix"];
+    // zod runs this check even when an element failed its own: that one is still raw input then.
+    const options: unknown = backend.options;
+    const prefix = isPlainObject(options) ? options["prefix"] : undefined;
     if (typeof prefix !== "string") return;
     const samePrefix = prefixes.get(prefix);
     if (samePrefix !== undefined) {
@@ -263,14 +265,9 @@ const sections = z.strictObject({
       metadata_ttl_ms: cache.metadata_ttl,
       negative_ttl_ms: cache.negative_ttl,
     })),
-  // Without a `backends` key: the public upstreams whose backends this version implements,
-  // parsed like a written config (prefault, not default) so each gets its type's defaults.
-  backends: backendsSchema.prefault(() =>
-    DEFAULT_BACKENDS.filter((backend) => IMPLEMENTED_BACKEND_TYPES.has(canonicalBackendType(backend.type))).map((backend) => ({
-      ...backend,
-      config: { ...backend.config },
-    })),
-  ),
+  // Without a `backends` key: the public upstreams, parsed like a written config (prefault, not
+  // default) so each gets its type's defaults.
+  backends: backendsSchema.prefault(() => DEFAULT_BACKENDS.map((backend) => ({ ...backend, config: { ...backend.config } }))),
 });
 
 export const configSchema = z

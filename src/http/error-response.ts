@@ -1,3 +1,4 @@
+import type { ErrorRenderer } from "../core/error-rendering.js";
 import { VaultError, type ErrorKind } from "../core/errors.js";
 
 /**
@@ -56,33 +57,8 @@ export function objectApiErrorBody(status: number, message: string): { error: { 
   return { error: { code: String(status), message } };
 }
 
-/**
- * The OCI distribution spec's error body (`{"errors": [{"code", "message", "detail"}]}`), which
- * docker, skopeo, podman and containerd print. A `not_found` says what was unknown by the kind
- * of path: a manifest, a blob, or the repository.
- */
-export function ociErrorBody(error: VaultError, path: string): { errors: Array<{ code: string; message: string; detail: unknown }> } {
-  return { errors: [{ code: error.code ?? ociCode(error.kind, path), message: error.message, detail: null }] };
-}
-
-function ociCode(kind: ErrorKind, path: string): string {
-  switch (kind) {
-    case "not_found":
-      if (/\/manifests\/[^/]+$/.test(path)) return "MANIFEST_UNKNOWN";
-      if (/\/blobs\/[^/]+$/.test(path)) return "BLOB_UNKNOWN";
-      return "NAME_UNKNOWN";
-    case "unauthenticated":
-      return "UNAUTHORIZED";
-    case "forbidden":
-      return "DENIED";
-    case "rate_limited":
-      return "TOOMANYREQUESTS";
-    case "method_not_allowed":
-    case "not_supported":
-      return "UNSUPPORTED";
-    case "bad_request":
-      return "NAME_INVALID";
-    default:
-      return "UNKNOWN";
-  }
-}
+/** The object API's (and cache administration's) errors: `{"error": {"code": "404", "message": ...}}`. */
+export const renderObjectApiError: ErrorRenderer = (report) => ({
+  contentType: "application/json; charset=utf-8",
+  body: objectApiErrorBody(report.status, report.message),
+});

@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { VaultError } from "../core/errors.js";
-import type { ObjectInfo } from "../storage/storage-driver.js";
 import { parseListLimit, type ObjectService } from "../objects/object-service.js";
-import { decideRange, etagMatches } from "./http-range.js";
+import { sendRepresentation } from "./representation.js";
 import { rejectOtherMethods } from "./server.js";
 
 const OBJECTS_PREFIX = "/objects/";
@@ -36,11 +35,11 @@ export function registerObjectRoutes(app: FastifyInstance, objects: ObjectServic
   app.get("/objects/*", { config: { scope: "read" } }, async (request, reply) => {
     const rawKey = keyFromUrl(request.url);
     if (rawKey === "") return listObjects(request, objects);
-    return sendObject(request, reply, objects, rawKey, true);
+    return sendObject(request, reply, objects, rawKey);
   });
 
   app.head("/objects/*", { config: { scope: "read" } }, async (request, reply) => {
-    return sendObject(request, reply, objects, keyFromUrl(request.url), false);
+    return sendObject(request, reply, objects, keyFromUrl(request.url));
   });
 
   app.delete("/objects/*", { config: { scope: "delete" } }, async (request, reply) => {
@@ -58,63 +57,19 @@ async function listObjects(request: FastifyRequest, objects: ObjectService): Pro
   return objects.list({ prefix, limit: parseListLimit(single(query, "limit")), cursor: single(query, "cursor") });
 }
 
-async function sendObject(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  objects: ObjectService,
-  rawKey: string,
-  withBody: boolean,
-): Promise<FastifyReply> {
+async function sendObject(request: FastifyRequest, reply: FastifyReply, objects: ObjectService, rawKey: string): Promise<FastifyReply> {
   // One opened version answers the conditionals, the range and the bytes: they always agree.
   const opened = await objects.open(rawKey);
-  let handedOver = false;
-  try {
-    const { info } = opened;
-    setObjectHeaders(reply, info);
-    if (notModified(request, info)) return await reply.code(304).send();
-    const decision = withBody && rangeApplies(request, info) ? decideRange(header(request, "range"), info.size) : { kind: "full" as const };
-    if (decision.kind === "unsatisfiable") {
-      reply.header("content-range", `bytes */${info.size}`);
-      throw new VaultError("range_not_satisfiable", `range not satisfiable for an object of ${info.size} bytes`);
-    }
-    const range = decision.kind === "partial" ? decision.range : undefined;
-    if (range === undefined) reply.code(200).header("content-length", info.size);
-    else reply.code(206).header("content-range", `bytes ${range.start}-${range.end}/${info.size}`).header("content-length", range.end - range.start + 1);
-    if (!withBody) return await reply.send();
-    handedOver = true;
-    if (opened.contents !== undefined) {
-      return await reply.send(range === undefined ? opened.contents : opened.contents.subarray(range.start, range.end + 1));
-    }
-    return await reply.send(opened.body(range));
-  } finally {
-    if (!handedOver) await opened.close();
-  }
-}
-
-function setObjectHeaders(reply: FastifyReply, info: ObjectInfo): void {
-  reply
-    .header("etag", info.etag)
-    .header("last-modified", info.modifiedAt.toUTCString())
-    .header("accept-ranges", "bytes")
-    .header("content-type", info.contentType ?? "application/octet-stream");
-}
-
-function notModified(request: FastifyRequest, info: ObjectInfo): boolean {
-  const ifNoneMatch = header(request, "if-none-match");
-  if (ifNoneMatch !== undefined) return etagMatches(ifNoneMatch, info.etag);
-  const ifModifiedSince = header(request, "if-modified-since");
-  if (ifModifiedSince === undefined) return false;
-  const since = Date.parse(ifModifiedSince);
-  return !Number.isNaN(since) && Math.floor(info.modifiedAt.getTime() / 1000) * 1000 <= since;
-}
-
-/** `If-Range` (RFC 9110 §13.1.5): the range applies only while the representation is unchanged. */
-function rangeApplies(request: FastifyRequest, info: ObjectInfo): boolean {
-  const ifRange = header(request, "if-range");
-  if (ifRange === undefined) return true;
-  if (ifRange.startsWith('"')) return ifRange === info.etag;
-  const date = Date.parse(ifRange);
-  return !Number.isNaN(date) && Math.floor(info.modifiedAt.getTime() / 1000) * 1000 <= date;
+  const { info } = opened;
+  return sendRepresentation(request, reply, {
+    size: info.size,
+    etag: info.etag,
+    lastModified: info.modifiedAt,
+    contentType: info.contentType,
+    contents: opened.contents,
+    body: (range) => opened.body(range),
+    release: () => opened.close(),
+  });
 }
 
 /** The key is everything after `/objects/` up to the query, percent-decoded exactly once. */

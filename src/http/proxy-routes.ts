@@ -1,100 +1,101 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { VaultError } from "../core/errors.js";
-import type { ArtifactCache, CachedArtifact } from "../cache/artifact-cache.js";
+import type { ArtifactSource } from "../core/cache/artifact-source.js";
+import type { ErrorRenderer } from "../core/error-rendering.js";
 import { isRedirect, type Backend, type ProxyRequest } from "../upstreams/backend.js";
-import { decideRange, etagMatches } from "./http-range.js";
+import { errorRendererOf } from "../upstreams/backend-types.js";
+import { readBody } from "./request-body.js";
+import { sendRepresentation } from "./representation.js";
 
 export interface ProxyRouteOptions {
   /** `auth.proxy: token`: proxy routes need a read-scoped token (bearer or basic password). */
   readonly requireToken: boolean;
 }
 
+/** A forwarded request's body (npm's audit reports) is read whole, up to this size. */
+const MAX_FORWARDED_BODY = 16 * 1024 * 1024;
+
+/** Headers of a forwarded answer passed on to the client; the rest are the upstream's business. */
+const FORWARDED_ANSWER_HEADERS = ["content-type", "content-encoding", "content-length", "cache-control", "etag", "last-modified", "vary", "npm-notice"];
+
 /**
- * `GET`/`HEAD {prefix}*` for each backend: resolve → cache → serve, with plain-text errors.
+ * Every method on `{prefix}*` for each backend: requests the backend forwards (npm's audit and
+ * search) go straight upstream; other GETs and HEADs are resolved → cached → served; other
+ * methods are refused (405). Errors render as the backend's clients expect.
  * Proxy routes are not rate-limited: the cache already protects the upstream (one fetch per
  * artifact), and throttling a build's hundreds of package downloads would defeat the cache.
  */
-export function registerProxyRoutes(app: FastifyInstance, backends: readonly Backend[], cache: ArtifactCache, options: ProxyRouteOptions): void {
+export function registerProxyRoutes(app: FastifyInstance, backends: readonly Backend[], source: ArtifactSource, options: ProxyRouteOptions): void {
   for (const backend of backends) {
-    const config = {
-      rateLimit: false,
-      errorFormat: backend.errorFormat ?? "plain",
-      challenge: 'Basic realm="artifact-vault"',
-      ...(options.requireToken ? { scope: "read" as const } : {}),
-    } as const;
     app.route({
-      method: ["GET", "HEAD"],
+      method: ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"],
       url: `${backend.prefix}*`,
-      config,
-      handler: async (request, reply) => serve(request, reply, backend, cache, toProxyRequest(request, backend.prefix)),
-    });
-    app.route({
-      method: ["PUT", "POST", "PATCH", "DELETE", "OPTIONS"],
-      url: `${backend.prefix}*`,
-      config,
-      handler: async (request) => {
-        throw new VaultError("method_not_allowed", `${request.method} is not allowed: ${backend.prefix} is a read-only cache`, { allow: ["GET", "HEAD"] });
+      config: proxyRouteConfig(errorRendererOf(backend.type), options),
+      handler: async (request, reply) => {
+        const proxyRequest = toProxyRequest(request, backend.prefix);
+        const forwarded = await forward(request, reply, backend, proxyRequest);
+        if (forwarded !== undefined) return forwarded;
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          throw new VaultError("method_not_allowed", `${request.method} is not allowed: ${backend.prefix} is a read-only cache`, { allow: ["GET", "HEAD"] });
+        }
+        return serve(request, reply, backend, source, proxyRequest);
       },
     });
   }
 }
 
-/** Resolve → cache → serve, for a request already mapped to a path below the backend. */
-export async function serve(request: FastifyRequest, reply: FastifyReply, backend: Backend, cache: ArtifactCache, proxyRequest: ProxyRequest): Promise<FastifyReply> {
-  if (backend.errorFormat === "oci") reply.header("docker-distribution-api-version", "registry/2.0");
+/** The route config of a proxy surface: anonymous or read-scoped, errors in its clients' format. */
+export function proxyRouteConfig(errors: ErrorRenderer, options: ProxyRouteOptions) {
+  return {
+    rateLimit: false,
+    errors,
+    // pip, npm, apt and container clients answer a Basic challenge with their configured login.
+    challenge: 'Basic realm="artifact-vault"',
+    ...(options.requireToken ? { scope: "read" as const } : {}),
+  } as const;
+}
+
+/** Resolve → cache → present → serve, for a request already mapped to a path below the backend. */
+export async function serve(request: FastifyRequest, reply: FastifyReply, backend: Backend, source: ArtifactSource, proxyRequest: ProxyRequest): Promise<FastifyReply> {
   const resolution = backend.resolve(proxyRequest);
   if (isRedirect(resolution)) return reply.code(resolution.status).header("location", resolution.redirect).send();
   const ref = resolution;
-  const artifact = await cache.get(ref, backend.fetch);
-  if (ref.responseHeaders !== undefined) reply.headers(ref.responseHeaders);
-  let handedOver = false;
+  const cached = await source.get(ref, backend.fetch);
+  let artifact = cached;
   try {
-    reply.headers(artifact.upstreamHeaders);
-    // Registry clients need the digest of what they got, also for a tag whose registry did not say.
-    if (backend.errorFormat === "oci" && !reply.hasHeader("docker-content-digest") && artifact.etag !== undefined) {
-      reply.header("docker-content-digest", `sha256:${artifact.etag.replaceAll('"', "")}`);
-    }
-    reply.header("x-cache", artifact.status);
-    reply.header("content-type", artifact.contentType ?? "application/octet-stream");
-    if (artifact.etag !== undefined) reply.header("etag", artifact.etag);
-    if (artifact.lastModified !== undefined) reply.header("last-modified", artifact.lastModified.toUTCString());
-    if (artifact.size !== undefined) reply.header("accept-ranges", "bytes");
-    if (artifact.etag !== undefined && etagMatches(header(request, "if-none-match"), artifact.etag)) {
-      return await reply.code(304).send();
-    }
-    const range = chooseRange(request, reply, artifact);
-    if (request.method === "HEAD") return await reply.send();
-    handedOver = true;
-    if (artifact.contents !== undefined) {
-      return await reply.send(range === undefined ? artifact.contents : artifact.contents.subarray(range.start, range.end + 1));
-    }
-    return await reply.send(artifact.body(range));
-  } finally {
-    if (!handedOver) artifact.release();
+    if (backend.present !== undefined) artifact = backend.present(cached, ref, proxyRequest);
+  } catch (error) {
+    cached.release();
+    throw error;
   }
+  if (ref.responseHeaders !== undefined) reply.headers(ref.responseHeaders);
+  reply.headers(artifact.upstreamHeaders);
+  reply.header("x-cache", artifact.status);
+  return sendRepresentation(request, reply, artifact);
 }
 
-/** Sets status and length headers; returns the range to send (undefined = everything). */
-function chooseRange(request: FastifyRequest, reply: FastifyReply, artifact: CachedArtifact): { start: number; end: number } | undefined {
-  const size = artifact.size;
-  if (size === undefined) {
-    reply.code(200);
-    return undefined;
+/** A request the backend answers from upstream directly, streamed back; undefined when it is not one. */
+async function forward(request: FastifyRequest, reply: FastifyReply, backend: Backend, proxyRequest: ProxyRequest): Promise<FastifyReply | undefined> {
+  if (backend.forward === undefined) return undefined;
+  const hasBody = request.method !== "GET" && request.method !== "HEAD";
+  const body = hasBody ? await readBody(request.raw, MAX_FORWARDED_BODY) : undefined;
+  const controller = new AbortController();
+  // The upstream exchange is this client's alone: it ends when the client goes.
+  reply.raw.once("close", () => controller.abort(new VaultError("unavailable", "the client went away")));
+  const pending = backend.forward({ ...proxyRequest, body }, controller.signal);
+  if (pending === undefined) return undefined;
+  const answer = await pending;
+  reply.code(answer.status);
+  for (const name of FORWARDED_ANSWER_HEADERS) {
+    const value = answer.headers[name];
+    if (value !== undefined) reply.header(name, value);
   }
-  const ifRange = header(request, "if-range");
-  const applies = ifRange === undefined || (artifact.etag !== undefined && ifRange === artifact.etag);
-  const decision = request.method === "GET" && applies ? decideRange(header(request, "range"), size) : ({ kind: "full" } as const);
-  if (decision.kind === "unsatisfiable") {
-    reply.header("content-range", `bytes */${size}`);
-    throw new VaultError("range_not_satisfiable", `range not satisfiable for ${size} bytes`);
+  reply.header("x-cache", "BYPASS");
+  if (request.method === "HEAD") {
+    answer.body.destroy();
+    return reply.send();
   }
-  if (decision.kind === "partial") {
-    const { start, end } = decision.range;
-    reply.code(206).header("content-range", `bytes ${start}-${end}/${size}`).header("content-length", end - start + 1);
-    return decision.range;
-  }
-  reply.code(200).header("content-length", size);
-  return undefined;
+  return reply.send(answer.body);
 }
 
 export function toProxyRequest(request: FastifyRequest, prefix: string): ProxyRequest {
@@ -104,14 +105,34 @@ export function toProxyRequest(request: FastifyRequest, prefix: string): ProxyRe
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(request.headers)) headers[name] = Array.isArray(value) ? value.join(", ") : value;
   return {
-    method: request.method === "HEAD" ? "HEAD" : "GET",
+    method: request.method,
     path: path.startsWith(prefix) ? path.slice(prefix.length) : "",
     query: queryStart === -1 ? "" : url.slice(queryStart + 1),
     headers,
+    baseUrl: `${clientFacingOrigin(request)}${prefix.slice(0, -1)}`,
   };
 }
 
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value.join(", ") : value;
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The vault's origin as this client reached it: `X-Forwarded-Proto`/`X-Forwarded-Host` (set by a
+ * TLS-terminating proxy in front), else the connection's scheme and `Host`. A value that is not a
+ * plain host name falls back to the address the client connected to. A client can only ever
+ * steer the links in its own answer this way: nothing built from it is cached.
+ */
+function clientFacingOrigin(request: FastifyRequest): string {
+  const forwardedProto = firstValue(request.headers["x-forwarded-proto"])?.toLowerCase();
+  const scheme = forwardedProto === "https" || forwardedProto === "http" ? forwardedProto : request.protocol;
+  const candidates = [firstValue(request.headers["x-forwarded-host"]), firstValue(request.headers.host)];
+  const host = candidates.find((candidate) => candidate !== undefined && HOST.test(candidate));
+  if (host !== undefined) return `${scheme}://${host}`;
+  const local = request.socket.localAddress ?? "127.0.0.1";
+  return `${scheme}://${local.includes(":") ? `[${local}]` : local}:${request.socket.localPort ?? 80}`;
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  const first = text?.split(",")[0]?.trim();
+  return first === undefined || first === "" ? undefined : first;
 }

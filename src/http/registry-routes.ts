@@ -1,32 +1,22 @@
 import type { FastifyInstance } from "fastify";
 import { VaultError } from "../core/errors.js";
-import type { ArtifactCache } from "../cache/artifact-cache.js";
+import type { ArtifactSource } from "../core/cache/artifact-source.js";
 import type { Backend } from "../upstreams/backend.js";
-import { serve, toProxyRequest } from "./proxy-routes.js";
-
-export interface RegistryRouteOptions {
-  /** `auth.proxy: token`: `/v2/` answers 401 with a Basic challenge; the token is the password. */
-  readonly requireToken: boolean;
-}
-
-const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
+import { errorRendererOf } from "../upstreams/backend-types.js";
+import { REGISTRY_API_VERSION } from "../upstreams/oci/oci-errors.js";
+import { proxyRouteConfig, serve, toProxyRequest, type ProxyRouteOptions } from "./proxy-routes.js";
 
 /**
- * The registry API where container clients look for it: `/v2/`. With one OCI backend,
- * `/v2/<name>/...` is that backend's; with several, `/v2/<backend name>/<name>/...` picks one
- * (e.g. `docker pull vault:8080/hub/library/debian`). Errors are OCI JSON; only pulls are served.
+ * The registry API where container clients look for it: `/v2/`, for the backends that mount it.
+ * With one, `/v2/<name>/...` is that backend's; with several, `/v2/<backend name>/<name>/...`
+ * picks one (e.g. `docker pull vault:8080/hub/library/debian`). Only pulls are served.
  */
-export function registerRegistryRoutes(app: FastifyInstance, backends: readonly Backend[], cache: ArtifactCache, options: RegistryRouteOptions): void {
-  const registries = backends.filter((backend) => backend.errorFormat === "oci");
-  if (registries.length === 0) return;
-  const config = {
-    rateLimit: false,
-    errorFormat: "oci",
-    // Docker, podman, skopeo and containerd answer a Basic challenge with the configured login.
-    challenge: 'Basic realm="artifact-vault"',
-    ...(options.requireToken ? { scope: "read" as const } : {}),
-  } as const;
-  const only = registries.length === 1 ? registries[0] : undefined;
+export function registerRegistryRoutes(app: FastifyInstance, backends: readonly Backend[], source: ArtifactSource, options: ProxyRouteOptions): void {
+  const registries = backends.filter((backend) => backend.mounts?.registryApi === true);
+  const first = registries[0];
+  if (first === undefined) return;
+  const config = proxyRouteConfig(errorRendererOf(first.type), options);
+  const only = registries.length === 1 ? first : undefined;
   const byName = new Map(registries.map((backend) => [backend.name, backend]));
 
   // The API version check every client starts with (and where it learns how to authenticate).
@@ -34,13 +24,13 @@ export function registerRegistryRoutes(app: FastifyInstance, backends: readonly 
     method: ["GET", "HEAD"],
     url: "/v2/",
     config,
-    handler: async (_request, reply) => reply.headers(API_VERSION).type("application/json").send({}),
+    handler: async (_request, reply) => reply.headers(REGISTRY_API_VERSION).type("application/json").send({}),
   });
   app.route({
     method: ["GET", "HEAD"],
     url: "/v2",
     config,
-    handler: async (_request, reply) => reply.code(301).headers(API_VERSION).header("location", "/v2/").send(),
+    handler: async (_request, reply) => reply.code(301).headers(REGISTRY_API_VERSION).header("location", "/v2/").send(),
   });
   app.route({
     method: ["GET", "HEAD"],
@@ -60,7 +50,7 @@ export function registerRegistryRoutes(app: FastifyInstance, backends: readonly 
         }
         path = path.slice(slash + 1);
       }
-      return serve(request, reply, backend, cache, { ...proxyRequest, path });
+      return serve(request, reply, backend, source, { ...proxyRequest, path });
     },
   });
   for (const url of ["/v2/", "/v2/*"]) {

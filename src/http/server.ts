@@ -7,7 +7,9 @@ import { requireScope } from "../auth/principal.js";
 import type { TokenAuthenticator } from "../auth/token-authenticator.js";
 import type { Scope } from "../auth/tokens-file.js";
 import type { ObjectService } from "../objects/object-service.js";
-import { objectApiErrorBody, ociErrorBody, toErrorResponse, type ErrorResponse } from "./error-response.js";
+import { renderObjectApiError, toErrorResponse } from "./error-response.js";
+import type { ErrorRenderer } from "../core/error-rendering.js";
+import { forwardProxyRewriter, registerForwardProxyRefusal } from "./forward-proxy.js";
 import { registerObjectRoutes } from "./objects-routes.js";
 import { registerProxyRoutes } from "./proxy-routes.js";
 import { registerRegistryRoutes } from "./registry-routes.js";
@@ -24,8 +26,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** The scope a route needs; routes without one are public. */
     scope?: Scope;
-    /** How errors are rendered: the object API's JSON envelope (default), plain text (proxy), or OCI JSON (registry). */
-    errorFormat?: ErrorFormat;
+    /** How errors are rendered: the object API's JSON envelope unless a surface says otherwise (its backend type's renderer). */
+    errors?: ErrorRenderer;
     /** The `WWW-Authenticate` challenge of a 401 (default: Bearer). */
     challenge?: string;
   }
@@ -60,6 +62,9 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     // Object keys are long, percent-encoded paths.
     routerOptions: { maxParamLength: 16 * 1024 },
     return503OnClosing: true,
+    // apt's proxy mode sends absolute-form requests (`GET http://mirror/debian/...`): those for a
+    // configured mirror are mapped onto its backend's prefix, every other one refused.
+    rewriteUrl: forwardProxyRewriter(deps.vault?.backends ?? []),
     frameworkErrors: (error, _request, reply) => {
       void sendError(reply, new VaultError("bad_request", `bad request: ${error.message}`));
     },
@@ -76,7 +81,9 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     const challenge = request.routeOptions.config.challenge ?? BEARER_CHALLENGE;
     let principal: Principal | undefined;
     try {
-      principal = deps.authenticator.authenticate(request.headers.authorization);
+      // In apt's proxy mode the credentials come as the proxy's (`http://user:token@vault:8080/`).
+    const proxied = request.originalUrl !== request.url && request.headers.authorization === undefined;
+    principal = deps.authenticator.authenticate(proxied ? header(request, "proxy-authorization") : request.headers.authorization);
     } catch (error) {
       if (error instanceof VaultError && error.kind === "unauthenticated") throw new VaultError("unauthenticated", error.message, { challenge });
       throw error;
@@ -103,7 +110,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
       reply.raw.destroy(error instanceof Error ? error : undefined);
       return;
     }
-    return sendError(reply, failure, request.routeOptions.config.errorFormat);
+    return sendError(reply, failure, request.routeOptions.config.errors);
   });
 
   app.setNotFoundHandler(async (request, reply) => {
@@ -134,6 +141,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   rejectOtherMethods(app, "/health", ["GET", "HEAD"]);
 
   registerObjectRoutes(app, deps.objects);
+  registerForwardProxyRefusal(app);
   if (deps.vault !== undefined) {
     registerProxyRoutes(app, deps.vault.backends, deps.vault.cache, { requireToken: deps.vault.requireToken });
     registerRegistryRoutes(app, deps.vault.backends, deps.vault.cache, { requireToken: deps.vault.requireToken });
@@ -168,26 +176,18 @@ function asVaultError(error: unknown): VaultError {
   return new VaultError("internal", "internal server error", { cause: error });
 }
 
-type ErrorFormat = "envelope" | "plain" | "oci";
-
-/**
- * Each surface's error body, from the same status and message: the object API's JSON envelope
- * (the source design's), plain text for pip, npm, apt and curl users, OCI JSON for container
- * clients.
- */
-const ERROR_BODIES: Readonly<Record<ErrorFormat, (error: VaultError, response: ErrorResponse, path: string) => { type: string; body: unknown }>> = {
-  envelope: (_error, response) => ({ type: "application/json; charset=utf-8", body: objectApiErrorBody(response.status, response.message) }),
-  plain: (error, response) => ({ type: "text/plain; charset=utf-8", body: `${response.status} ${error.kind.replaceAll("_", " ")}: ${response.message}\n` }),
-  oci: (error, _response, path) => ({ type: "application/json; charset=utf-8", body: ociErrorBody(error, path) }),
-};
-
-async function sendError(reply: FastifyReply, error: VaultError, format: ErrorFormat = "envelope"): Promise<FastifyReply> {
+async function sendError(reply: FastifyReply, error: VaultError, render: ErrorRenderer = renderObjectApiError): Promise<FastifyReply> {
   const response = toErrorResponse(error);
   // A request body we refused is left unread; closing the connection spares draining it all.
   if (!reply.request.raw.complete) reply.header("connection", "close");
-  if (format === "oci") reply.header("docker-distribution-api-version", "registry/2.0");
-  const { type, body } = ERROR_BODIES[format](error, response, pathOf(reply.request));
-  return reply.code(response.status).headers(response.headers).type(type).send(body);
+  const rendered = render({ status: response.status, kind: error.kind, code: error.code, message: response.message, path: pathOf(reply.request) });
+  if (rendered.headers !== undefined) reply.headers(rendered.headers);
+  return reply.code(response.status).headers(response.headers).type(rendered.contentType).send(rendered.body);
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
 }
 
 function pathOf(request: FastifyRequest): string {

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { ByteRange } from "../core/byte-range.js";
 
 /**
  * The storage layer both faces (object store and vault) sit on. Drivers: memory, filesystem, s3.
@@ -27,11 +28,7 @@ export interface ObjectInfo {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** An inclusive byte range, as in HTTP: `start` and `end` both point at bytes that are sent. */
-export interface ByteRange {
-  readonly start: number;
-  readonly end: number;
-}
+export type { ByteRange } from "../core/byte-range.js";
 
 export interface ReadOptions {
   /** Must lie within the object (callers check against `stat` first); inclusive. */

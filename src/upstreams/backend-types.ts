@@ -1,39 +1,48 @@
-import { z } from "zod";
-import { customBackendConfigSchema } from "./custom/custom-config.js";
-import { httpBackendConfigSchema } from "./files/http-config.js";
-import { ociBackendConfigSchema } from "./oci/oci-config.js";
-import { pypiBackendConfigSchema } from "./pypi/pypi-config.js";
+import { renderPlainError, type ErrorRenderer } from "../core/error-rendering.js";
+import type { Backend, BackendContext } from "./backend.js";
+import type { BackendDefinition, BackendType } from "./backend-type.js";
+import { customBackendType } from "./custom/custom-backend.js";
+import { httpBackendType } from "./files/http-backend.js";
+import { npmBackendType } from "./npm/npm-backend.js";
+import { ociBackendType } from "./oci/oci-backend.js";
+import { pypiBackendType } from "./pypi/pypi-backend.js";
+import { aptBackendType } from "./apt/apt-backend.js";
 
 /**
- * Every backend type the config may name, with the schema of its `config` block. The config
- * loader checks each backend against its type's schema, so a typo or an unknown type is refused
- * at start with its path; the factories (`registry.ts`) receive the parsed options.
- *
- * Types whose implementation has not landed yet keep their documented keys here so configs stay
- * valid, and `IMPLEMENTED_BACKEND_TYPES` says which can run.
+ * Every ecosystem the vault speaks. This list is all the config loader (which type a backend
+ * names, and the schema of its options), the factory table (`registry.ts`) and the server (how
+ * a backend's errors render) know of them: adding an ecosystem is a folder that exports a
+ * `BackendType`, and a line here.
  */
-const upstreamCommon = {
-  prefix: z.string(),
-  timeout: z.unknown().optional(),
-  username: z.string().optional(),
-  password: z.string().optional(),
-  ttl: z.unknown().optional(),
-};
+export const BACKEND_TYPES: readonly BackendType[] = [httpBackendType, pypiBackendType, ociBackendType, npmBackendType, aptBackendType, customBackendType];
 
-export const BACKEND_CONFIG_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
-  http: httpBackendConfigSchema,
-  pypi: pypiBackendConfigSchema,
-  npm: z.looseObject({ ...upstreamCommon, registry_url: z.string().optional() }),
-  dockerhub: ociBackendConfigSchema,
-  apt: z.looseObject({ ...upstreamCommon, mirror_url: z.string().optional() }),
-  custom: customBackendConfigSchema,
-};
+const BY_NAME: ReadonlyMap<string, BackendType> = new Map(BACKEND_TYPES.flatMap((type) => [type.type, ...type.aliases].map((name) => [name, type] as const)));
 
-/** The source design's and users' other names for a type. */
-export const BACKEND_TYPE_ALIASES: Readonly<Record<string, string>> = { oci: "dockerhub" };
+/** The type a config names, by its name or an alias; undefined when unknown. */
+export function findBackendType(name: string): BackendType | undefined {
+  return BY_NAME.get(name);
+}
 
-export const IMPLEMENTED_BACKEND_TYPES: ReadonlySet<string> = new Set(["http", "pypi", "dockerhub", "custom"]);
+/** Every name a config may give as `type`, for messages. */
+export function backendTypeNames(): string[] {
+  return [...BY_NAME.keys()];
+}
 
-export function canonicalBackendType(type: string): string {
-  return BACKEND_TYPE_ALIASES[type] ?? type;
+/** How errors of a backend of this (canonical) type reach its clients. */
+export function errorRendererOf(type: string): ErrorRenderer {
+  return BY_NAME.get(type)?.errors ?? renderPlainError;
+}
+
+/** Creates the configured backends (each already parsed by its type's schema when the config was loaded). */
+export async function createBackends(definitions: readonly BackendDefinition[], context: BackendContext): Promise<Backend[]> {
+  const backends: Backend[] = [];
+  try {
+    for (const [index, definition] of definitions.entries()) {
+      backends.push(await definition.create(context, `backends[${index}]`));
+    }
+  } catch (error) {
+    await Promise.all(backends.map((backend) => backend.close()));
+    throw error;
+  }
+  return backends;
 }

@@ -1,16 +1,29 @@
 import type { Logger } from "pino";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
-import type { UpstreamFetch } from "../cache/artifact-cache.js";
+import type { ArtifactSource, CachedArtifact, UpstreamAnswer, UpstreamFetch } from "../core/cache/artifact-source.js";
 
 /** A proxy request as a backend sees it: plain data, no HTTP framework types. */
 export interface ProxyRequest {
-  readonly method: "GET" | "HEAD";
+  readonly method: string;
   /** The raw path below the backend's prefix, still percent-encoded, without the query. */
   readonly path: string;
   /** The raw query string without `?` ("" when none). */
   readonly query: string;
   /** Lowercase header names. */
   readonly headers: Readonly<Record<string, string | undefined>>;
+  /**
+   * The vault's own URL for the backend's prefix as this client reached it (`http://vault:8080/npm`,
+   * no trailing slash): from `Host` and `X-Forwarded-Proto`/`-Host`. For documents that must hold
+   * absolute links back to the vault; never stored in the cache, since each client may name the
+   * vault its own way.
+   */
+  readonly baseUrl: string;
+}
+
+/** A request a backend forwards upstream without caching (npm's audit and search). */
+export interface ForwardedRequest extends ProxyRequest {
+  /** The request body, already read (bounded); undefined for GET and HEAD. */
+  readonly body: Buffer | undefined;
 }
 
 /**
@@ -30,22 +43,48 @@ export function isRedirect(resolution: Resolution): resolution is ProxyRedirect 
   return "redirect" in resolution;
 }
 
+/** Routes a backend answers besides `{prefix}*`. */
+export interface BackendMounts {
+  /** The OCI distribution API at `/v2/`, where container clients look for a registry. */
+  readonly registryApi?: boolean | undefined;
+  /**
+   * Forward-proxy requests (absolute-form, `GET http://mirror/debian/...`) for URLs under these
+   * bases, as apt sends them with `Acquire::http::Proxy`. Requests for any other URL are refused
+   * without contacting it.
+   */
+  readonly forwardProxy?: readonly URL[] | undefined;
+}
+
 /**
  * One ecosystem's knowledge (generic files, PyPI, npm, OCI, APT): how a request names an
  * artifact, where upstream it comes from, and how to fetch it. It knows nothing about caching;
- * the `ArtifactCache` does the rest.
+ * the `ArtifactCache` does the rest. How its errors render is its type's business
+ * (`BackendType.errors`).
  */
 export interface Backend {
+  /** Its type's canonical name (`npm`, `dockerhub`, `custom`, ...). */
   readonly type: string;
   readonly name: string;
   /** The URL prefix it owns, e.g. `/apache/` (starts and ends with `/`). */
   readonly prefix: string;
-  /** How its routes render errors: plain text (default) or the OCI JSON of container registries. */
-  readonly errorFormat?: "plain" | "oci";
+  readonly mounts?: BackendMounts | undefined;
   /** Pure: the artifact a request names, or where to go instead. Throws VaultError (`bad_request`, `not_found`, ...). */
   resolve(request: ProxyRequest): Resolution;
   /** The upstream side of a cache fill or revalidation for a ref this backend resolved. */
   readonly fetch: UpstreamFetch;
+  /**
+   * Optional: what this client gets of a cached artifact, when that depends on the request —
+   * headers a protocol wants on every answer, or a document whose links must name the vault as
+   * this client reached it (`request.baseUrl`). Pure but for wrapping the body; the artifact it
+   * returns owns `artifact`'s body and release.
+   */
+  present?(artifact: CachedArtifact, ref: ArtifactRef, request: ProxyRequest): CachedArtifact;
+  /**
+   * Optional: requests answered by the upstream directly, never cached (npm's `audit` and
+   * `search`), for any method. Undefined when the request is not one of them; the route then
+   * resolves it (GET, HEAD) or refuses it (405).
+   */
+  forward?(request: ForwardedRequest, signal: AbortSignal): Promise<UpstreamAnswer> | undefined;
   close(): Promise<void>;
 }
 
@@ -54,7 +93,9 @@ export interface BackendContext {
   readonly logger: Logger;
   /** `cache.metadata_ttl`: freshness of mutable artifacts unless a backend sets `ttl`. */
   readonly metadataTtlMs: number;
+  /**
+   * Other artifacts through the cache, for a backend that must read one to serve another (npm
+   * reads a package's packument for the integrity of a tarball).
+   */
+  readonly artifacts: ArtifactSource;
 }
-
-/** Makes a backend from its validated config (the output of its type's option schema). */
-export type BackendFactory = (name: string, config: never, context: BackendContext) => Promise<Backend>;

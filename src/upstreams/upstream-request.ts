@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import type { Validators } from "../cache/artifact-cache.js";
+import type { Validators } from "../core/cache/artifact-source.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import { VaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";

@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import ts from "typescript";
 import { loadConfig } from "../../src/config/load-config.js";
-import { createBackends } from "../../src/upstreams/registry.js";
+import { createBackends } from "../../src/upstreams/backend-types.js";
 import { rawRequest } from "../support/http.js";
 import { OriginServer } from "../support/origin-server.js";
 import { startTestVault, type TestVault } from "../support/test-vault.js";
@@ -226,13 +226,15 @@ void describe("examples/plugins", () => {
   test("vault.yml loads, with module paths relative to the file, and makes both backends", async () => {
     const config = await loadConfig({ file: join(EXAMPLES, "vault.yml"), env: {} });
     assert.deepEqual(
-      config.backends.map((backend) => [backend.name, backend.config["module"]]),
+      config.backends.map((backend) => [backend.name, backend.options["module"]]),
       [
         ["releases", join(EXAMPLES, "github-releases.mjs")],
         ["legacy", join(EXAMPLES, "legacy-backend.mjs")],
       ],
     );
-    const backends = await createBackends(config.backends, { logger: pino({ level: "silent" }), metadataTtlMs: 60_000 });
+    // Plugins never read other artifacts through the cache: a source that refuses is enough here.
+    const artifacts = { get: () => Promise.reject(new Error("no cache in this test")), peek: () => Promise.resolve(undefined) };
+    const backends = await createBackends(config.backends, { logger: pino({ level: "silent" }), metadataTtlMs: 60_000, artifacts });
     try {
       assert.deepEqual(
         backends.map((backend) => [backend.type, backend.name, backend.prefix]),

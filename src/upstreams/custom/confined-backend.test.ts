@@ -9,7 +9,7 @@ import type { ProxyRequest } from "../backend.js";
 import { confineBackend, confineRef, toUpstreamResponse } from "./confined-backend.js";
 import type { PluginArtifactRef, PluginBackend } from "./plugin-api.js";
 
-const request: ProxyRequest = { method: "GET", path: "a/b.tgz", query: "", headers: {} };
+const request: ProxyRequest = { method: "GET", path: "a/b.tgz", query: "", headers: {}, baseUrl: "http://vault.test/files" };
 const immutable = { kind: "immutable" } as const;
 
 describe("confineRef", () => {

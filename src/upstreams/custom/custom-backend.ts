@@ -1,6 +1,7 @@
 import type { Backend, BackendContext } from "../backend.js";
+import { defineBackendType } from "../backend-type.js";
 import { confineBackend } from "./confined-backend.js";
-import { VAULT_KEYS, type CustomBackendConfig } from "./custom-config.js";
+import { customBackendConfigSchema, VAULT_KEYS, type CustomBackendConfig } from "./custom-config.js";
 import { loadPlugin } from "./load-plugin.js";
 import type { PluginContext } from "./plugin-api.js";
 import { adaptSourceBackend } from "./source-adapter.js";
@@ -21,3 +22,6 @@ export async function createCustomBackend(name: string, config: CustomBackendCon
   logger.info({ module: config.module, shape: plugin.kind }, "custom backend loaded");
   return confineBackend(backend, { name, prefix: config.prefix, logger });
 }
+
+/** `type: custom`: a plugin module of the user's (docs/plugins.md). */
+export const customBackendType = defineBackendType({ type: "custom", options: customBackendConfigSchema, create: createCustomBackend });

@@ -28,7 +28,7 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { ArtifactRef, DigestAlgorithm, ExpectedDigest, Freshness } from "../../core/cache/artifact-ref.js";
-import type { Validators } from "../../cache/artifact-cache.js";
+import type { Validators } from "../../core/cache/artifact-source.js";
 import type { ProxyRequest } from "../backend.js";
 
 export { VaultError, isVaultError, type ErrorKind } from "../../core/errors.js";

@@ -9,7 +9,7 @@ import { adaptSourceBackend, isNotFoundError } from "./source-adapter.js";
 const TTL = 60_000;
 
 function request(path: string): ProxyRequest {
-  return { method: "GET", path, query: "", headers: {} };
+  return { method: "GET", path, query: "", headers: {}, baseUrl: "http://vault.test/legacy" };
 }
 
 /** A source-style backend whose fetch yields `chunks(path)`, recording whether its generator was closed. */

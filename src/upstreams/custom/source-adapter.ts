@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import type { Validators } from "../../cache/artifact-cache.js";
+import type { Validators } from "../../core/cache/artifact-source.js";
 import type { Freshness } from "../../core/cache/artifact-ref.js";
 import { VaultError } from "../../core/errors.js";
 import type { UpstreamResponse } from "../upstream-client.js";

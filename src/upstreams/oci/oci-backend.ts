@@ -3,11 +3,13 @@ import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import { VaultError, isVaultError } from "../../core/errors.js";
-import type { Validators } from "../../cache/artifact-cache.js";
+import type { Validators } from "../../core/cache/artifact-source.js";
 import type { Backend, BackendContext, ProxyRequest, Resolution } from "../backend.js";
+import { defineBackendType } from "../backend-type.js";
 import type { UpstreamResponse } from "../upstream-client.js";
 import { cacheKeyFor, fillRequestHeaders } from "../upstream-request.js";
-import type { OciBackendConfig } from "./oci-config.js";
+import { ociBackendConfigSchema, type OciBackendConfig } from "./oci-config.js";
+import { REGISTRY_API_VERSION, renderOciError } from "./oci-errors.js";
 import { formatDigest, parseRegistryPath } from "./oci-request.js";
 import { RegistryUpstream } from "./registry-upstream.js";
 
@@ -40,17 +42,17 @@ export const ALL_MANIFEST_TYPES = [
 
 const DIGEST_HEADER = "docker-content-digest";
 
-export async function createOciBackend(type: string, name: string, config: OciBackendConfig, context: BackendContext): Promise<Backend> {
+export async function createOciBackend(name: string, config: OciBackendConfig, context: BackendContext): Promise<Backend> {
   const options = { timeoutSeconds: config.timeout, retries: config.retries };
   const upstreams = config.upstreams.map((upstream) => new RegistryUpstream(upstream, options, context.logger));
   const tagFreshness: Freshness = { kind: "mutable", ttlMs: config.ttl ?? context.metadataTtlMs };
   const immutable: Freshness = { kind: "immutable" };
 
   return {
-    type,
+    type: "dockerhub",
     name,
     prefix: config.prefix,
-    errorFormat: "oci",
+    mounts: { registryApi: true },
     resolve(request: ProxyRequest): Resolution {
       const parsed = parseRegistryPath(request.path);
       const upstreamPath = request.path;
@@ -102,11 +104,19 @@ export async function createOciBackend(type: string, name: string, config: OciBa
       };
     },
     fetch: (ref, validators, signal) => fetchFromUpstreams(upstreams, ref, validators, signal, context.logger),
+    // Registry clients need the digest of what they got, also for a tag whose registry did not say.
+    present: (artifact) => {
+      const digest = artifact.upstreamHeaders[DIGEST_HEADER] ?? (artifact.etag === undefined ? undefined : `sha256:${artifact.etag.replaceAll('"', "")}`);
+      return { ...artifact, upstreamHeaders: { ...artifact.upstreamHeaders, ...REGISTRY_API_VERSION, ...(digest === undefined ? {} : { [DIGEST_HEADER]: digest }) } };
+    },
     close: async () => {
       await Promise.all(upstreams.map((upstream) => upstream.close()));
     },
   };
 }
+
+/** `type: dockerhub` (or `oci`): the pull side of the OCI distribution API. */
+export const ociBackendType = defineBackendType({ type: "dockerhub", aliases: ["oci"], options: ociBackendConfigSchema, create: createOciBackend, errors: renderOciError });
 
 /**
  * Tries each upstream in order. The first that has the artifact (200, or 304 to a

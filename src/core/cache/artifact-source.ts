@@ -1,0 +1,78 @@
+/**
+ * The seam between the artifact cache and the backends, in both directions:
+ * - a backend supplies an `UpstreamFetch` (one GET upstream, conditional when given validators)
+ *   and the cache interprets what it answers;
+ * - the cache hands routes (and backends that need another artifact first, such as npm's
+ *   packument before a tarball) a `CachedArtifact` through an `ArtifactSource`.
+ * Types only: `upstreams/` and `http/` depend on the cache through this file, never on
+ * `cache/` itself.
+ */
+import type { Readable } from "node:stream";
+import type { ByteRange } from "../byte-range.js";
+import type { ArtifactRef, ExpectedDigest } from "./artifact-ref.js";
+
+/** How a response was produced, sent as `X-Cache`. */
+export type CacheStatus = "HIT" | "MISS" | "STALE" | "REVALIDATED";
+
+/** Validators for a conditional upstream request. */
+export interface Validators {
+  readonly etag?: string | undefined;
+  readonly lastModified?: string | undefined;
+}
+
+/** What an upstream answered to a fill or a revalidation. */
+export interface UpstreamAnswer {
+  readonly status: number;
+  /** Lowercase names. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The final URL after redirects (for logs and for resolving relative links). */
+  readonly url: string;
+  /** Must be consumed or destroyed. */
+  readonly body: Readable;
+  /**
+   * A digest the body must have, learnt while fetching when the ref could not know it (npm's
+   * `dist.integrity` from the packument, an APT pool file's SHA256 from a Packages index). It
+   * adds to `ref.digest`, which wins when both are set.
+   */
+  readonly digest?: ExpectedDigest | undefined;
+}
+
+/**
+ * The upstream side of a lookup, supplied by the backend that resolved the ref: one GET (or a
+ * conditional GET when `validators` are given). It answers whatever the upstream said; the
+ * cache interprets 200, 304, 404/410 and the rest.
+ */
+export type UpstreamFetch = (ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal) => Promise<UpstreamAnswer>;
+
+/** What the cache hands a route: the artifact's description and a way to stream it. */
+export interface CachedArtifact {
+  readonly status: CacheStatus;
+  /** Length when known (always on hits; on a miss when the upstream announced it). */
+  readonly size: number | undefined;
+  readonly contentType: string | undefined;
+  /** Our strong ETag (hits), or undefined while the digest is not known yet. */
+  readonly etag: string | undefined;
+  readonly lastModified: Date | undefined;
+  /** Headers for the client: those kept from upstream (`ArtifactRef.keepHeaders`), lowercase names. */
+  readonly upstreamHeaders: Readonly<Record<string, string>>;
+  /** The whole body when it is already in memory (small hits). */
+  readonly contents: Buffer | undefined;
+  /** Streams the artifact or a range of it (a range only when `size` is known). Call once. */
+  body(range?: ByteRange): Readable;
+  /** Lets go without reading (after a 304, a HEAD, or an error). */
+  release(): void;
+}
+
+/** Artifacts through the cache: a hit, a shared download, or a stale copy when upstream fails. */
+export interface ArtifactSource {
+  /**
+   * Throws VaultError `not_found` for an upstream 404, `upstream_failed` / `upstream_timeout` /
+   * `rate_limited` when the upstream could not answer and nothing stale stands in.
+   */
+  get(ref: ArtifactRef, fetch: UpstreamFetch): Promise<CachedArtifact>;
+  /**
+   * The stored copy of `ref`, however stale, without asking upstream (HTTP's `only-if-cached`);
+   * undefined when nothing is stored. Not counted as a hit.
+   */
+  peek(ref: ArtifactRef): Promise<CachedArtifact | undefined>;
+}
