@@ -5,7 +5,7 @@ import { VERSION } from "../version.js";
 import type { UpstreamClient, UpstreamClientOptions, UpstreamRequest, UpstreamResponse } from "./upstream-client.js";
 import { abortableSleep as sleep } from "../core/abortable-sleep.js";
 import { isRetryableConnectionError, isRetryableStatus, toUpstreamError } from "./upstream-errors.js";
-import { joinUpstreamUrl, normaliseUpstreamPath, parseBaseUrl } from "./upstream-path.js";
+import { joinUpstreamUrl, normaliseUpstreamPath, parseBaseUrl, type UpstreamPathRules } from "./upstream-path.js";
 
 /**
  * The single outbound HTTP edge: `UpstreamClient` over undici.
@@ -25,7 +25,8 @@ import { joinUpstreamUrl, normaliseUpstreamPath, parseBaseUrl } from "./upstream
  *   returned as a response; the last connection failure rejects with `upstream_failed` (or
  *   `upstream_timeout`). A headers timeout is not retried. Nothing is retried once a body began.
  * - Redirects (301/302/303/307/308 with a `Location`) are followed here, not by an undici
- *   interceptor, up to `maxRedirects` (0: not followed, the 3xx is returned); one more is
+ *   interceptor, up to `maxRedirects` (0: not followed, the 3xx is returned; a POST's redirects
+ *   are never followed, and returned as they came); one more is
  *   `upstream_failed`. Targets must be http or https. Credentials — the configured basic auth
  *   and the caller's `Authorization` and `Cookie` — are sent to a hop only if its origin is the
  *   base URL's origin (scheme, host and port), so a CDN or object store behind a redirect never
@@ -99,6 +100,7 @@ class HttpUpstreamClient implements UpstreamClient {
   readonly #timeoutMs: number;
   readonly #attempts: number;
   readonly #maxRedirects: number;
+  readonly #pathRules: UpstreamPathRules;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #random: () => number;
 
@@ -124,6 +126,7 @@ class HttpUpstreamClient implements UpstreamClient {
     this.#timeoutMs = Math.round(options.timeoutSeconds * 1000);
     this.#attempts = Math.max(1, Math.floor(options.retries ?? DEFAULT_RETRIES));
     this.#maxRedirects = Math.max(0, Math.floor(options.maxRedirects ?? DEFAULT_MAX_REDIRECTS));
+    this.#pathRules = options.pathRules ?? {};
     this.#sleep = runtime.sleep ?? sleep;
     this.#random = runtime.random ?? Math.random;
     this.#dispatcher = createDispatcher(this.#timeoutMs, runtime.env ?? process.env);
@@ -132,12 +135,13 @@ class HttpUpstreamClient implements UpstreamClient {
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
     request.signal?.throwIfAborted();
     // Re-checked here even though callers normalise: a caller's bug must not open a way out.
-    let url = joinUpstreamUrl(this.#base.href, normaliseUpstreamPath(request.path));
+    let url = joinUpstreamUrl(this.#base.href, normaliseUpstreamPath(request.path, this.#pathRules));
     if (request.query !== undefined) url.search = new URLSearchParams(request.query).toString();
     const callerHeaders = sanitiseHeaders(request.headers);
     for (let redirects = 0; ; redirects++) {
-      const response = await this.#sendWithRetries(request.method, url, this.#headersFor(url, callerHeaders), request.signal);
-      const location = REDIRECT_STATUSES.has(response.status) && this.#maxRedirects > 0 ? response.headers.location : undefined;
+      const response = await this.#sendWithRetries(request.method, url, this.#headersFor(url, callerHeaders), request.body, request.signal);
+      const follows = this.#maxRedirects > 0 && request.method !== "POST";
+      const location = REDIRECT_STATUSES.has(response.status) && follows ? response.headers.location : undefined;
       if (location === undefined) return response;
       discard(response.body);
       if (redirects >= this.#maxRedirects) {
@@ -160,11 +164,11 @@ class HttpUpstreamClient implements UpstreamClient {
     return headers;
   }
 
-  async #sendWithRetries(method: Method, url: URL, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<UpstreamResponse> {
+  async #sendWithRetries(method: Method, url: URL, headers: Record<string, string>, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<UpstreamResponse> {
     for (let attempt = 1; ; attempt++) {
       let response: UpstreamResponse;
       try {
-        response = await dispatchOnce(this.#dispatcher, { method, url, headers, timeoutMs: this.#timeoutMs, signal });
+        response = await dispatchOnce(this.#dispatcher, { method, url, headers, body, timeoutMs: this.#timeoutMs, signal });
       } catch (error) {
         signal?.throwIfAborted();
         if (attempt >= this.#attempts || !isRetryableConnectionError(error)) throw toUpstreamError(error, url, "request");
@@ -252,6 +256,7 @@ interface Attempt {
   readonly method: Method;
   readonly url: URL;
   readonly headers: Record<string, string>;
+  readonly body: Buffer | undefined;
   readonly timeoutMs: number;
   readonly signal: AbortSignal | undefined;
 }
@@ -266,6 +271,7 @@ function dispatchOnce(dispatcher: Dispatcher, attempt: Attempt): Promise<Upstrea
         path: `${attempt.url.pathname}${attempt.url.search}`,
         method: attempt.method,
         headers: attempt.headers,
+        ...(attempt.body === undefined ? {} : { body: attempt.body }),
         headersTimeout: attempt.timeoutMs,
         bodyTimeout: attempt.timeoutMs,
       },

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { UpstreamPathRules } from "./upstream-path.js";
 
 /**
  * The single outbound HTTP edge (implemented with undici in `http-client.ts`). Every request to
@@ -17,15 +18,20 @@ export interface UpstreamClientOptions {
   readonly retries?: number | undefined;
   /** Redirects followed (default 5). */
   readonly maxRedirects?: number | undefined;
+  /** What request paths may hold beyond the common rules (npm's scoped names). */
+  readonly pathRules?: UpstreamPathRules | undefined;
 }
 
 export interface UpstreamRequest {
-  readonly method: "GET" | "HEAD";
+  /** POST only for requests a backend forwards (npm's audit): never cached. */
+  readonly method: "GET" | "HEAD" | "POST";
   /** Relative to the base URL; must already be normalised (see `normaliseUpstreamPath`). */
   readonly path: string;
   /** Query parameters, encoded here (never taken raw from a client). */
   readonly query?: Readonly<Record<string, string>> | undefined;
   readonly headers?: Readonly<Record<string, string>> | undefined;
+  /** A POST's body, whole (so that a retry can send it again). */
+  readonly body?: Buffer | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 

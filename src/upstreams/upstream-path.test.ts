@@ -94,6 +94,46 @@ describe("normaliseUpstreamPath", () => {
   }
 });
 
+describe("normaliseUpstreamPath with npm scopes", () => {
+  const npm = { npmScopes: true } as const;
+  test("accepts a scope, and a scoped name with its slash encoded, as the first segment only", () => {
+    for (const path of ["@types%2fnode", "@types%2Fnode", "@types/node", "@types/node/-/node-20.1.0.tgz", "@vault-probe/lib/1.0.0", "lodash/-/lodash-4.17.21.tgz"]) {
+      assert.equal(normaliseUpstreamPath(path, npm), path);
+    }
+    // Without the rule, the same paths stay refused.
+    for (const path of ["@types%2fnode", "@types/node"]) {
+      assert.throws(() => normaliseUpstreamPath(path), (error: unknown) => isVaultError(error, "bad_request"));
+    }
+  });
+
+  const refused: readonly string[] = [
+    "@scope%2f..", // the encoded slash joins two plain names, never a dot segment
+    "@scope%2f.hidden",
+    "@..%2fx",
+    "@.%2fx",
+    "@scope%2fname%2fmore",
+    "@scope%2fname%2f..%2f..%2fetc",
+    "@scope%5cname",
+    "@scope%2fname/%2f",
+    "@scope/name/%2e%2e/x",
+    "@scope/../x",
+    "x/@scope%2fname", // only the first segment
+    "@scope%2f%2fname",
+    "@sc ope%2fname",
+  ];
+  for (const path of refused) {
+    test(`refuses ${JSON.stringify(path)}`, () => {
+      assert.throws(() => normaliseUpstreamPath(path, npm), (error: unknown) => isVaultError(error, "bad_request"));
+    });
+  }
+
+  test("a scoped path joined to a base URL stays on its host and below its path", () => {
+    const url = joinUpstreamUrl("https://registry.example/npm/", normaliseUpstreamPath("@evil.example%2fx", npm));
+    assert.equal(url.origin, "https://registry.example");
+    assert.equal(url.pathname, "/npm/@evil.example%2fx");
+  });
+});
+
 describe("joinUpstreamUrl", () => {
   test("appends to the base URL's path", () => {
     assert.equal(joinUpstreamUrl("https://h.example/dist", "a/b.tgz").href, "https://h.example/dist/a/b.tgz");

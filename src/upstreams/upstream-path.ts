@@ -14,6 +14,19 @@ import { VaultError } from "../core/errors.js";
  *   can only be a bug, since normalised paths cannot do it).
  */
 
+/** What a backend's upstream paths may hold beyond the common rules. */
+export interface UpstreamPathRules {
+  /**
+   * The first segment may name an npm scope: `@scope` (then `/name/...`) or `@scope%2fname` (the
+   * packument, as npm itself asks for it). Scope and name are npm's URL-safe characters and never
+   * start with `.`, so the encoded slash joins two plain names and can reach nothing else.
+   */
+  readonly npmScopes?: boolean;
+}
+
+/** `@scope` or `@scope%2fname`, each part npm's URL-safe characters, none starting with a dot. */
+const NPM_SCOPE_SEGMENT = /^@[A-Za-z0-9~-][A-Za-z0-9._~-]*(?:%2[fF][A-Za-z0-9~-][A-Za-z0-9._~-]*)?$/;
+
 /** Longer paths are refused: no artifact needs more, and it bounds the work done here. */
 export const MAX_UPSTREAM_PATH_LENGTH = 4096;
 
@@ -35,6 +48,8 @@ export const MAX_UPSTREAM_PATH_LENGTH = 4096;
  * - `?` and `#`: a path cannot contain them raw (the caller passed a query or fragment by mistake);
  * - paths longer than `MAX_UPSTREAM_PATH_LENGTH`.
  *
+ * With `rules.npmScopes`, a first segment `@scope` or `@scope%2fname` is accepted too.
+ *
  * Accepted: an empty path (the base URL itself), a trailing `/` (index pages such as PyPI's
  * `simple/requests/`), `:` and `@` after the first segment (`blobs/sha256:...`), and
  * double-encoded forms such as `%252e%252e` or `%252f`: they decode once to the literal text
@@ -44,7 +59,7 @@ export const MAX_UPSTREAM_PATH_LENGTH = 4096;
  * `^`, `` ` ``, `{`, `|`, `}`, `[`, `]`, non-ASCII) are percent-encoded as UTF-8, so the result is
  * exactly what goes on the wire.
  */
-export function normaliseUpstreamPath(rawPath: string): string {
+export function normaliseUpstreamPath(rawPath: string, rules: UpstreamPathRules = {}): string {
   if (rawPath.length > MAX_UPSTREAM_PATH_LENGTH) refuse(`longer than ${MAX_UPSTREAM_PATH_LENGTH} characters`);
   if (rawPath.startsWith("/")) refuse("it must be relative (no leading '/')");
   if (rawPath.includes("://")) refuse("an absolute URL is not a path");
@@ -57,6 +72,7 @@ export function normaliseUpstreamPath(rawPath: string): string {
       if (!last) refuse("empty path segment ('//')");
       return;
     }
+    if (index === 0 && rules.npmScopes === true && NPM_SCOPE_SEGMENT.test(segment)) return;
     checkSegment(segment, index === 0);
   });
   return segments.join("/");
