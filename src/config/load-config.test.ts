@@ -63,6 +63,7 @@ void describe("loadConfig: defaults", () => {
       config.backends.map((backend) => [backend.type, backend.name, backend.options["prefix"]]),
       [
         ["pypi", "pypi", "/pypi/"],
+        ["npm", "npm", "/npm/"],
         ["dockerhub", "docker", "/dockerhub/"],
       ],
     );

@@ -41,6 +41,7 @@ export const DEFAULT_BACKENDS: readonly Readonly<BackendInput>[] = [
       packages_url: "https://files.pythonhosted.org/packages",
     },
   },
+  { type: "npm", name: "npm", config: { prefix: "/npm/", registry_url: "https://registry.npmjs.org" } },
   {
     type: "dockerhub",
     name: "docker",

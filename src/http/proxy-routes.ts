@@ -33,8 +33,8 @@ export function registerProxyRoutes(app: FastifyInstance, backends: readonly Bac
       config: proxyRouteConfig(errorRendererOf(backend.type), options),
       handler: async (request, reply) => {
         const proxyRequest = toProxyRequest(request, backend.prefix);
-        const forwarded = await forward(request, reply, backend, proxyRequest);
-        if (forwarded !== undefined) return forwarded;
+        // (A reply is thenable: `forward` answers whether it sent one, not the reply itself.)
+        if (await forward(request, reply, backend, proxyRequest)) return reply;
         if (request.method !== "GET" && request.method !== "HEAD") {
           throw new VaultError("method_not_allowed", `${request.method} is not allowed: ${backend.prefix} is a read-only cache`, { allow: ["GET", "HEAD"] });
         }
@@ -74,16 +74,16 @@ export async function serve(request: FastifyRequest, reply: FastifyReply, backen
   return sendRepresentation(request, reply, artifact);
 }
 
-/** A request the backend answers from upstream directly, streamed back; undefined when it is not one. */
-async function forward(request: FastifyRequest, reply: FastifyReply, backend: Backend, proxyRequest: ProxyRequest): Promise<FastifyReply | undefined> {
-  if (backend.forward === undefined) return undefined;
+/** Sends the upstream's answer to a request the backend forwards; false when it does not forward it. */
+async function forward(request: FastifyRequest, reply: FastifyReply, backend: Backend, proxyRequest: ProxyRequest): Promise<boolean> {
+  if (backend.forward === undefined) return false;
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   const body = hasBody ? await readBody(request.raw, MAX_FORWARDED_BODY) : undefined;
   const controller = new AbortController();
+  const pending = backend.forward({ ...proxyRequest, body }, controller.signal);
+  if (pending === undefined) return false;
   // The upstream exchange is this client's alone: it ends when the client goes.
   reply.raw.once("close", () => controller.abort(new VaultError("unavailable", "the client went away")));
-  const pending = backend.forward({ ...proxyRequest, body }, controller.signal);
-  if (pending === undefined) return undefined;
   const answer = await pending;
   reply.code(answer.status);
   for (const name of FORWARDED_ANSWER_HEADERS) {
@@ -93,9 +93,11 @@ async function forward(request: FastifyRequest, reply: FastifyReply, backend: Ba
   reply.header("x-cache", "BYPASS");
   if (request.method === "HEAD") {
     answer.body.destroy();
-    return reply.send();
+    await reply.send();
+  } else {
+    await reply.send(answer.body);
   }
-  return reply.send(answer.body);
+  return true;
 }
 
 export function toProxyRequest(request: FastifyRequest, prefix: string): ProxyRequest {

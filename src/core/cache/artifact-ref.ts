@@ -66,9 +66,24 @@ export interface StaleFallback {
   accepts(entry: { readonly contentType: string | undefined; readonly sha256: string }): boolean;
 }
 
-/** Parses an SRI string (`sha512-<base64>`, npm's `dist.integrity`) into an expected digest. */
+/** Our preference among the algorithms an SRI string may list. */
+const SRI_STRENGTH: readonly DigestAlgorithm[] = ["sha512", "sha256", "sha1"];
+
+/**
+ * Parses an SRI string (`sha512-<base64>`, npm's `dist.integrity`) into an expected digest: the
+ * strongest of the hashes it lists that we can check; undefined when none.
+ */
 export function digestFromIntegrity(integrity: string): ExpectedDigest | undefined {
-  const match = /^(sha256|sha512|sha1)-([A-Za-z0-9+/]+={0,2})$/.exec(integrity.trim().split(/\s+/)[0] ?? "");
-  if (match === null) return undefined;
-  return { algorithm: match[1] as DigestAlgorithm, hex: Buffer.from(match[2] ?? "", "base64").toString("hex") };
+  const found = new Map<DigestAlgorithm, string>();
+  for (const token of integrity.trim().split(/\s+/)) {
+    const match = /^(sha256|sha512|sha1)-([A-Za-z0-9+/]+={0,2})(?:\?.*)?$/.exec(token);
+    if (match === null) continue;
+    const algorithm = SRI_STRENGTH.find((name) => name === match[1]);
+    if (algorithm !== undefined && !found.has(algorithm)) found.set(algorithm, Buffer.from(match[2] ?? "", "base64").toString("hex"));
+  }
+  for (const algorithm of SRI_STRENGTH) {
+    const hex = found.get(algorithm);
+    if (hex !== undefined) return { algorithm, hex };
+  }
+  return undefined;
 }
