@@ -46,7 +46,14 @@ export async function tokenRecords(specs: readonly TestTokenSpec[]): Promise<{ r
  * dir (so the config loader is exercised too). `extraYaml` is appended to the config.
  */
 export async function startTestVault(
-  options: { storage?: "memory" | "filesystem"; tokens?: readonly TestTokenSpec[]; extraYaml?: string; proxyAuth?: "anonymous" | "token" } = {},
+  options: {
+    storage?: "memory" | "filesystem";
+    tokens?: readonly TestTokenSpec[];
+    extraYaml?: string;
+    proxyAuth?: "anonymous" | "token";
+    /** The filesystem store's root, kept after `close()`: a second vault on it is the first one restarted. */
+    dataDir?: string;
+  } = {},
 ): Promise<TestVault> {
   const dir = await mkdtemp(join(tmpdir(), "vault-test-"));
   const tokensFile = join(dir, "tokens.json");
@@ -55,7 +62,7 @@ export async function startTestVault(
   const storage =
     (options.storage ?? "filesystem") === "memory"
       ? "storage: {stores: {mem: {type: memory, config: {}}}, main: mem}"
-      : `storage: {stores: {local: {type: filesystem, config: {root_path: ${JSON.stringify(join(dir, "data"))}}}}, main: local}`;
+      : `storage: {stores: {local: {type: filesystem, config: {root_path: ${JSON.stringify(options.dataDir ?? join(dir, "data"))}}}}, main: local}`;
   const configFile = join(dir, "config.yml");
   await writeFile(
     configFile,
