@@ -239,6 +239,31 @@ test("npm backend end to end: npm, pnpm and yarn → artifact-vault → Verdacci
       assert.match(((await login.json()) as { error?: string }).error ?? "", /npm login is not needed/);
     });
 
+    await t.test("with auth.proxy: token, npm and pnpm install with a vault token in .npmrc, and not without", async () => {
+      const guarded = await startTestVault({
+        proxyAuth: "token",
+        tokens: [{ name: "ci", scopes: ["read"] }],
+        extraYaml: `backends: [{type: npm, name: npm, config: {prefix: /npm/, registry_url: ${JSON.stringify(upstream.registry)}}}]`,
+      });
+      try {
+        const guardedRegistry = `${guarded.url}/npm/`;
+        const tokenless = clientSandbox(join(dir, "tokenless"));
+        const refused = await npmCli(["install", "--no-audit"], { cwd: await project(), registry: guardedRegistry, sandbox: tokenless });
+        assert.notEqual(refused.code, 0);
+        assert.match(refused.stderr, /401|E401/);
+        const withToken = clientSandbox(join(dir, "with-token"));
+        withToken.addToken(guardedRegistry, guarded.tokens["ci"] ?? "");
+        const npmProject = await project();
+        assertOk(await npmCli(["install"], { cwd: npmProject, registry: guardedRegistry, sandbox: withToken }));
+        assert.equal(installedVersion(npmProject, APP), "1.0.0");
+        const pnpmProject = await project();
+        assertOk(await pnpmCli(["install"], { cwd: pnpmProject, registry: guardedRegistry, sandbox: withToken }));
+        assert.equal(installedVersion(pnpmProject, APP), "1.0.0");
+      } finally {
+        await guarded.close();
+      }
+    });
+
     await t.test("with the upstream stopped, cached installs still work (STALE packuments)", async () => {
       await upstream.stop();
       await sleep(PACKUMENT_TTL_MS);

@@ -75,6 +75,8 @@ describe("npm backend", () => {
     assert.equal(corgi.status, 200);
     const asked = registry.requests.filter((request) => request.url === "/@acme%2flib").map((request) => request.headers.accept);
     assert.deepEqual(asked, ["application/json", "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8"]);
+    const forwarded = await rawRequest(vault.url, "/npm/@acme%2flib", { headers: { "x-forwarded-host": "npm.example.com:8443", "x-forwarded-proto": "https", accept: "application/json" } });
+    assert.equal(forwarded.json<typeof full>().versions["1.0.0"]?.dist.tarball, "https://npm.example.com:8443/npm/@acme/lib/-/lib-1.0.0.tgz");
     // A Host header that is not a host name does not end up in the links.
     const odd = await rawRequest(vault.url, "/npm/@acme%2flib", { headers: { host: 'evil"><script>', accept: "application/json" } });
     assert.equal(odd.json<typeof full>().versions["1.0.0"]?.dist.tarball, `http://${host}/npm/@acme/lib/-/lib-1.0.0.tgz`);
