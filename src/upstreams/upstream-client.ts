@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import type { UpstreamAnswer } from "../core/cache/artifact-source.js";
 import type { UpstreamPathRules } from "./upstream-path.js";
 
 /**
@@ -35,15 +35,12 @@ export interface UpstreamRequest {
   readonly signal?: AbortSignal | undefined;
 }
 
-export interface UpstreamResponse {
-  readonly status: number;
-  /** Lowercase names; repeated headers joined with ", ". */
-  readonly headers: Readonly<Record<string, string>>;
-  /** The final URL after redirects (for logs and for resolving relative links). */
-  readonly url: string;
-  /** Empty for HEAD and for statuses without a body; must be consumed or destroyed. */
-  readonly body: Readable;
-}
+/**
+ * What the upstream answered: status, headers (lowercase names, repeated ones joined with ", "),
+ * the final URL after redirects, and the body (empty for HEAD and statuses without one; must be
+ * consumed or destroyed). The fill's view of it (`UpstreamAnswer`) may add a digest to verify.
+ */
+export type UpstreamResponse = Omit<UpstreamAnswer, "digest">;
 
 export interface UpstreamClient {
   /**

@@ -1,5 +1,5 @@
-import type { Readable } from "node:stream";
-import type { Validators } from "../core/cache/artifact-source.js";
+import { Readable } from "node:stream";
+import type { UpstreamAnswer, Validators } from "../core/cache/artifact-source.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import { VaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
@@ -45,6 +45,35 @@ export async function readUpstreamBody(body: Readable, limit: number, what: stri
     body.destroy();
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * The answer a fill stores for a document the backend rewrote (an index page, a packument): the
+ * upstream's status line and headers (its validators, for revalidation) with the new body.
+ */
+export function rewrittenAnswer(response: UpstreamAnswer, text: string): UpstreamAnswer {
+  const body = Buffer.from(text, "utf8");
+  const headers: Record<string, string> = { ...response.headers, "content-length": String(body.length) };
+  delete headers["content-encoding"];
+  return { status: 200, headers, url: response.url, body: Readable.from([body]) };
+}
+
+/** A base URL without query or fragment, ending in `/`, so relative paths join below it. */
+export function withTrailingSlash(url: string): string {
+  const parsed = new URL(url);
+  parsed.search = "";
+  parsed.hash = "";
+  if (!parsed.pathname.endsWith("/")) parsed.pathname += "/";
+  return parsed.href;
+}
+
+/** A path segment percent-decoded; malformed encoding is the client's fault (400). */
+export function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new VaultError("bad_request", "invalid percent-encoding in the path");
+  }
 }
 
 /** `decodeURIComponent`, or the text as it is when it is not valid percent-encoding. */

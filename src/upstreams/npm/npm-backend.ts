@@ -9,7 +9,7 @@ import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import type { UpstreamClient } from "../upstream-client.js";
 import { normaliseUpstreamPath, type UpstreamPathRules } from "../upstream-path.js";
-import { cacheKeyFor, fillRequestHeaders, readUpstreamBody } from "../upstream-request.js";
+import { cacheKeyFor, fillRequestHeaders, readUpstreamBody, rewrittenAnswer, withTrailingSlash } from "../upstream-request.js";
 import { npmBackendConfigSchema, type NpmBackendConfig } from "./npm-config.js";
 import { renderNpmError } from "./npm-errors.js";
 import { packumentPath, parseNpmPath, tarballPath, type PackageName } from "./npm-paths.js";
@@ -59,7 +59,7 @@ const FORWARDED: ReadonlyArray<{ readonly method: "GET" | "POST"; readonly path:
 ];
 
 export async function createNpmBackend(name: string, config: NpmBackendConfig, context: BackendContext, where: string): Promise<Backend> {
-  const registryBase = withSlash(config.registry_url);
+  const registryBase = withTrailingSlash(config.registry_url);
   const registryOrigin = `${new URL(registryBase).origin}/`;
   const token = config.token ?? tokenFromEnvironment(config.token_env, where);
   const credentials: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
@@ -121,10 +121,7 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
     if (rewritten.dropped.length > 0) {
       logger.warn({ package: target.name.full, versions: rewritten.dropped.slice(0, 5) }, "packument lists versions whose number cannot name a tarball; they were left out");
     }
-    const body = Buffer.from(rewritten.text, "utf8");
-    const headers: Record<string, string> = { ...response.headers, "content-length": String(body.length) };
-    delete headers["content-encoding"];
-    return { status: 200, headers, url: response.url, body: Readable.from([body]) };
+    return rewrittenAnswer(response, rewritten.text);
   };
 
   /** Reads a cached packument's tarball sources (and remembers them). */
@@ -253,12 +250,6 @@ function tokenFromEnvironment(variable: string | undefined, where: string): stri
   return value;
 }
 
-function withSlash(url: string): string {
-  const parsed = new URL(url);
-  parsed.search = "";
-  parsed.hash = "";
-  return parsed.href.endsWith("/") ? parsed.href : `${parsed.href}/`;
-}
 
 /** Each package's tarball sources by version, for the most recently used packages. */
 class TarballSources {

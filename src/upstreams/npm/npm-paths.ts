@@ -1,4 +1,5 @@
 import { VaultError } from "../../core/errors.js";
+import { decodePathSegment } from "../upstream-request.js";
 
 /**
  * What a path below an npm backend's prefix names, in the npm registry's own URL shapes:
@@ -34,7 +35,7 @@ const SPEC = /^[A-Za-z0-9~-][A-Za-z0-9._+~-]*$/;
 
 export function parseNpmPath(rawPath: string): NpmPath {
   if (rawPath === "-" || rawPath.startsWith("-/")) return { kind: "api", path: rawPath };
-  const segments = rawPath.split("/").map(decodeSegment);
+  const segments = rawPath.split("/").map(decodePathSegment);
   let name: PackageName;
   let rest: string[];
   const first = segments[0] ?? "";
@@ -85,10 +86,3 @@ function versionOfTarball(name: PackageName, file: string): string {
   return version;
 }
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new VaultError("bad_request", "invalid percent-encoding in the path");
-  }
-}

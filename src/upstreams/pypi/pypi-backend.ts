@@ -1,4 +1,3 @@
-import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import { VaultError } from "../../core/errors.js";
@@ -7,7 +6,7 @@ import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import type { UpstreamResponse } from "../upstream-client.js";
 import { normaliseUpstreamPath } from "../upstream-path.js";
-import { cacheKeyFor, fillRequestHeaders, readUpstreamBody } from "../upstream-request.js";
+import { cacheKeyFor, decodePathSegment, fillRequestHeaders, readUpstreamBody, rewrittenAnswer, withTrailingSlash } from "../upstream-request.js";
 import { parseFileLink } from "./file-links.js";
 import { pypiBackendConfigSchema, type PypiBackendConfig } from "./pypi-config.js";
 import { isValidProjectName, normaliseProjectName } from "./project-name.js";
@@ -34,8 +33,8 @@ type PypiUpstream = "project-list" | "project-page" | "index-file" | "package-fi
 const MAX_PAGE_BYTES = 256 * 1024 * 1024;
 
 export async function createPypiBackend(name: string, config: PypiBackendConfig, context: BackendContext): Promise<Backend> {
-  const indexBase = withSlash(new URL(config.index_url));
-  const packagesBase = withSlash(new URL(config.packages_url));
+  const indexBase = new URL(withTrailingSlash(config.index_url));
+  const packagesBase = new URL(withTrailingSlash(config.packages_url));
   const upstream: SimpleUpstream = { indexBase, packagesBase };
   const common = { timeoutSeconds: config.timeout, retries: config.retries };
   // Pages and the index host's own files: one client bound to the index's origin.
@@ -71,7 +70,7 @@ export async function createPypiBackend(name: string, config: PypiBackendConfig,
     const slash = rest.indexOf("/");
     const raw = slash === -1 ? rest : rest.slice(0, slash);
     const after = slash === -1 ? undefined : rest.slice(slash + 1);
-    const project = decodeSegment(raw);
+    const project = decodePathSegment(raw);
     if (!isValidProjectName(project)) throw new VaultError("not_found", `not a valid project name: ${project}`);
     const normalised = normaliseProjectName(project);
     // pip normalises names itself; other clients get PyPI's redirect to the canonical URL.
@@ -145,24 +144,7 @@ async function rewritePage(response: UpstreamResponse, upstream: SimpleUpstream,
       "index page links to a host that is neither index_url's nor packages_url's; those files were left out (set packages_url to that host to proxy them)",
     );
   }
-  const body = Buffer.from(result.text, "utf8");
-  const headers: Record<string, string> = { ...response.headers, "content-length": String(body.length) };
-  delete headers["content-encoding"];
-  return { status: 200, headers, url: response.url, body: Readable.from([body]) };
+  return rewrittenAnswer(response, result.text);
 }
 
-function withSlash(url: URL): URL {
-  const copy = new URL(url.href);
-  copy.search = "";
-  copy.hash = "";
-  if (!copy.pathname.endsWith("/")) copy.pathname += "/";
-  return copy;
-}
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new VaultError("bad_request", "invalid percent-encoding in the project name");
-  }
-}
