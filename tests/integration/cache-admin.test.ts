@@ -252,7 +252,10 @@ describe("cache administration API", () => {
 
   test("fills show a slow download in progress with bytes below the total, and none once it ends", async () => {
     const body = randomBytes(2 * 1024 * 1024);
-    origin.files.set("/dist/slow/big.bin", { body, chunkSize: 64 * 1024, delayMs: 40 });
+    // Held after its first chunk until the in-progress view has been checked.
+    let release = (): void => undefined;
+    const checked = new Promise<void>((resolve) => (release = resolve));
+    origin.files.set("/dist/slow/big.bin", { body, chunkSize: 64 * 1024, pauseAfter: { bytes: 64 * 1024, until: checked } });
     const download = new Promise<number>((resolve, reject) => {
       const { hostname, port } = new URL(vault.url);
       httpRequest({ host: hostname, port, path: "/files/slow/big.bin", agent: false }, (res) => {
@@ -280,6 +283,7 @@ describe("cache administration API", () => {
     const stats = (await api(vault, "/admin/cache/stats", "admin")).json<{ fills_in_progress: number }>();
     assert.ok(stats.fills_in_progress >= 1);
 
+    release();
     assert.equal(await download, body.length);
     // The fill is forgotten as it settles, right after the client's last byte.
     let remaining: FillJson[] = [];

@@ -81,7 +81,10 @@ describe("cache fills on a terminal", () => {
 
   it("draws a bar per download, refreshes it, and ends when none remain", async () => {
     const body = randomBytes(1024 * 1024);
-    origin.files.set("/dist/live/slow.bin", { body, chunkSize: 32 * 1024, delayMs: 30 });
+    // Held after its first chunk until the live view has drawn it.
+    let release = (): void => undefined;
+    const drawnOnce = new Promise<void>((resolve) => (release = resolve));
+    origin.files.set("/dist/live/slow.bin", { body, chunkSize: 32 * 1024, pauseAfter: { bytes: 32 * 1024, until: drawnOnce } });
     const download = new Promise<void>((resolve, reject) => {
       const { hostname, port } = new URL(vault.url);
       httpRequest({ host: hostname, port, path: "/files/live/slow.bin", agent: false }, (res) => {
@@ -95,7 +98,10 @@ describe("cache fills on a terminal", () => {
     await fillStarted(vault, "files/live/slow.bin");
 
     const tty = terminal();
-    const { out } = await runCache(["fills", "--url", vault.url, "--api-key", vault.tokens["admin"] ?? ""], tty.stream);
+    const watching = runCache(["fills", "--url", vault.url, "--api-key", vault.tokens["admin"] ?? ""], tty.stream);
+    while (!tty.text().includes("slow.bin")) await delay(5);
+    release();
+    const { out } = await watching;
     await download;
     assert.deepEqual(out, ["no downloads in progress (1 ended while watching)"]);
     const drawn = tty.text();
@@ -105,7 +111,9 @@ describe("cache fills on a terminal", () => {
 
   it("a signal ends the live view", async () => {
     const body = randomBytes(512 * 1024);
-    origin.files.set("/dist/live/stuck.bin", { body, chunkSize: 16 * 1024, delayMs: 100 });
+    let release = (): void => undefined;
+    const interrupted = new Promise<void>((resolve) => (release = resolve));
+    origin.files.set("/dist/live/stuck.bin", { body, chunkSize: 16 * 1024, pauseAfter: { bytes: 16 * 1024, until: interrupted } });
     const download = new Promise<void>((resolve) => {
       const { hostname, port } = new URL(vault.url);
       httpRequest({ host: hostname, port, path: "/files/live/stuck.bin", agent: false }, (res) => {
@@ -122,6 +130,7 @@ describe("cache fills on a terminal", () => {
     while (!tty.text().includes("stuck.bin")) await delay(5);
     signals.emit("SIGINT");
     await assert.rejects(watching, /interrupted/);
+    release();
     await download;
   });
 });

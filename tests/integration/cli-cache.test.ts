@@ -172,7 +172,10 @@ describe("cache fills", () => {
     assert.equal(idle.out.trim(), "no downloads in progress");
 
     const body = randomBytes(1024 * 1024);
-    origin.files.set("/dist/slow/fill.bin", { body, chunkSize: 32 * 1024, delayMs: 50 });
+    // The download stays in progress, after its first chunk, until both listings are done.
+    let finish = (): void => undefined;
+    const listed = new Promise<void>((resolve) => (finish = resolve));
+    origin.files.set("/dist/slow/fill.bin", { body, chunkSize: 32 * 1024, pauseAfter: { bytes: 32 * 1024, until: listed } });
     const download = new Promise<void>((resolve, reject) => {
       const { hostname, port } = new URL(vault.url);
       httpRequest({ host: hostname, port, path: "/files/slow/fill.bin", agent: false }, (res) => {
@@ -193,6 +196,7 @@ describe("cache fills", () => {
       fills.map((fill) => [fill.key, fill.total]),
       [["files/slow/fill.bin", body.length]],
     );
+    finish();
     await download;
   });
 });

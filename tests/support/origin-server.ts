@@ -12,6 +12,8 @@ export interface OriginFile {
   /** Bytes per write and the pause between writes, to make a download slow. */
   chunkSize?: number;
   delayMs?: number;
+  /** Stop after this many body bytes until `until` resolves: a download held in progress for as long as a test needs. */
+  pauseAfter?: { readonly bytes: number; readonly until: Promise<void> };
   /** Close the connection after this many body bytes (with the full Content-Length announced). */
   truncateAt?: number;
   /** Announce this Content-Length instead of the real one. */
@@ -117,6 +119,7 @@ export class OriginServer {
       if (!response.write(chunk)) await new Promise((resolve) => response.once("drain", resolve));
       sent += chunk.length;
       this.bytesSent.set(path, sent);
+      if (file.pauseAfter !== undefined && sent >= file.pauseAfter.bytes && sent - chunk.length < file.pauseAfter.bytes) await file.pauseAfter.until;
       if (file.delayMs !== undefined && sent < end) await new Promise((resolve) => setTimeout(resolve, file.delayMs));
       if (response.destroyed) return;
     }
