@@ -4,7 +4,7 @@ import type { CacheAdmin, CacheEntry, PurgeTarget } from "../cache/cache-admin.j
 import type { FillProgress } from "../cache/artifact-cache.js";
 import { decodeCursor, encodeCursor } from "../objects/list-cursor.js";
 import { parseListLimit } from "../objects/object-service.js";
-import { rejectOtherMethods } from "./server.js";
+import { rejectOtherMethods } from "./reject-methods.js";
 
 type Query = Record<string, string | string[] | undefined>;
 

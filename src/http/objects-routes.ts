@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { VaultError } from "../core/errors.js";
 import { parseListLimit, type ObjectService } from "../objects/object-service.js";
 import { sendRepresentation } from "./representation.js";
-import { rejectOtherMethods } from "./server.js";
+import { rejectOtherMethods } from "./reject-methods.js";
 
 const OBJECTS_PREFIX = "/objects/";
 

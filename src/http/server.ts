@@ -14,6 +14,7 @@ import { registerObjectRoutes } from "./objects-routes.js";
 import { registerProxyRoutes } from "./proxy-routes.js";
 import { registerRegistryRoutes } from "./registry-routes.js";
 import { registerAdminRoutes } from "./admin-routes.js";
+import { rejectOtherMethods } from "./reject-methods.js";
 import { CacheAdmin } from "../cache/cache-admin.js";
 import type { ArtifactCache } from "../cache/artifact-cache.js";
 import type { Backend } from "../upstreams/backend.js";
@@ -148,19 +149,6 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     registerAdminRoutes(app, new CacheAdmin(deps.vault.cache, deps.vault.backends));
   }
   return app;
-}
-
-/** Registers a 405 (with `Allow`) for every method a path does not support. */
-export function rejectOtherMethods(app: FastifyInstance, url: string, allowed: readonly string[]): void {
-  const others = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"].filter((method) => !allowed.includes(method));
-  app.route({
-    method: others,
-    url,
-    config: { rateLimit: false },
-    handler: async (request) => {
-      throw new VaultError("method_not_allowed", `method ${request.method} not allowed on ${pathOf(request)}`, { allow: allowed });
-    },
-  });
 }
 
 function asVaultError(error: unknown): VaultError {
