@@ -11,9 +11,12 @@
  *
  * and the `oci` backend against Debian's docker-registry as a pull-through proxy, both in front
  * of one upstream docker-registry: a cached 4 KiB blob (wrk req/s) and a cached 256 MiB blob
- * (curl MB/s, 1 and 4 clients).
+ * (curl MB/s, 1 and 4 clients);
  *
- * The systems under test (the vault, nginx proxy_cache with one worker, the registry proxy) run on
+ * and the `npm` backend against Verdaccio (the devDependency) as a caching proxy, both in front of
+ * one nginx serving a static registry: a cached packument and a cached small tarball (wrk req/s).
+ *
+ * The systems under test (the vault, nginx proxy_cache with one worker, the registry proxy, Verdaccio) run on
  * core 0; the load generators and the upstreams (which stand in for remote servers) on core 1. Everything lives in a
  * temp dir that is removed at the end, whatever happens. See bench/README.md.
  */
@@ -23,21 +26,24 @@ import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
+import { request as undiciRequest } from "undici";
 import { curlTimed, writeRandomFile, type TimedTransfer } from "./lib/curl.js";
 import { dockerRegistryVersion, pushBlob, pushManifest, startDockerRegistry } from "./lib/docker-registry.js";
 import { makeWorkDir, pinCpus, requireTools, type CpuLayout } from "./lib/environment.js";
 import { BenchClient } from "./lib/http-client.js";
 import { runBenchmark, UsageError } from "./lib/lifecycle.js";
 import { countRequests, startNginxProxyCache, startNginxUpstream, type NginxUpstream } from "./lib/nginx.js";
+import { packumentLocation, writeNpmPackage, type NpmPackage } from "./lib/npm-package.js";
 import { cpuSeconds, PeakRssMeter } from "./lib/proc-stats.js";
 import { renderTable, type Row } from "./lib/report.js";
 import { best } from "./lib/stats.js";
 import type { SystemUnderTest } from "./lib/system-under-test.js";
 import { expectBytes } from "./lib/verify.js";
 import { startVault, VAULT_CLI, vaultIsBuilt } from "./lib/vault.js";
-import { runWrk, type WrkResult } from "./lib/wrk.js";
+import { startVerdaccioProxy, verdaccioVersion } from "./lib/verdaccio.js";
+import { runWrk, type WrkLoad, type WrkResult } from "./lib/wrk.js";
 
-const SECTIONS = ["small", "large", "miss", "herd", "rss", "oci"] as const;
+const SECTIONS = ["small", "large", "miss", "herd", "rss", "oci", "npm"] as const;
 type Section = (typeof SECTIONS)[number];
 /** The sections that measure the `http` backend against nginx proxy_cache. */
 const HTTP_SECTIONS: readonly Section[] = ["small", "large", "miss", "herd", "rss"];
@@ -237,6 +243,63 @@ async function withCpu<T>(system: SystemUnderTest, fn: () => Promise<T>): Promis
   return { value, cpuSeconds: cpuNow() - cpu, seconds: (performance.now() - started) / 1000 };
 }
 
+/**
+ * GETs with wrk for each system, `options.wrkRounds` rounds alternating which system goes first
+ * (warm-up, then the measured seconds); every round's result by system name.
+ */
+async function wrkRounds(
+  label: string,
+  workDir: string,
+  systems: readonly SystemUnderTest[],
+  requests: (system: SystemUnderTest) => Pick<WrkLoad, "pathPattern" | "keyCount">,
+  options: Options,
+  cpus: CpuLayout,
+): Promise<Map<string, WrkResult[]>> {
+  const results = new Map<string, WrkResult[]>(systems.map((system) => [system.name, []]));
+  for (let round = 0; round < options.wrkRounds; round++) {
+    for (const system of rotate(systems, round)) {
+      const load: WrkLoad = { method: "GET", ...requests(system), connections: options.connections, warmupSeconds: options.warmup, seconds: options.seconds };
+      const result = await runWrk(workDir, system, load, cpus.load);
+      log(
+        `${label} ${system.name} round ${round + 1}: ${Math.round(result.opsPerSecond)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ` +
+          `server CPU ${Math.round(result.serverCpu * 100)}%${result.errors > 0 ? `, ${result.errors} ERRORS` : ""}`,
+      );
+      results.get(system.name)?.push(result);
+    }
+  }
+  return results;
+}
+
+/** A system's round with the most req/s. */
+const bestRound = (results: ReadonlyMap<string, readonly WrkResult[]>, name: string): WrkResult | undefined =>
+  results.get(name)?.reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a));
+
+/** "87% (41 µs/req)": the share of its core a server used in a wrk run, and its CPU time per request. */
+const cpuPerRequest = (r: WrkResult | undefined): string =>
+  r === undefined ? "?" : `${Math.round(r.serverCpu * 100)}% (${Math.round((r.serverCpu / r.opsPerSecond) * 1e6)} µs/req)`;
+
+/** A warning note naming the systems whose wrk runs saw non-2xx answers or socket errors, if any. */
+function wrkErrorNote(results: ReadonlyMap<string, readonly WrkResult[]>, what: string): string[] {
+  const errors = [...results].filter(([, all]) => all.some((r) => r.errors > 0)).map(([name]) => name);
+  return errors.length === 0 ? [] : [`WARNING: non-2xx responses or socket errors during the ${what} of: ${errors.join(", ")}`];
+}
+
+/** The req/s row of a wrk measurement against `against` (target: `factor`× its req/s) and its p99 row (information). */
+function wrkRows(measurement: string, vault: WrkResult | undefined, reference: WrkResult | undefined, against: string, factor: number): Row[] {
+  return [
+    {
+      measurement,
+      unit: "req/s",
+      vault: vault?.opsPerSecond,
+      reference: reference?.opsPerSecond,
+      against,
+      target: `≥ ${factor.toFixed(2)}× ${against}`,
+      pass: (vault?.opsPerSecond ?? 0) >= factor * (reference?.opsPerSecond ?? Infinity),
+    },
+    { measurement, unit: "p99 ms", vault: vault?.p99Ms, reference: reference?.p99Ms, against, target: "–", pass: undefined },
+  ];
+}
+
 // ------------------------------------------------------------------------------------------------
 
 /**
@@ -287,30 +350,14 @@ async function primeSmall(caches: readonly Target[]): Promise<void> {
 async function smallHits(workDir: string, caches: readonly Target[], options: Options, cpus: CpuLayout): Promise<Map<string, WrkResult[]>> {
   log(`4 KiB hits: fetching ${SMALL_FILES} files once through each cache`);
   await primeSmall(caches);
-  const results = new Map<string, WrkResult[]>(caches.map((target) => [target.name, []]));
-  for (let round = 0; round < options.wrkRounds; round++) {
-    for (const target of rotate(caches, round)) {
-      const result = await runWrk(
-        workDir,
-        target.system,
-        {
-          method: "GET",
-          pathPattern: `${PREFIX}${SMALL_PATTERN}`,
-          keyCount: SMALL_FILES,
-          connections: options.connections,
-          warmupSeconds: options.warmup,
-          seconds: options.seconds,
-        },
-        cpus.load,
-      );
-      log(
-        `4 KiB hits ${target.name} round ${round + 1}: ${Math.round(result.opsPerSecond)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ` +
-          `server CPU ${Math.round(result.serverCpu * 100)}%${result.errors > 0 ? `, ${result.errors} ERRORS` : ""}`,
-      );
-      results.get(target.name)?.push(result);
-    }
-  }
-  return results;
+  return wrkRounds(
+    "4 KiB hits",
+    workDir,
+    caches.map((target) => target.system),
+    () => ({ pathPattern: `${PREFIX}${SMALL_PATTERN}`, keyCount: SMALL_FILES }),
+    options,
+    cpus,
+  );
 }
 
 interface LargeHits {
@@ -601,53 +648,15 @@ async function ociBlobs(options: Options, cpus: CpuLayout, workDir: string, vaul
         `shows no further blob GET before timing.`,
     );
 
-    const smallResults = new Map<string, WrkResult[]>(systems.map((system) => [system.name, []]));
-    for (let round = 0; round < options.wrkRounds; round++) {
-      for (const system of rotate(systems, round)) {
-        const result = await runWrk(
-          workDir,
-          system,
-          { method: "GET", pathPattern: ociBlobPath(small), keyCount: 1, connections: options.connections, warmupSeconds: options.warmup, seconds: options.seconds },
-          cpus.load,
-        );
-        log(
-          `oci: cached 4 KiB blob ${system.name} round ${round + 1}: ${Math.round(result.opsPerSecond)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ` +
-            `server CPU ${Math.round(result.serverCpu * 100)}%${result.errors > 0 ? `, ${result.errors} ERRORS` : ""}`,
-        );
-        smallResults.get(system.name)?.push(result);
-      }
-    }
-    const bestOf = (name: string): WrkResult | undefined => smallResults.get(name)?.reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a));
-    const vs = bestOf(vault.name);
-    const ps = bestOf(proxy.name);
-    rows.push(
-      {
-        measurement: `oci: cached 4 KiB blob ×${options.connections}`,
-        unit: "req/s",
-        vault: vs?.opsPerSecond,
-        reference: ps?.opsPerSecond,
-        against: OCI_REFERENCE,
-        target: `≥ 2.00× ${OCI_REFERENCE}`,
-        pass: (vs?.opsPerSecond ?? 0) >= 2 * (ps?.opsPerSecond ?? Infinity),
-      },
-      {
-        measurement: `oci: cached 4 KiB blob ×${options.connections}`,
-        unit: "p99 ms",
-        vault: vs?.p99Ms,
-        reference: ps?.p99Ms,
-        against: OCI_REFERENCE,
-        target: "–",
-        pass: undefined,
-      },
-    );
-    const cpu = (r: WrkResult | undefined): string =>
-      r === undefined ? "?" : `${Math.round(r.serverCpu * 100)}% (${Math.round((r.serverCpu / r.opsPerSecond) * 1e6)} µs/req)`;
+    const smallResults = await wrkRounds("oci: cached 4 KiB blob", workDir, systems, () => ({ pathPattern: ociBlobPath(small), keyCount: 1 }), options, cpus);
+    const vs = bestRound(smallResults, vault.name);
+    const ps = bestRound(smallResults, proxy.name);
+    rows.push(...wrkRows(`oci: cached 4 KiB blob ×${options.connections}`, vs, ps, OCI_REFERENCE, 2));
     notes.push(
       `oci 4 KiB: wrk -t1 -c${options.connections} --latency on the one blob, ${options.warmup} s warm-up + ${options.seconds} s, best of ` +
-        `${options.wrkRounds} round(s) alternating order. Server CPU in the best round: vault ${cpu(vs)}, ${OCI_REFERENCE} ${cpu(ps)}.`,
+        `${options.wrkRounds} round(s) alternating order. Server CPU in the best round: vault ${cpuPerRequest(vs)}, ${OCI_REFERENCE} ${cpuPerRequest(ps)}.`,
+      ...wrkErrorNote(smallResults, "oci wrk runs"),
     );
-    const errors = [...smallResults].filter(([, all]) => all.some((r) => r.errors > 0)).map(([name]) => name);
-    if (errors.length > 0) notes.push(`WARNING: non-2xx responses or socket errors during the oci wrk runs of: ${errors.join(", ")}`);
 
     const largeResults = await ociLargeHits(systems, large, options, cpus);
     const vl = largeResults.get(vault.name);
@@ -668,6 +677,171 @@ async function ociBlobs(options: Options, cpus: CpuLayout, workDir: string, vaul
     notes.push(
       `oci ${mib} MiB: curl -o /dev/null on a new connection, best of ${options.rounds}; with 4 clients at once, 4 × ${mib} MiB ÷ the ` +
         `slowest client's time. Server CPU over these runs: vault ${cpuShare(vl)}, ${OCI_REFERENCE} ${cpuShare(pl)} of its core.`,
+    );
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// npm: a cached packument and tarball from the vault's npm backend and from Verdaccio
+
+const NPM_PACKAGE = "vault-bench-lib";
+const NPM_VERSIONS = 20;
+const NPM_PREFIX = "/npm";
+const NPM_REFERENCE = "verdaccio";
+/** What `npm view` and a full-metadata install send for a packument. No Accept-Encoding: both answer identity. */
+const NPM_PACKUMENT_HEADERS: Readonly<Record<string, string>> = { accept: "application/json" };
+/** Verdaccio asks its uplink again after this; no run comes near it (nor the vault's 10 min default TTL). */
+const NPM_UPLINK_MAX_AGE = "30m";
+
+interface PackumentAnswer {
+  readonly bytes: number;
+  readonly contentType: string;
+  readonly xCache: string;
+}
+
+/**
+ * GET a packument as wrk will (`Accept: application/json`, no Accept-Encoding) and check it: 200,
+ * unencoded JSON naming every version with its tarball's integrity and a tarball URL back to the
+ * system that answered.
+ */
+async function checkPackument(system: SystemUnderTest, path: string, pkg: NpmPackage): Promise<PackumentAnswer> {
+  const response = await undiciRequest(`${system.baseUrl}${path}`, { headers: NPM_PACKUMENT_HEADERS });
+  const body = Buffer.from(await response.body.arrayBuffer());
+  const header = (name: string): string => [response.headers[name] ?? ""].flat().join(", ");
+  const fail = (why: string): Error => new Error(`${system.name}: GET ${path} (Accept: application/json) ${why}`);
+  if (response.statusCode !== 200) throw fail(`answered ${response.statusCode}: ${body.toString("utf8").slice(0, 300)}`);
+  if (!["", "identity"].includes(header("content-encoding"))) throw fail(`came ${header("content-encoding")}-encoded, unasked`);
+  let packument: { name?: unknown; "dist-tags"?: { latest?: unknown }; versions?: Record<string, { dist?: { integrity?: unknown; tarball?: unknown } }> };
+  try {
+    packument = JSON.parse(body.toString("utf8")) as typeof packument;
+  } catch {
+    throw fail(`is not JSON: ${body.toString("utf8").slice(0, 200)}`);
+  }
+  const listed = Object.keys(packument.versions ?? {});
+  if (packument.name !== pkg.name || packument["dist-tags"]?.latest !== pkg.latest.version || listed.join() !== pkg.versions.join()) {
+    throw fail(`names ${String(packument.name)} with versions ${listed.join(", ")}, latest ${String(packument["dist-tags"]?.latest)}`);
+  }
+  for (const [version, tarball] of pkg.tarballs) {
+    const dist = packument.versions?.[version]?.dist;
+    const url = String(dist?.tarball);
+    if (dist?.integrity !== tarball.integrity) throw fail(`gives ${version} the integrity ${String(dist?.integrity)}, not the tarball's`);
+    if (!url.startsWith(system.baseUrl) || !url.endsWith(tarball.path)) throw fail(`gives ${version} the tarball URL ${url}, not one of its own`);
+  }
+  return { bytes: body.length, contentType: header("content-type"), xCache: header("x-cache") };
+}
+
+/**
+ * The `npm` section: an nginx upstream (on the load core, access log on) serving a static
+ * registry — the packument of one package with 20 versions and their tarballs; in front of it, on
+ * the server core, the vault with an `npm` backend and Verdaccio with the upstream as its uplink.
+ * Both get the packument and the latest tarball once, then serve them from their cache.
+ */
+async function npmPackages(options: Options, cpus: CpuLayout, workDir: string, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
+  const dir = join(workDir, "npm");
+  const packuments = join(dir, "upstream", "packuments");
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const upstream = await startNginxUpstream(join(dir, "upstream"), cpus.load, {
+      rateBytesPerSecond: options.rateBytesPerSecond,
+      name: "npm upstream",
+      locations: packumentLocation(packuments),
+    });
+    stops.push(() => upstream.stop());
+    log(`npm: writing ${NPM_PACKAGE}'s packument and ${NPM_VERSIONS} tarballs (tar czf) for the upstream ${upstream.baseUrl}`);
+    const pkg = await writeNpmPackage({
+      name: NPM_PACKAGE,
+      versionCount: NPM_VERSIONS,
+      root: upstream.root,
+      packuments,
+      registryUrl: upstream.baseUrl,
+      scratch: join(dir, "sources"),
+    });
+    const tarball = pkg.latest;
+    await expectBytes(upstream.name, `${upstream.baseUrl}${pkg.path}`, pkg.packumentSha256, pkg.packumentBytes);
+    await expectBytes(upstream.name, `${upstream.baseUrl}${tarball.path}`, tarball.sha256, tarball.size);
+
+    const verdaccio = await startVerdaccioProxy({ dir: join(dir, "verdaccio"), cpu: cpus.server, name: NPM_REFERENCE, uplinkUrl: `${upstream.baseUrl}/`, uplinkMaxAge: NPM_UPLINK_MAX_AGE });
+    stops.push(() => verdaccio.stop());
+    const vaultServer = await startVault({
+      dir: join(dir, "vault"),
+      cpu: cpus.server,
+      nodeFlags: vaultFlags,
+      extraConfig: { backends: [{ type: "npm", name: "npm", config: { prefix: `${NPM_PREFIX}/`, registry_url: `${upstream.baseUrl}/` } }] },
+    });
+    stops.push(() => vaultServer.stop());
+    // npm routes are anonymous (auth.proxy: anonymous), as for an npm install.
+    const vault: SystemUnderTest = { ...vaultServer, headers: {} };
+    const systems: SystemUnderTest[] = [vault, verdaccio];
+    const prefixOf = (system: SystemUnderTest): string => (system.name === vault.name ? NPM_PREFIX : "");
+    const upstreamGets = (): [number, number] => [countRequests(upstream.accessLog, pkg.path), countRequests(upstream.accessLog, tarball.path)];
+    const [packumentsBefore, tarballsBefore] = upstreamGets();
+    const fetchedSince = (): string => {
+      const [packumentGets, tarballGets] = upstreamGets();
+      return `${packumentGets - packumentsBefore} packument, ${tarballGets - tarballsBefore} tarball`;
+    };
+
+    log("npm: fetching the packument and the latest tarball once through each system");
+    const answers = new Map<string, PackumentAnswer>();
+    for (const system of systems) {
+      answers.set(system.name, await checkPackument(system, `${prefixOf(system)}${pkg.path}`, pkg));
+      await expectBytes(system.name, `${system.baseUrl}${prefixOf(system)}${tarball.path}`, tarball.sha256, tarball.size);
+    }
+    await waitUntil("Verdaccio to store the tarball", () => verdaccio.hasTarball(pkg.name, tarball.version), 30_000);
+    await sleep(300);
+    const primed = fetchedSince();
+    for (const system of systems) {
+      const again = await checkPackument(system, `${prefixOf(system)}${pkg.path}`, pkg);
+      const bytes = await expectBytes(system.name, `${system.baseUrl}${prefixOf(system)}${tarball.path}`, tarball.sha256, tarball.size);
+      if (system === vault && (again.xCache !== "HIT" || bytes.xCache !== "HIT")) {
+        throw new Error(`vault: the second GETs were X-Cache "${again.xCache}" (packument) and "${bytes.xCache}" (tarball), expected HIT`);
+      }
+    }
+    await sleep(300);
+    if (fetchedSince() !== primed) throw new Error(`a cached npm document was fetched from the upstream again (${primed} → ${fetchedSince()} GETs)`);
+
+    const measure = async (what: string, path: string, headers: Readonly<Record<string, string>>): Promise<Map<string, WrkResult[]>> =>
+      wrkRounds(
+        `npm: cached ${what}`,
+        workDir,
+        systems.map((system) => ({ ...system, headers })),
+        (system) => ({ pathPattern: `${prefixOf(system)}${path}`, keyCount: 1 }),
+        options,
+        cpus,
+      );
+    const packumentResults = await measure("packument", pkg.path, NPM_PACKUMENT_HEADERS);
+    const tarballResults = await measure("tarball", tarball.path, {});
+    const after = fetchedSince();
+
+    const bestPair = (results: Map<string, WrkResult[]>): [WrkResult | undefined, WrkResult | undefined] => [bestRound(results, vault.name), bestRound(results, verdaccio.name)];
+    const [vp, rp] = bestPair(packumentResults);
+    const [vt, rt] = bestPair(tarballResults);
+    rows.push(
+      ...wrkRows(`npm: cached packument ×${options.connections}`, vp, rp, NPM_REFERENCE, 3),
+      ...wrkRows(`npm: cached tarball ×${options.connections}`, vt, rt, NPM_REFERENCE, 3),
+    );
+    const answer = (name: string): string => {
+      const got = answers.get(name);
+      return got === undefined ? "?" : `${got.bytes.toLocaleString("en-US")} bytes of ${got.contentType || "no type"}`;
+    };
+    notes.push(
+      `npm: an nginx upstream (on the load core, access log on) serves a static registry: GET /${pkg.name} is its packument ` +
+        `(${NPM_VERSIONS} versions with dist.tarball, sha512 integrity and shasum, dist-tags, time, a ${Math.round(pkg.readmeBytes / 1024)} KB readme: ` +
+        `${pkg.packumentBytes.toLocaleString("en-US")} bytes, application/json) and /${pkg.name}/-/${pkg.name}-<version>.tgz its tarballs (tar czf). ` +
+        `The vault (npm backend, prefix ${NPM_PREFIX}/, default packument TTL) and Verdaccio ${verdaccioVersion()} (one uplink to it, maxage ${NPM_UPLINK_MAX_AGE}, ` +
+        `cache: true, web UI off, log level warn, NODE_ENV=production; one Node process on the server core like the vault) each fetched the ` +
+        `packument and the ${tarball.version} tarball once (upstream GETs from both together: ${primed}); a second GET through each was checked (packument JSON: ` +
+        `all versions with their integrity and tarball URLs rewritten to itself; tarball sha256; vault X-Cache: HIT) with no further upstream GET.`,
+      `npm packument: GET ${NPM_PREFIX}/${pkg.name} (vault) and /${pkg.name} (Verdaccio) with Accept: application/json and no Accept-Encoding ` +
+        `(both answer identity: vault ${answer(vault.name)}, Verdaccio ${answer(verdaccio.name)}). npm tarball: GET ` +
+        `…/${pkg.name}/-/${pkg.name}-${tarball.version}.tgz, ${tarball.size.toLocaleString("en-US")} bytes, no Accept. wrk -t1 -c${options.connections} --latency ` +
+        `on the one URL, ${options.warmup} s warm-up + ${options.seconds} s, best of ${options.wrkRounds} round(s) alternating order. ` +
+        `Server CPU in the best round: packument vault ${cpuPerRequest(vp)}, Verdaccio ${cpuPerRequest(rp)}; ` +
+        `tarball vault ${cpuPerRequest(vt)}, Verdaccio ${cpuPerRequest(rt)}.`,
+      ...(after === primed ? [] : [`WARNING: the npm upstream was asked again during the wrk runs (${primed} → ${after} GETs)`]),
+      ...wrkErrorNote(packumentResults, "npm packument wrk runs"),
+      ...wrkErrorNote(tarballResults, "npm tarball wrk runs"),
     );
   } finally {
     for (const stop of stops.reverse()) await stop();
@@ -722,10 +896,8 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
 
     if (has("small")) {
       const small = await smallHits(workDir, caches, options, cpus);
-      const bestOf = (name: string): WrkResult | undefined =>
-        small.get(name)?.reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a));
-      const v = bestOf("vault");
-      const n = bestOf("nginx");
+      const v = bestRound(small, "vault");
+      const n = bestRound(small, "nginx");
       rows.push(
         {
           measurement: `cache hit 4 KiB ×${options.connections}`,
@@ -744,15 +916,12 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
           pass: v !== undefined && n !== undefined && v.p99Ms <= 2 * n.p99Ms,
         },
       );
-      const cpu = (r: WrkResult | undefined): string =>
-        r === undefined ? "?" : `${Math.round(r.serverCpu * 100)}% (${Math.round((r.serverCpu / r.opsPerSecond) * 1e6)} µs/req)`;
       notes.push(
         `4 KiB hits: ${SMALL_FILES} files fetched once through each cache, then wrk -t1 -c${options.connections} --latency over them, ` +
           `${options.warmup} s warm-up + ${options.seconds} s, best of ${options.wrkRounds} round(s) alternating order. ` +
-          `Server CPU in the best round (CPU per request): vault ${cpu(v)}, nginx ${cpu(n)}; under 100% means the server was not the bottleneck.`,
+          `Server CPU in the best round (CPU per request): vault ${cpuPerRequest(v)}, nginx ${cpuPerRequest(n)}; under 100% means the server was not the bottleneck.`,
+        ...wrkErrorNote(small, "wrk runs"),
       );
-      const errors = [...small].filter(([, all]) => all.some((r) => r.errors > 0)).map(([name]) => name);
-      if (errors.length > 0) notes.push(`WARNING: non-2xx responses or socket errors during the wrk runs of: ${errors.join(", ")}`);
     }
 
     if (has("large")) {
@@ -888,7 +1057,12 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const has = (section: Section): boolean => options.sections.has(section);
   const httpSections = HTTP_SECTIONS.some(has);
-  requireTools(["wrk", "taskset", "curl", ...(httpSections ? ["nginx"] : []), ...(has("oci") ? ["docker-registry"] : [])], { nginxModules: [] });
+  requireTools(
+    ["wrk", "taskset", "curl", ...(httpSections || has("npm") ? ["nginx"] : []), ...(has("oci") ? ["docker-registry"] : []), ...(has("npm") ? ["tar"] : [])],
+    { nginxModules: [] },
+  );
+  // Verdaccio is a devDependency: this throws, naming `npm install`, when node_modules lacks it.
+  const verdaccio = has("npm") ? verdaccioVersion() : undefined;
   if (!vaultIsBuilt()) throw new Error(`${VAULT_CLI} is missing: the vault is not built (npm run build)`);
   const startedAt = Date.now();
   const cpus = pinCpus();
@@ -904,11 +1078,13 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [];
   const notes: string[] = [
-    cpus.note + (httpSections ? "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server" : ""),
+    cpus.note +
+      (httpSections || has("npm") ? "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server" : ""),
   ];
   const loadBefore = loadavg()[0] ?? 0;
   if (httpSections) await httpCache(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("oci")) await ociBlobs(options, cpus, workDir, vaultFlags, rows, notes);
+  if (has("npm")) await npmPackages(options, cpus, workDir, vaultFlags, rows, notes);
 
   if (profileDir !== undefined) notes.push(`vault CPU profiles (.cpuprofile, open in Chrome DevTools): ${profileDir}`);
   const loadAfter = loadavg()[0] ?? 0;
@@ -923,6 +1099,7 @@ async function main(): Promise<void> {
   const references = [
     ...(httpSections ? [`${nginxVersion()} proxy_cache (proxy_cache_lock on)`] : []),
     ...(has("oci") ? [`docker-registry ${await dockerRegistryVersion()} as a pull-through proxy (oci rows)`] : []),
+    ...(verdaccio !== undefined ? [`Verdaccio ${verdaccio} as a caching proxy (npm rows)`] : []),
   ];
   const title =
     `artifact-vault cache benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +

@@ -122,7 +122,12 @@ export interface NginxUpstream extends SystemUnderTest {
 export async function startNginxUpstream(
   dir: string,
   cpu: number | undefined,
-  options: { readonly rateBytesPerSecond: number; readonly name?: string },
+  options: {
+    readonly rateBytesPerSecond: number;
+    readonly name?: string;
+    /** More `location` blocks (e.g. packuments for the npm section: `packumentLocation`). */
+    readonly locations?: string;
+  },
 ): Promise<NginxUpstream> {
   const root = join(dir, "root");
   const accessLog = join(dir, "logs/access.log");
@@ -137,7 +142,8 @@ export async function startNginxUpstream(
     etag on;
     location /slow/ {
       limit_rate ${Math.max(1, Math.round(options.rateBytesPerSecond / 1024))}k;
-    }`,
+    }
+${options.locations ?? ""}`,
   });
   return { ...system, root, accessLog };
 }

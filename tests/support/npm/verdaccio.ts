@@ -68,7 +68,17 @@ if (parent > 0) {
 
 const q = (value: string): string => JSON.stringify(value);
 
-function config(options: VerdaccioOptions, paths: { storage: string; plugins: string; htpasswd: string; log: string }): string {
+/** A Verdaccio's files inside its dir. */
+export interface VerdaccioFiles {
+  readonly storage: string;
+  readonly plugins: string;
+  readonly htpasswd: string;
+  /** Verdaccio's own log. */
+  readonly log: string;
+  readonly configFile: string;
+}
+
+function config(options: Omit<VerdaccioOptions, "dir">, paths: VerdaccioFiles): string {
   const proxy = options.uplinkUrl === undefined ? "" : ", proxy: upstream";
   const rule = `{access: $all, publish: $all, unpublish: $all${proxy}}`;
   const uplinks =
@@ -108,16 +118,28 @@ function parseRequests(logFile: string): VerdaccioRequest[] {
   return requests;
 }
 
+/**
+ * Creates the storage and plugins folders in `dir` and writes its `config.yaml` for `options`
+ * (also the cache benchmark's Verdaccio: bench/lib/verdaccio.ts).
+ */
+export function writeVerdaccioConfig(dir: string, options: Omit<VerdaccioOptions, "dir">): VerdaccioFiles {
+  const files: VerdaccioFiles = {
+    storage: join(dir, "storage"),
+    plugins: join(dir, "plugins"),
+    htpasswd: join(dir, "htpasswd"),
+    log: join(dir, "verdaccio.log"),
+    configFile: join(dir, "config.yaml"),
+  };
+  for (const folder of [files.storage, files.plugins]) mkdirSync(folder, { recursive: true });
+  writeFileSync(files.configFile, config(options, files));
+  return files;
+}
+
 /** Starts Verdaccio on a free port (another try if the port was taken meanwhile); resolves once `/-/ping` answers. */
 export async function startVerdaccio(options: VerdaccioOptions): Promise<Verdaccio> {
   const { dir } = options;
-  const storage = join(dir, "storage");
-  const plugins = join(dir, "plugins");
-  for (const folder of [storage, plugins]) mkdirSync(folder, { recursive: true });
-  const configFile = join(dir, "config.yaml");
-  const logFile = join(dir, "verdaccio.log");
+  const { storage, configFile, log: logFile } = writeVerdaccioConfig(dir, options);
   const watchdog = join(dir, "watchdog.cjs");
-  writeFileSync(configFile, config(options, { storage, plugins, htpasswd: join(dir, "htpasswd"), log: logFile }));
   writeFileSync(watchdog, WATCHDOG);
   const bin = installedPackageFile("verdaccio", "bin/verdaccio");
   const env: NodeJS.ProcessEnv = {
