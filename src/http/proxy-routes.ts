@@ -79,12 +79,12 @@ async function forward(request: FastifyRequest, reply: FastifyReply, backend: Ba
   if (backend.forward === undefined) return false;
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   const body = hasBody ? await readBody(request.raw, MAX_FORWARDED_BODY) : undefined;
-  const controller = new AbortController();
-  const pending = backend.forward({ ...proxyRequest, body }, controller.signal);
-  if (pending === undefined) return false;
+  const exchange = backend.forward({ ...proxyRequest, body });
+  if (exchange === undefined) return false;
   // The upstream exchange is this client's alone: it ends when the client goes.
+  const controller = new AbortController();
   reply.raw.once("close", () => controller.abort(new VaultError("unavailable", "the client went away")));
-  const answer = await pending;
+  const answer = await exchange(controller.signal);
   reply.code(answer.status);
   for (const name of FORWARDED_ANSWER_HEADERS) {
     const value = answer.headers[name];

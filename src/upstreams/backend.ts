@@ -81,10 +81,11 @@ export interface Backend {
   present?(artifact: CachedArtifact, ref: ArtifactRef, request: ProxyRequest): CachedArtifact;
   /**
    * Optional: requests answered by the upstream directly, never cached (npm's `audit` and
-   * `search`), for any method. Undefined when the request is not one of them; the route then
-   * resolves it (GET, HEAD) or refuses it (405).
+   * `search`), for any method: the exchange to run, given a signal that aborts when the client
+   * goes. Undefined when the request is not one of them (decided from the request alone, cheaply:
+   * every proxy request asks); the route then resolves it (GET, HEAD) or refuses it (405).
    */
-  forward?(request: ForwardedRequest, signal: AbortSignal): Promise<UpstreamAnswer> | undefined;
+  forward?(request: ForwardedRequest): ((signal: AbortSignal) => Promise<UpstreamAnswer>) | undefined;
   close(): Promise<void>;
 }
 

@@ -8,7 +8,7 @@ import type { Backend, BackendContext, ForwardedRequest, ProxyRequest, Resolutio
 import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import type { UpstreamClient } from "../upstream-client.js";
-import { normaliseUpstreamPath, type UpstreamPathRules } from "../upstream-path.js";
+import type { UpstreamPathRules } from "../upstream-path.js";
 import { cacheKeyFor, fillRequestHeaders, readUpstreamBody, rewrittenAnswer, withTrailingSlash } from "../upstream-request.js";
 import { npmBackendConfigSchema, type NpmBackendConfig } from "./npm-config.js";
 import { renderNpmError } from "./npm-errors.js";
@@ -75,13 +75,16 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
   const packumentRef = (pkg: PackageName, format: PackumentFormat): ArtifactRef => ({
     backend: name,
     cacheKey: cacheKeyFor(name, `packuments/${pkg.full}/${format}.json`),
-    upstreamPath: normaliseUpstreamPath(packumentPath(pkg), NPM_PATHS),
+    upstreamPath: packumentPath(pkg),
     upstream: "packument" satisfies NpmUpstream,
     freshness: metadata,
     upstreamHeaders: { accept: upstreamAccept(format) },
     responseHeaders: { vary: "Accept" },
   });
 
+  // Upstream paths are built from names and versions `parseNpmPath` checked (npm's URL-safe
+  // characters, never a dot segment): already what `normaliseUpstreamPath` would return, which
+  // the upstream client applies again before any request anyway.
   const resolve = (request: ProxyRequest): Resolution => {
     const target = parseNpmPath(request.path);
     switch (target.kind) {
@@ -91,7 +94,7 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
         return {
           backend: name,
           cacheKey: cacheKeyFor(name, `manifests/${target.name.full}/${target.spec}.json`),
-          upstreamPath: normaliseUpstreamPath(`${packumentPath(target.name)}/${target.spec}`, NPM_PATHS),
+          upstreamPath: `${packumentPath(target.name)}/${target.spec}`,
           upstream: "manifest" satisfies NpmUpstream,
           freshness: metadata,
           upstreamHeaders: { accept: "application/json" },
@@ -100,7 +103,7 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
         return {
           backend: name,
           cacheKey: cacheKeyFor(name, `tarballs/${target.name.full}/${target.name.bare}-${target.version}.tgz`),
-          upstreamPath: normaliseUpstreamPath(tarballPath(target.name, target.version), NPM_PATHS),
+          upstreamPath: tarballPath(target.name, target.version),
           upstream: "tarball" satisfies NpmUpstream,
           freshness: { kind: "immutable" },
         };
@@ -197,7 +200,7 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
     resolve,
     fetch,
     present: (artifact, ref, request) => (ref.upstream === "tarball" ? artifact : presentPackument(artifact, request.baseUrl)),
-    forward: (request, signal) => forward(request, signal, registry, credentials),
+    forward: (request) => forward(request, registry, credentials),
     close: async () => {
       await jobs.close();
       await Promise.all([registry.close(), registryHost === registry ? undefined : registryHost.close()]);
@@ -213,7 +216,7 @@ export const npmBackendType = defineBackendType({ type: "npm", options: npmBacke
  * and pnpm post their dependency lists there after every install). Writes are refused; other
  * reads are resolved and cached as usual (undefined).
  */
-function forward(request: ForwardedRequest, signal: AbortSignal, registry: UpstreamClient, credentials: Record<string, string>): Promise<UpstreamAnswer> | undefined {
+function forward(request: ForwardedRequest, registry: UpstreamClient, credentials: Record<string, string>): ((signal: AbortSignal) => Promise<UpstreamAnswer>) | undefined {
   const isRead = request.method === "GET" || request.method === "HEAD";
   if (!request.path.startsWith("-/")) {
     if (isRead) return undefined;
@@ -232,7 +235,7 @@ function forward(request: ForwardedRequest, signal: AbortSignal, registry: Upstr
     const value = request.headers[name];
     if (value !== undefined && request.body !== undefined) headers[name] = value;
   }
-  return registry.request({ method: route.method, path: route.path, query, headers, body: request.body, signal });
+  return (signal) => registry.request({ method: route.method, path: route.path, query, headers, body: request.body, signal });
 }
 
 /** The digest a tarball must have: the strongest in `dist.integrity`, else `dist.shasum` (SHA-1). */

@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { isVaultError } from "../../core/errors.js";
+import { normaliseUpstreamPath } from "../upstream-path.js";
 import type { CachedArtifact } from "../../core/cache/artifact-source.js";
 import { packumentPath, parseNpmPath, tarballPath, type PackageName } from "./npm-paths.js";
 import { negotiatePackumentFormat } from "./packument-format.js";
@@ -59,6 +60,15 @@ describe("npm request paths", () => {
       assert.throws(() => parseNpmPath(path), (error: unknown) => isVaultError(error, "not_found") || isVaultError(error, "bad_request"));
     });
   }
+
+  test("every registry path built from a parsed name is already a normalised upstream path", () => {
+    for (const [path] of cases) {
+      const target = parseNpmPath(path);
+      if (target.kind === "api") continue;
+      const built = target.kind === "tarball" ? tarballPath(target.name, target.version) : target.kind === "version" ? `${packumentPath(target.name)}/${target.spec}` : packumentPath(target.name);
+      assert.equal(normaliseUpstreamPath(built, { npmScopes: true }), built, path);
+    }
+  });
 
   test("registry paths: the packument as npm asks for it, the tarball as the public registry serves it", () => {
     assert.equal(packumentPath(SCOPED), "@types%2fnode");
