@@ -159,6 +159,33 @@ describe("npm backend", () => {
     assert.equal(forwarded?.url, "/-/v1/search?text=lib&size=20&from=0");
   });
 
+  it("token_env: the token comes from the environment at start; an unset variable is refused naming the key", async () => {
+    const variable = "VAULT_TEST_NPM_TOKEN";
+    process.env[variable] = "token-from-the-environment";
+    try {
+      const fromEnv = await startTestVault({
+        extraYaml: `backends: [{type: npm, name: npm, config: {prefix: /npm/, registry_url: "${registry.url}", token_env: ${variable}}}]`,
+      });
+      try {
+        const before = registry.requests.length;
+        assert.equal((await rawRequest(fromEnv.url, "/npm/@acme%2flib")).status, 200);
+        assert.deepEqual(
+          registry.requests.slice(before).map((request) => request.headers.authorization),
+          ["Bearer token-from-the-environment"],
+        );
+      } finally {
+        await fromEnv.close();
+      }
+      delete process.env[variable];
+      await assert.rejects(
+        startTestVault({ extraYaml: `backends: [{type: npm, name: npm, config: {prefix: /npm/, registry_url: "${registry.url}", token_env: ${variable}}}]` }),
+        (error: unknown) => error instanceof Error && /backends\[0\]\.config\.token_env: environment variable VAULT_TEST_NPM_TOKEN is not set/.test(error.message),
+      );
+    } finally {
+      delete process.env[variable];
+    }
+  });
+
   it("answers other registry API paths 404 and writes 405, as JSON", async () => {
     const whoami = await rawRequest(vault.url, "/npm/-/whoami");
     assert.equal(whoami.status, 404);
