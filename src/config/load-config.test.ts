@@ -65,6 +65,7 @@ void describe("loadConfig: defaults", () => {
         ["pypi", "pypi", "/pypi/"],
         ["npm", "npm", "/npm/"],
         ["dockerhub", "docker", "/dockerhub/"],
+        ["apt", "debian", "/debian/"],
       ],
     );
     // Defaults go through their type's schema like a written config: the factories need its defaults.

@@ -47,6 +47,7 @@ export const DEFAULT_BACKENDS: readonly Readonly<BackendInput>[] = [
     name: "docker",
     config: { prefix: "/dockerhub/", registry_url: "https://registry-1.docker.io", auth_url: "https://auth.docker.io" },
   },
+  { type: "apt", name: "debian", config: { prefix: "/debian/", mirror_url: "http://deb.debian.org/debian" } },
 ];
 
 /**

@@ -30,6 +30,6 @@ export function requireTool(t: TestContext, name: string): string | undefined {
 }
 
 function debianPackageFor(tool: string): string {
-  const packages: Record<string, string> = { "docker-registry": "docker-registry", wrk: "wrk" };
+  const packages: Record<string, string> = { "docker-registry": "docker-registry", wrk: "wrk", "apt-ftparchive": "apt-utils", gpg: "gnupg", "dpkg-deb": "dpkg" };
   return packages[tool] ?? tool;
 }
