@@ -189,6 +189,8 @@ export class ArtifactCache implements ArtifactSource {
   }
 
   async peek(ref: ArtifactRef): Promise<CachedArtifact | undefined> {
+    const fill = this.#fills.get(ref.cacheKey);
+    if (fill?.state === "running" || fill?.state === "committing") return this.#fromFill(fill, "MISS", false);
     const opened = await this.#driver.open(ref.cacheKey);
     return opened === undefined ? undefined : this.#hit(opened, "HIT", false);
   }
@@ -352,9 +354,9 @@ export class ArtifactCache implements ArtifactSource {
     }
   }
 
-  #fromFill(fill: Fill, status: CacheStatus): CachedArtifact {
-    if (status === "HIT") this.counters.hits++;
-    else this.counters.misses++;
+  #fromFill(fill: Fill, status: CacheStatus, count = true): CachedArtifact {
+    if (count && status === "HIT") this.counters.hits++;
+    else if (count) this.counters.misses++;
     const reader = fill.reserveReader();
     return {
       status,

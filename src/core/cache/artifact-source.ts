@@ -71,8 +71,9 @@ export interface ArtifactSource {
    */
   get(ref: ArtifactRef, fetch: UpstreamFetch): Promise<CachedArtifact>;
   /**
-   * The stored copy of `ref`, however stale, without asking upstream (HTTP's `only-if-cached`);
-   * undefined when nothing is stored. Not counted as a hit.
+   * What the cache holds of `ref` without asking upstream (HTTP's `only-if-cached`): its download
+   * in progress (whose last bytes come only once verified, and whose body errors if it fails),
+   * else the stored copy however stale; undefined when neither. Not counted as a hit or a miss.
    */
   peek(ref: ArtifactRef): Promise<CachedArtifact | undefined>;
 }

@@ -5,7 +5,7 @@ import { Readable, Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { pino, type Logger } from "pino";
 import type { ArtifactRef } from "../../core/cache/artifact-ref.js";
-import type { ArtifactSource, CachedArtifact, UpstreamFetch } from "../../core/cache/artifact-source.js";
+import type { ArtifactSource, CachedArtifact } from "../../core/cache/artifact-source.js";
 import { CachedIndexes, indexGroups } from "./cached-indexes.js";
 import { parseRelease } from "./release-file.js";
 
@@ -16,29 +16,22 @@ const DSC = "pool/main/v/vault-probe-lib/vault-probe-lib_1.0.dsc";
 /** A store the way `ArtifactSource.peek` shows it, counting what is opened and not let go. */
 class FakeStore implements ArtifactSource {
   readonly files = new Map<string, Buffer>();
-  /** Downloads in progress, which `get` joins (no ETag until they are verified). */
+  /** Downloads in progress, which `peek` shows first (no ETag until they are verified). */
   readonly arriving = new Map<string, Buffer>();
   readonly peeked: string[] = [];
-  /** What `get` was asked for that was neither stored nor arriving: the caller's fetch answered (or refused). */
-  readonly refusedUpstream: string[] = [];
+  /** What was asked of `get`, which could go upstream: the indexes never do. */
+  readonly gets: string[] = [];
   open = 0;
 
-  async get(ref: ArtifactRef, fetch: UpstreamFetch): Promise<CachedArtifact> {
-    const bytes = this.arriving.get(ref.cacheKey);
-    if (bytes !== undefined) return this.#artifact(bytes, undefined);
-    const stored = await this.peek(ref);
-    if (stored !== undefined) return stored;
-    try {
-      await fetch(ref, undefined, new AbortController().signal);
-    } catch (error) {
-      this.refusedUpstream.push(ref.cacheKey);
-      throw error;
-    }
-    throw new Error("the indexes never go upstream themselves");
+  async get(ref: ArtifactRef): Promise<CachedArtifact> {
+    this.gets.push(ref.cacheKey);
+    throw new Error("the indexes read only what is cached or arriving");
   }
 
   async peek(ref: ArtifactRef): Promise<CachedArtifact | undefined> {
     this.peeked.push(ref.cacheKey);
+    const arriving = this.arriving.get(ref.cacheKey);
+    if (arriving !== undefined) return this.#artifact(arriving, undefined);
     const bytes = this.files.get(ref.cacheKey);
     return bytes === undefined ? undefined : this.#artifact(bytes, `"${sha256(bytes)}"`);
   }
@@ -192,7 +185,7 @@ test("an index fetched a moment ago is read from the download still arriving; on
   indexes.noteFetched(keys.inRelease);
   indexes.noteFetched(keys.packagesGzByHash);
   assert.deepEqual(await indexes.poolDigest(DEB, "Packages"), { sha256: sha256(deb), size: deb.length });
-  assert.deepEqual(store.refusedUpstream, []);
+  assert.deepEqual(store.gets, []);
   assert.equal(store.open, 0);
 
   // A download that failed: not stored, not arriving; the upstream is not asked instead.
@@ -202,7 +195,7 @@ test("an index fetched a moment ago is read from the download still arriving; on
   other.files.set(keys.inRelease, inRelease);
   later.noteFetched(keys.packagesGzByHash);
   assert.equal(await later.poolDigest(DEB, "Packages"), undefined);
-  assert.deepEqual(other.refusedUpstream, [keys.packagesGzByHash]);
+  assert.deepEqual(other.gets, []);
   // It landed after all: the next download looks again, though nothing else was fetched.
   other.files.set(keys.packagesGzByHash, packagesGz);
   assert.deepEqual(await later.poolDigest(DEB, "Packages"), { sha256: sha256(deb), size: deb.length });

@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { ArtifactRef, ExpectedDigest } from "../../core/cache/artifact-ref.js";
-import type { ArtifactSource, CachedArtifact, UpstreamFetch } from "../../core/cache/artifact-source.js";
+import type { ArtifactSource, CachedArtifact } from "../../core/cache/artifact-source.js";
 import { VaultError, isVaultError } from "../../core/errors.js";
 import { readUpstreamBody } from "../upstream-request.js";
 import type { PoolIndexKind } from "./apt-paths.js";
@@ -81,11 +81,6 @@ interface FoundIndex {
   /** The SHA256 the Release lists for it: a copy that turns out to be another version is not used. */
   readonly listed: string | undefined;
 }
-
-/** The fetch given to the cache when joining a download in progress: never a request of our own. */
-const NO_UPSTREAM: UpstreamFetch = async () => {
-  throw new VaultError("unavailable", "only an index cached or being downloaded is read here");
-};
 
 export class CachedIndexes {
   readonly #artifacts: ArtifactSource;
@@ -270,20 +265,12 @@ export class CachedIndexes {
   }
 
   /**
-   * The stored copy of `ref`; or, for a file fetched a moment ago (`noteFetched`) and not stored
-   * yet, the cache's download of it as it arrives — its last bytes come only once it is
-   * verified, and a download that fails errors its body, so nothing unverified is ever read
-   * to the end. Never a request of its own upstream.
+   * The cache's download of `ref` in progress — its last bytes come only once it is verified, and
+   * a download that fails errors its body, so nothing unverified is ever read to the end — else
+   * its stored copy. Never a request of its own upstream.
    */
-  async #cachedOrArriving(ref: ArtifactRef): Promise<CachedArtifact | undefined> {
-    const stored = await this.#artifacts.peek(ref);
-    if (stored !== undefined || !this.#landing.has(ref.cacheKey)) return stored;
-    try {
-      return await this.#artifacts.get(ref, NO_UPSTREAM);
-    } catch {
-      // Landed meanwhile (and stale already), or failed.
-      return this.#artifacts.peek(ref);
-    }
+  #cachedOrArriving(ref: ArtifactRef): Promise<CachedArtifact | undefined> {
+    return this.#artifacts.peek(ref);
   }
 
   /** Reads the pool files a cached index lists into layer `layer` (replacing an older version's). */
