@@ -8,7 +8,7 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -165,6 +165,42 @@ test("apt backend end to end: apt-get → artifact-vault → nginx-served signed
       // Everything was cached already under the same backends: the mirrors saw at most revalidations.
       assert.ok(upstream.requests().slice(before).every((request) => request.uri.includes("/dists/")));
       assertOnlyTheVaultAsked();
+    });
+
+    await t.test("with auth.proxy: token, apt logs in with the token from auth.conf, or as the proxy's user in proxy mode", async () => {
+      const guarded = await startTestVault({
+        proxyAuth: "token",
+        tokens: [{ name: "apt", scopes: ["read"] }],
+        extraYaml: `backends: [{type: apt, name: debian, config: {prefix: /debian/, mirror_url: "${upstream.url}/debian"}}]`,
+      });
+      try {
+        const token = guarded.tokens["apt"] ?? "";
+        const host = new URL(guarded.url).host;
+        const mirrored: AptSource = { url: `${guarded.url}/debian`, suite: debian.codename, keyring: debian.keyring };
+        const refused = await createAptEnv({ dir: join(dir, "apt-tokenless"), sources: [mirrored] });
+        const denied = await aptUpdate(refused);
+        assert.notEqual(denied.code, 0, denied.output);
+        assert.match(denied.output, /401/);
+
+        const withToken = await createAptEnv({ dir: join(dir, "apt-token"), sources: [mirrored] });
+        // /etc/apt/auth.conf.d/vault.conf on a real machine.
+        await writeFile(join(withToken.dir, "etc", "auth.conf"), `machine http://${host}\nlogin x\npassword ${token}\n`, { mode: 0o600 });
+        assertAptOk(await aptUpdate(withToken), "apt-get update with the token in auth.conf");
+        const target = join(dir, "token-downloads");
+        await mkdir(target);
+        assertAptOk(await aptDownload(withToken, ["vault-probe-app"], target), "apt-get download with the token");
+        await assertDownloaded([debian.deb("vault-probe-app", "1.0")], target);
+
+        const proxied = await createAptEnv({
+          dir: join(dir, "apt-token-proxy"),
+          proxy: `http://x:${token}@${host}/`,
+          sources: [{ url: `${upstream.url}/debian`, suite: debian.codename, keyring: debian.keyring }],
+        });
+        assertAptOk(await aptUpdate(proxied), "apt-get update through the vault as a proxy with credentials");
+        assert.deepEqual(await aptVersions(proxied, "vault-probe-lib"), ["1.1", "1.0"]);
+      } finally {
+        await guarded.close();
+      }
     });
 
     await t.test("with the upstream stopped, a fresh apt-get update and download still work from the vault (STALE)", async () => {
