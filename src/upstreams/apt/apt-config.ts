@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { boolean, duration, httpUrl, integer, optionalText, text } from "../../config/scalars.js";
+import { boolean, duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
 
 /** Options of the `apt` backend: one Debian or Ubuntu mirror (`deb.debian.org/debian`, `security.debian.org/debian-security`, ...). */
 export const aptBackendConfigSchema = z.strictObject({

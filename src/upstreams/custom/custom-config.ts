@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, text } from "../../config/scalars.js";
+import { duration, text } from "../../core/config/scalars.js";
 
 /**
  * Options of the `custom` backend. The vault reads `prefix`, `module`, `adapter` and `ttl`;

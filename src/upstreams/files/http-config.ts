@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../config/scalars.js";
+import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
 
 /** Options of the `http` backend (generic files), with the source design's keys. */
 export const httpBackendConfigSchema = z.strictObject({

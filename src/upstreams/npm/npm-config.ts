@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../config/scalars.js";
+import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
 
 export const NPM_REGISTRY_URL = "https://registry.npmjs.org";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../config/scalars.js";
+import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
 
 /** One upstream registry: where it is, where its tokens come from, and how to log in. */
 const registrySchema = z.strictObject({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../config/scalars.js";
+import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
 
 export const PYPI_INDEX_URL = "https://pypi.org/simple";
 export const PYPI_PACKAGES_URL = "https://files.pythonhosted.org/packages";

@@ -1,5 +1,6 @@
 /**
- * Scalar schemas shared by the config schema and the backends' own option schemas. Values may
+ * Scalar schemas shared by the config schema (src/config/) and the backends' own option schemas
+ * (each ecosystem's folder): here, below both, so that neither imports the other's folder for them. Values may
  * arrive as strings after `${VAR}` substitution, so numbers and booleans also accept their string
  * spelling. A failed scalar raises a "custom" issue carrying what it expected; `configErrorMap`
  * renders it (with the full path known, so secrets are never echoed).
