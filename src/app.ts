@@ -7,6 +7,7 @@ import { ObjectService } from "./objects/object-service.js";
 import { createStorageDriver } from "./storage/registry.js";
 import { ArtifactCache } from "./cache/artifact-cache.js";
 import { createBackends } from "./upstreams/backend-types.js";
+import type { Backend } from "./upstreams/backend.js";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -48,6 +49,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     for (const release of resources.splice(0).reverse()) await release();
   };
   let app;
+  let served: string[] = [];
   try {
     const driver = await createStorageDriver(mainStore(config), { onWarning });
     resources.push(() => driver.close());
@@ -71,6 +73,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     resources.push(() => cache.close());
     const backends = await createBackends(config.backends, { logger, metadataTtlMs: config.cache.metadata_ttl_ms, artifacts: cache });
     resources.push(() => Promise.all(backends.map((backend) => backend.close())).then(() => undefined));
+    served = backends.map(describeBackend);
     app = await buildServer({
       logger,
       authenticator,
@@ -91,7 +94,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
   const address = server.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, storage: mainStore(config).type, backends: config.backends.map((backend) => `${backend.name} ${String(backend.options["prefix"])}`) }, "artifact-vault listening");
+  logger.info({ url, storage: mainStore(config).type, backends: served }, "artifact-vault listening");
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
@@ -113,4 +116,13 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     url,
     close: () => (closing ??= close()),
   };
+}
+
+/** What a backend answers, for the start-up log: `docker /dockerhub/ and /v2/`, `debian /debian/ and proxy mode for http://deb.debian.org/debian/`. */
+function describeBackend(backend: Backend): string {
+  const also: string[] = [];
+  if (backend.mounts?.registryApi === true) also.push("/v2/");
+  const proxied = backend.mounts?.forwardProxy ?? [];
+  if (proxied.length > 0) also.push(`proxy mode for ${proxied.map((base) => base.href).join(", ")}`);
+  return [`${backend.name} ${backend.prefix}`, ...also].join(" and ");
 }

@@ -83,8 +83,8 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     let principal: Principal | undefined;
     try {
       // In apt's proxy mode the credentials come as the proxy's (`http://user:token@vault:8080/`).
-    const proxied = request.originalUrl !== request.url && request.headers.authorization === undefined;
-    principal = deps.authenticator.authenticate(proxied ? header(request, "proxy-authorization") : request.headers.authorization);
+      const proxied = request.originalUrl !== request.url && request.headers.authorization === undefined;
+      principal = deps.authenticator.authenticate(proxied ? header(request, "proxy-authorization") : request.headers.authorization);
     } catch (error) {
       if (error instanceof VaultError && error.kind === "unauthenticated") throw new VaultError("unauthenticated", error.message, { challenge });
       throw error;

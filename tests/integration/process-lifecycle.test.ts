@@ -139,3 +139,27 @@ test("logs are JSON with request ids and never contain tokens", async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("the start-up log says which backends serve where, /v2/ and apt's proxy mode included", async () => {
+  const { dir, config } = await setup();
+  let vault: VaultProcess | undefined;
+  try {
+    vault = await spawnVault(config);
+    const line = vault
+      .output()
+      .split("\n")
+      .find((entry) => entry.includes('"msg":"artifact-vault listening"'));
+    assert.ok(line !== undefined, vault.output());
+    // No `backends` in the file: the public upstreams.
+    assert.deepEqual((JSON.parse(line) as { backends: string[] }).backends, [
+      "pypi /pypi/",
+      "npm /npm/",
+      "docker /dockerhub/ and /v2/",
+      "debian /debian/ and proxy mode for http://deb.debian.org/debian",
+    ]);
+  } finally {
+    vault?.kill();
+    await vault?.exited();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
