@@ -8,6 +8,7 @@ import { createStorageDriver } from "./storage/registry.js";
 import { ArtifactCache } from "./cache/artifact-cache.js";
 import { createBackends } from "./upstreams/backend-types.js";
 import type { Backend } from "./upstreams/backend.js";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -62,10 +63,18 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     if (authenticator.size === 0) {
       logger.warn({ file: config.auth.tokens_file }, "no API tokens yet: create one with `artifact-vault tokens add NAME --ttl DAYS --scope read`");
     }
+    // Downloads spool next to the store when it is on local disk (a rename commits them); else in
+    // a temp dir of this vault's own, removed when it stops.
+    let spoolDirectory = cacheDriver.localStagingDirectory;
+    if (spoolDirectory === undefined) {
+      const temporary = await mkdtemp(path.join(tmpdir(), "artifact-vault-spool-"));
+      resources.push(() => rm(temporary, { recursive: true, force: true }));
+      spoolDirectory = temporary;
+    }
     const cache = new ArtifactCache({
       driver: cacheDriver,
       logger,
-      spoolDirectory: cacheDriver.localStagingDirectory ?? path.join(tmpdir(), `artifact-vault-spool-${process.pid}`),
+      spoolDirectory,
       maxSize: config.cache.max_size,
       negativeTtlMs: config.cache.negative_ttl_ms,
     });
