@@ -58,7 +58,7 @@ export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/
 
 import type { BackendDefinition } from "../upstreams/backend-type.js";
 import { backendTypeNames, findBackendType } from "../upstreams/backend-types.js";
-import { boolean, duration, httpUrl, integer, optionalText, size, text, type ExpectedParams } from "../core/config/scalars.js";
+import { boolean, duration, fileMode, httpUrl, integer, optionalText, size, text, type ExpectedParams } from "../core/config/scalars.js";
 
 const logLevel = z.preprocess((value) => (typeof value === "string" ? value.trim().toLowerCase() : value), z.enum(LOG_LEVELS));
 
@@ -72,7 +72,7 @@ const memoryStore = z.strictObject({
 
 const filesystemStore = z.strictObject({
   type: z.literal("filesystem"),
-  config: z.strictObject({ root_path: text, fsync: boolean.optional() }),
+  config: z.strictObject({ root_path: text, fsync: boolean.optional(), file_mode: fileMode.optional() }),
 });
 
 const s3Store = z.strictObject({

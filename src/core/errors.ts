@@ -13,6 +13,8 @@ export type ErrorKind =
   | "conflict"
   | "precondition_failed"
   | "payload_too_large"
+  /** The store is out of space (a full disk): not the client's fault, and not worth a retry soon. */
+  | "insufficient_storage"
   | "checksum_mismatch"
   | "range_not_satisfiable"
   | "rate_limited"

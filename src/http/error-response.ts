@@ -15,6 +15,7 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   conflict: 409,
   precondition_failed: 412,
   payload_too_large: 413,
+  insufficient_storage: 507,
   checksum_mismatch: 400,
   range_not_satisfiable: 416,
   rate_limited: 429,

@@ -11,6 +11,11 @@ export interface FilesystemStoreOptions {
   readonly root_path: string;
   /** fsync files and directories on write (default true); off only for throwaway stores. */
   readonly fsync?: boolean;
+  /**
+   * Permission bits of object files (default 0o600: the service's user only); directories get the
+   * same with the execute bits of each readable class (0o600 → 0o700, 0o640 → 0o750).
+   */
+  readonly file_mode?: number;
 }
 
 export interface S3StoreOptions {

@@ -50,6 +50,18 @@ export const optionalText = z
   .optional()
   .transform((value) => (value === "" ? undefined : value));
 
+/**
+ * File permission bits as `chmod` writes them: `0640`, `"0640"` or `640` all mean rw-r-----. (YAML
+ * reads an unquoted `0640` as the number 640, so a number's digits are read as octal too.) The
+ * owner must keep read and write; execute bits are refused (these are data files).
+ */
+export const fileMode = scalar('a file mode like "0600" or "0640" (owner read and write, no execute bits)', (input) => {
+  const digits = typeof input === "number" && Number.isSafeInteger(input) ? String(input) : typeof input === "string" ? input.trim() : undefined;
+  if (digits === undefined || !/^0?[0-7]{3}$/.test(digits)) return undefined;
+  const mode = Number.parseInt(digits, 8);
+  return (mode & 0o600) === 0o600 && (mode & 0o111) === 0 ? mode : undefined;
+});
+
 export const httpUrl = scalar("an http(s) URL", (input) => {
   if (typeof input !== "string" || !URL.canParse(input)) return undefined;
   const protocol = new URL(input).protocol;
