@@ -85,6 +85,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     served = backends.map(describeBackend);
     app = await buildServer({
       logger,
+      timeouts: { requestMs: config.request_timeout_ms, bodyMs: config.body_timeout_ms },
       authenticator,
       objects: new ObjectService(driver, config.max_object_size),
       rateLimit: {

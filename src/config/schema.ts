@@ -254,6 +254,10 @@ const sections = z.strictObject({
     .transform((limits) => ({ ...limits, enabled: limits.enabled && limits.per_token_per_minute > 0 })),
   max_object_size: size(1).default(5 * GiB),
   shutdown_timeout: duration().default(30_000),
+  /** The longest a request (an upload, mostly) may take to arrive whole: 408 past it. */
+  request_timeout: duration(1).default(15 * 60_000),
+  /** The longest a request body may send nothing: 408 past it. */
+  body_timeout: duration(1).default(60_000),
   cache: z
     .strictObject({
       /** Omit (or null) for no bound. */
@@ -301,6 +305,8 @@ export const configSchema = z
       rate_limit: config.rate_limit,
       max_object_size: config.max_object_size,
       shutdown_timeout_ms: config.shutdown_timeout,
+      request_timeout_ms: config.request_timeout,
+      body_timeout_ms: config.body_timeout,
       cache: config.cache,
       backends: config.backends,
     };

@@ -13,6 +13,10 @@ export type ErrorKind =
   | "conflict"
   | "precondition_failed"
   | "payload_too_large"
+  /** The client took too long to send its request (`request_timeout`, `body_timeout`, the headers' 60 s). */
+  | "request_timeout"
+  /** The request's headers are larger than the server takes. */
+  | "headers_too_large"
   /** The store is out of space (a full disk): not the client's fault, and not worth a retry soon. */
   | "insufficient_storage"
   | "checksum_mismatch"

@@ -15,6 +15,8 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   conflict: 409,
   precondition_failed: 412,
   payload_too_large: 413,
+  request_timeout: 408,
+  headers_too_large: 431,
   insufficient_storage: 507,
   checksum_mismatch: 400,
   range_not_satisfiable: 416,
@@ -26,9 +28,22 @@ export const STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   internal: 500,
 };
 
+/**
+ * What clients are told of failures whose details name the upstream (its URL, the socket error)
+ * or the vault's insides: a generic reason; the details go to the log with the request id.
+ */
+const GENERIC_MESSAGES: Partial<Readonly<Record<ErrorKind, string>>> = {
+  upstream_failed: "the upstream failed",
+  upstream_timeout: "the upstream did not answer in time",
+  internal: "internal server error",
+};
+
 export interface ErrorResponse {
   readonly status: number;
+  /** Safe to show the client. */
   readonly message: string;
+  /** Whether `message` stands for details only the log has (the client is given the request id to quote). */
+  readonly detailsLogged: boolean;
   readonly headers: Record<string, string>;
   /** Whether the cause is our own fault and deserves an error log with its stack. */
   readonly internal: boolean;
@@ -37,7 +52,7 @@ export interface ErrorResponse {
 /** Turns anything thrown into a status, a client-safe message and the headers that go with it. */
 export function toErrorResponse(error: unknown): ErrorResponse {
   if (!(error instanceof VaultError)) {
-    return { status: 500, message: "internal server error", headers: {}, internal: true };
+    return { status: 500, message: "internal server error", detailsLogged: true, headers: {}, internal: true };
   }
   const headers: Record<string, string> = {};
   if (error.kind === "unauthenticated") headers["www-authenticate"] = error.challenge ?? "Bearer";
@@ -45,9 +60,11 @@ export function toErrorResponse(error: unknown): ErrorResponse {
     headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
   }
   if (error.allow !== undefined) headers["allow"] = error.allow.join(", ");
+  const generic = GENERIC_MESSAGES[error.kind];
   return {
     status: STATUS_BY_KIND[error.kind],
-    message: error.message,
+    message: generic ?? error.message,
+    detailsLogged: generic !== undefined,
     headers,
     internal: error.kind === "internal",
   };

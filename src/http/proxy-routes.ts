@@ -71,7 +71,7 @@ export async function serve(request: FastifyRequest, reply: FastifyReply, backen
   if (ref.responseHeaders !== undefined) reply.headers(ref.responseHeaders);
   reply.headers(artifact.upstreamHeaders);
   reply.header("x-cache", artifact.status);
-  return sendRepresentation(request, reply, artifact);
+  return sendRepresentation(request, reply, { ...artifact, browsable: ref.browsable });
 }
 
 /** Sends the upstream's answer to a request the backend forwards; false when it does not forward it. */

@@ -22,6 +22,29 @@ export interface Representation {
   body(range?: ByteRange): Readable;
   /** Lets go without reading. */
   release(): void | Promise<void>;
+  /**
+   * A document meant to be read in a browser (an index page): served inline even when it is
+   * HTML. Everything else of an active type is served as an attachment.
+   */
+  readonly browsable?: boolean | undefined;
+}
+
+/**
+ * Types a browser would run or render with scripts: served as attachments, never inline from
+ * the vault's origin (where the web UI and its token live).
+ */
+const ACTIVE_TYPE = /^(?:text\/html|application\/xhtml\+xml|image\/svg\+xml|text\/xml|application\/xml|[a-z]+\/[a-z0-9.+-]+\+xml|(?:text|application)\/(?:x-)?(?:java|ecma)script|text\/xsl|application\/pdf|multipart\/x-mixed-replace)$/;
+
+/**
+ * Headers that keep stored bytes from running in the vault's origin whatever they hold: no
+ * sniffing a type the bytes were not stored with; a sandbox CSP (scripts, forms and plugins off,
+ * an opaque origin, nothing loaded); and active types as downloads.
+ */
+function setContentSafety(reply: FastifyReply, contentType: string, browsable: boolean): void {
+  reply.header("x-content-type-options", "nosniff");
+  reply.header("content-security-policy", "sandbox; default-src 'none'");
+  const type = (contentType.split(";")[0] ?? "").trim().toLowerCase();
+  if (!browsable && ACTIVE_TYPE.test(type)) reply.header("content-disposition", "attachment");
 }
 
 /**
@@ -38,7 +61,9 @@ export async function sendRepresentation(request: FastifyRequest, reply: Fastify
   let handedOver = false;
   try {
     const { size, etag, lastModified } = representation;
-    reply.header("content-type", representation.contentType ?? "application/octet-stream");
+    const contentType = representation.contentType ?? "application/octet-stream";
+    reply.header("content-type", contentType);
+    setContentSafety(reply, contentType, representation.browsable === true);
     if (etag !== undefined) reply.header("etag", etag);
     if (lastModified !== undefined) reply.header("last-modified", lastModified.toUTCString());
     if (size !== undefined) reply.header("accept-ranges", "bytes");

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import rateLimit from "@fastify/rate-limit";
 import { VaultError } from "../core/errors.js";
@@ -15,6 +14,13 @@ import { registerProxyRoutes } from "./proxy-routes.js";
 import { registerRegistryRoutes } from "./registry-routes.js";
 import { registerAdminRoutes } from "./admin-routes.js";
 import { rejectOtherMethods } from "./reject-methods.js";
+import { requestIdFrom } from "./request-id.js";
+import { redactUrl } from "./url-redaction.js";
+import { FailedAuthThrottle } from "../auth/failed-auth-throttle.js";
+import { clientErrorResponder, HEADERS_TIMEOUT_MS, serverWithTimeouts } from "./client-errors.js";
+import { errorRendererOf } from "../upstreams/backend-types.js";
+import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { CacheAdmin } from "../cache/cache-admin.js";
 import type { ArtifactCache } from "../cache/artifact-cache.js";
 import type { Backend } from "../upstreams/backend.js";
@@ -44,6 +50,8 @@ export interface RateLimitSettings {
 
 export interface ServerDependencies {
   readonly logger: FastifyBaseLogger;
+  /** `request_timeout` and `body_timeout`: how long a request, and a pause in its body, may take. */
+  readonly timeouts: { readonly requestMs: number; readonly bodyMs: number };
   readonly authenticator: TokenAuthenticator;
   readonly objects: ObjectService;
   readonly rateLimit: RateLimitSettings;
@@ -53,12 +61,17 @@ export interface ServerDependencies {
 
 /** Builds the HTTP edge. Routes are thin adapters; errors become responses in one handler. */
 export async function buildServer(deps: ServerDependencies): Promise<FastifyInstance> {
+  const rendererFor = errorRendererByPath(deps.vault?.backends ?? []);
+  /** The response of the request each connection is answering, while it does. */
+  const responses = new WeakMap<Socket, ServerResponse>();
   const app = Fastify({
+    serverFactory: serverWithTimeouts({ requestMs: deps.timeouts.requestMs, headersMs: HEADERS_TIMEOUT_MS }),
+    clientErrorHandler: clientErrorResponder(deps.logger, rendererFor, (socket) => responses.get(socket)?.headersSent === true),
     loggerInstance: deps.logger,
     // One compact line per request comes from our onResponse hook instead.
     logController: new LogController({ disableRequestLogging: true }),
-    requestIdHeader: "x-request-id",
-    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    genReqId: (request) => requestIdFrom(request.headers["x-request-id"]),
     exposeHeadRoutes: false,
     // Object keys are long, percent-encoded paths.
     routerOptions: { maxParamLength: 16 * 1024 },
@@ -66,8 +79,8 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     // apt's proxy mode sends absolute-form requests (`GET http://mirror/debian/...`): those for a
     // configured mirror are mapped onto its backend's prefix, every other one refused.
     rewriteUrl: forwardProxyRewriter(deps.vault?.backends ?? []),
-    frameworkErrors: (error, _request, reply) => {
-      void sendError(reply, new VaultError("bad_request", `bad request: ${error.message}`));
+    frameworkErrors: (error, request, reply) => {
+      void sendError(reply, new VaultError("bad_request", `bad request: ${error.message}`), rendererFor(pathOf(request)));
     },
   });
 
@@ -75,28 +88,41 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null));
 
+  // Failed authentication is throttled per address on every route that authenticates.
+  const failedAuth =
+    deps.rateLimit.enabled && deps.rateLimit.perIpPerMinute > 0 ? new FailedAuthThrottle({ limit: deps.rateLimit.perIpPerMinute }) : undefined;
+  const refuse = (request: FastifyRequest, message: string): VaultError => {
+    const wait = failedAuth?.failed(request.ip);
+    if (wait !== undefined) {
+      return new VaultError("rate_limited", `too many failed authentications from this address: try again in ${wait} s`, { retryAfterSeconds: wait });
+    }
+    return new VaultError("unauthenticated", message, { challenge: request.routeOptions.config.challenge ?? BEARER_CHALLENGE });
+  };
+
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+    responses.set(request.raw.socket, reply.raw);
+    watchBody(request, deps.timeouts.bodyMs);
     const scope = request.routeOptions.config.scope;
     if (scope === undefined) return;
-    const challenge = request.routeOptions.config.challenge ?? BEARER_CHALLENGE;
     let principal: Principal | undefined;
     try {
       // In apt's proxy mode the credentials come as the proxy's (`http://user:token@vault:8080/`).
       const proxied = request.originalUrl !== request.url && request.headers.authorization === undefined;
       principal = deps.authenticator.authenticate(proxied ? header(request, "proxy-authorization") : request.headers.authorization);
     } catch (error) {
-      if (error instanceof VaultError && error.kind === "unauthenticated") throw new VaultError("unauthenticated", error.message, { challenge });
+      if (error instanceof VaultError && error.kind === "unauthenticated") throw refuse(request, error.message);
       throw error;
     }
-    if (principal === undefined) throw new VaultError("unauthenticated", "missing credentials: send a token", { challenge });
+    if (principal === undefined) throw refuse(request, "missing credentials: send a token");
     requireScope(principal, scope);
     request.principal = principal;
   });
 
   app.addHook("onResponse", async (request, reply) => {
+    responses.delete(request.raw.socket);
     request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      { method: request.method, url: redactUrl(request.originalUrl), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       "request",
     );
   });
@@ -105,6 +131,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     const failure = asVaultError(error);
     const response = toErrorResponse(failure);
     if (response.internal) request.log.error({ err: error }, "internal error");
+    else if (UPSTREAM_KINDS.has(failure.kind)) request.log.warn({ kind: failure.kind, reason: failure.message, url: redactUrl(request.originalUrl) }, "upstream failed");
     else request.log.debug({ kind: failure.kind, message: failure.message }, "request failed");
     if (reply.sent || reply.raw.headersSent) {
       // Too late for a status: abort so the client sees a broken response, never a short one.
@@ -151,6 +178,9 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   return app;
 }
 
+/** Failures whose details (the upstream's URL and error) go to the log at warn, not to the client. */
+const UPSTREAM_KINDS: ReadonlySet<string> = new Set(["upstream_failed", "upstream_timeout"]);
+
 function asVaultError(error: unknown): VaultError {
   if (error instanceof VaultError) return error;
   // Errors fastify raises itself (malformed requests, closing server) carry a 4xx/503 status.
@@ -168,9 +198,37 @@ async function sendError(reply: FastifyReply, error: VaultError, render: ErrorRe
   const response = toErrorResponse(error);
   // A request body we refused is left unread; closing the connection spares draining it all.
   if (!reply.request.raw.complete) reply.header("connection", "close");
-  const rendered = render({ status: response.status, kind: error.kind, code: error.code, message: response.message, path: pathOf(reply.request) });
+  const message = response.detailsLogged ? `${response.message} (request ${reply.request.id}; the vault's log has the details)` : response.message;
+  const rendered = render({ status: response.status, kind: error.kind, code: error.code, message, path: pathOf(reply.request) });
   if (rendered.headers !== undefined) reply.headers(rendered.headers);
   return reply.code(response.status).headers(response.headers).type(rendered.contentType).send(rendered.body);
+}
+
+/**
+ * A request body that sends nothing for `bodyMs` fails with `request_timeout`: the route reading
+ * it stops as for any broken body, and the error handler answers 408 (in the route's format) and
+ * closes the connection. Only while a body is arriving: a client waiting for an answer is never
+ * timed out here.
+ */
+function watchBody(request: FastifyRequest, bodyMs: number): void {
+  const raw = request.raw;
+  const hasBody = raw.headers["transfer-encoding"] !== undefined || Number(raw.headers["content-length"] ?? 0) > 0;
+  if (!hasBody || raw.complete) return;
+  const onIdle = (): void => {
+    stop();
+    // An error event, not destroy(): destroying the request would close the socket before the 408.
+    raw.emit("error", new VaultError("request_timeout", `the request body sent nothing for ${Math.round(bodyMs / 1000)} s`));
+  };
+  const socket = raw.socket;
+  const stop = (): void => {
+    if (!socket.destroyed) socket.setTimeout(0);
+    raw.removeListener("timeout", onIdle);
+  };
+  // Set on the request, not the socket: Node then leaves the socket open for the 408 (a socket
+  // timeout nobody answers for is destroyed at once).
+  raw.setTimeout(bodyMs, onIdle);
+  raw.once("end", stop);
+  raw.once("close", stop);
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -181,4 +239,12 @@ function header(request: FastifyRequest, name: string): string | undefined {
 function pathOf(request: FastifyRequest): string {
   const query = request.url.indexOf("?");
   return query === -1 ? request.url : request.url.slice(0, query);
+}
+
+/** Which error format a path's surface uses: its backend's (the registry API's under /v2/), else the object API's envelope. */
+function errorRendererByPath(backends: readonly Backend[]): (path: string) => ErrorRenderer {
+  const registry = backends.find((backend) => backend.mounts?.registryApi === true);
+  const surfaces: Array<readonly [string, ErrorRenderer]> = backends.map((backend) => [backend.prefix, errorRendererOf(backend.type)]);
+  if (registry !== undefined) surfaces.push(["/v2/", errorRendererOf(registry.type)]);
+  return (path) => surfaces.find(([prefix]) => path.startsWith(prefix) || `${path}/` === prefix)?.[1] ?? renderObjectApiError;
 }

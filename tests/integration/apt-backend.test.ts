@@ -15,7 +15,7 @@ import { fakeArchive, serveFakeArchive, type FakeArchive } from "../support/apt/
 import { rawRequest, type RawResponse } from "../support/http.js";
 import { OriginServer } from "../support/origin-server.js";
 import { waitFor } from "../support/process.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { GENERIC_UPSTREAM_FAILURE, loggedUpstreamReason, startTestVault, type TestVault } from "../support/test-vault.js";
 
 const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
@@ -149,7 +149,8 @@ describe("apt backend", () => {
     mirror.files.set(`/debian/${APP}`, { body: randomBytes(real.length + 1) });
     const missized = await get(`/debian/${APP}`);
     assert.equal(missized.status, 502);
-    assert.match(missized.body.toString(), /index lists/);
+    assert.match(missized.body.toString(), GENERIC_UPSTREAM_FAILURE);
+    assert.match(loggedUpstreamReason(vault, missized.header("x-request-id")), /index lists/);
     restore(APP);
     const good = await get(`/debian/${APP}`);
     assert.equal(good.status, 200);

@@ -20,7 +20,7 @@ import { loadConfig } from "../../src/config/load-config.js";
 import { createBackends } from "../../src/upstreams/backend-types.js";
 import { rawRequest } from "../support/http.js";
 import { OriginServer } from "../support/origin-server.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { GENERIC_UPSTREAM_FAILURE, loggedUpstreamReason, startTestVault, type TestVault } from "../support/test-vault.js";
 import { CLI_PATH, spawnVault } from "../support/vault-process.js";
 
 /** examples/plugins at the package root (this file runs as dist/tests/integration/custom-backend.test.js). */
@@ -151,7 +151,8 @@ void describe("custom backends", () => {
       for (let attempt = 1; attempt <= 2; attempt++) {
         const response = await get(vault.url, "/legacy/broken.bin");
         assert.equal(response.status, 502);
-        assert.match(response.body.toString(), /upstream answered 500/);
+        assert.match(response.body.toString(), GENERIC_UPSTREAM_FAILURE);
+        assert.match(loggedUpstreamReason(vault, response.headers.get("x-request-id") ?? undefined), /upstream answered 500/);
         assert.equal(origin.count("/legacy/broken.bin"), attempt);
       }
     });

@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { rawRequest } from "../support/http.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { GENERIC_UPSTREAM_FAILURE, loggedUpstreamReason, startTestVault, type TestVault } from "../support/test-vault.js";
 
 const digestOf = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -246,7 +246,8 @@ describe("oci backend", () => {
     try {
       const response = await rawRequest(other.url, "/v2/team/app/manifests/latest");
       assert.equal(response.status, 502);
-      assert.match(response.json<{ errors: Array<{ message: string }> }>().errors[0]?.message ?? "", /neither the registry nor its auth_url/);
+      assert.match(response.json<{ errors: Array<{ message: string }> }>().errors[0]?.message ?? "", GENERIC_UPSTREAM_FAILURE);
+      assert.match(loggedUpstreamReason(other, response.header("x-request-id")), /neither the registry nor its auth_url/);
       assert.equal(elsewhere.seen.length, 0);
     } finally {
       await other.close();

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { pino } from "pino";
 import { startVault, type RunningVault } from "../../src/app.js";
 import { loadConfig } from "../../src/config/load-config.js";
@@ -20,7 +21,16 @@ export interface TestVault {
   /** Plaintext token by name. */
   readonly tokens: Readonly<Record<string, string>>;
   auth(name: string): { authorization: string };
+  /** What the vault logged at warn and above (or at `TEST_LOG_LEVEL`), one parsed JSON line each. */
+  logs(): LogLine[];
   close(): Promise<void>;
+}
+
+export interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly reqId?: string;
+  readonly [field: string]: unknown;
 }
 
 export const ALL_SCOPES: readonly Scope[] = ["read", "write", "delete", "admin"];
@@ -53,6 +63,8 @@ export async function startTestVault(
     proxyAuth?: "anonymous" | "token";
     /** The filesystem store's root, kept after `close()`: a second vault on it is the first one restarted. */
     dataDir?: string;
+    /** What `logs()` captures (default warn). */
+    logLevel?: "debug" | "info" | "warn";
   } = {},
 ): Promise<TestVault> {
   const dir = await mkdtemp(join(tmpdir(), "vault-test-"));
@@ -76,9 +88,21 @@ export async function startTestVault(
     ].join("\n"),
   );
   const config = await loadConfig({ file: configFile, env: {} });
+  const lines: LogLine[] = [];
+  const echo = process.env["TEST_LOG_LEVEL"] !== undefined;
+  const capture = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString("utf8").split("\n")) {
+        if (line.trim() === "") continue;
+        lines.push(JSON.parse(line) as LogLine);
+        if (echo) process.stderr.write(`${line}\n`);
+      }
+      done();
+    },
+  });
   let vault: RunningVault;
   try {
-    vault = await startVault(config, pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" }));
+    vault = await startVault(config, pino({ level: process.env["TEST_LOG_LEVEL"] ?? options.logLevel ?? "warn" }, capture));
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
@@ -89,9 +113,23 @@ export async function startTestVault(
     tokensFile,
     tokens,
     auth: (name: string) => ({ authorization: `Bearer ${tokens[name] ?? "missing-token"}` }),
+    logs: () => [...lines],
     close: async () => {
       await vault.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
 }
+
+/**
+ * What the vault logged (at warn) as the reason an upstream failed for request `requestId`: the
+ * client got only a generic message quoting that id.
+ */
+export function loggedUpstreamReason(vault: TestVault, requestId: string | undefined): string {
+  const line = vault.logs().find((entry) => entry.reqId === requestId && entry.msg === "upstream failed");
+  if (line === undefined || typeof line["reason"] !== "string") throw new Error(`no "upstream failed" log line for request ${requestId ?? "(none)"}`);
+  return line["reason"];
+}
+
+/** The message every client gets for an upstream failure: no URL, no socket error, the request id to quote. */
+export const GENERIC_UPSTREAM_FAILURE = /the upstream failed \(request [0-9a-f-]{36}; the vault's log has the details\)/;

@@ -54,6 +54,11 @@ export interface ArtifactRef {
   readonly staleFallback?: StaleFallback | undefined;
   /** Headers the client gets with the artifact whatever the cache status (e.g. `Vary: Accept`). */
   readonly responseHeaders?: Readonly<Record<string, string>> | undefined;
+  /**
+   * A document people read in a browser (PyPI's simple index pages): served inline even when it
+   * is HTML, under the same sandbox CSP as every artifact. Other HTML is served as a download.
+   */
+  readonly browsable?: boolean | undefined;
 }
 
 export interface StaleFallback {

@@ -59,6 +59,7 @@ export async function createPypiBackend(name: string, config: PypiBackendConfig,
     freshness: pageFreshness,
     upstreamHeaders: { accept: upstreamAccept(format) },
     responseHeaders: { vary: "Accept" },
+    browsable: true,
   });
 
   const resolvePage = (request: ProxyRequest, rest: string): Resolution => {
