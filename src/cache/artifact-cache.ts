@@ -5,11 +5,13 @@ import type { Logger } from "pino";
 import { VaultError, isVaultError } from "../core/errors.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import { decideFreshness } from "../core/cache/freshness.js";
+import { decideResume } from "../core/cache/resume-plan.js";
 import { importFile } from "../storage/import-file.js";
 import type { ArtifactSource, CachedArtifact, CacheStatus, UpstreamFetch, Validators } from "../core/cache/artifact-source.js";
 import type { ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
 import { CacheIndex } from "./cache-index.js";
 import { Fill, type FillHeaders } from "./fill.js";
+import { resumingBody, type ResumeSettings } from "./resuming-body.js";
 
 export interface ArtifactCacheOptions {
   readonly driver: StorageDriver;
@@ -21,6 +23,8 @@ export interface ArtifactCacheOptions {
   /** How long an upstream 404 is remembered. */
   readonly negativeTtlMs: number;
   readonly clock?: () => number;
+  /** Resuming downloads whose upstream broke off (see `resuming-body.ts`); tests shorten the waits. */
+  readonly resume?: ResumeSettings | undefined;
 }
 
 /** Metadata keys kept with each cached artifact (cache administration reads them too). */
@@ -67,7 +71,9 @@ type UpstreamOutcome =
 /**
  * The one algorithm every proxy route calls: lookup → decide (fresh, revalidate, stale-if-error)
  * → fill with single-flight and tee → serve. It knows nothing about ecosystems: backends resolve
- * requests into `ArtifactRef`s and supply the upstream fetch.
+ * requests into `ArtifactRef`s and supply the upstream fetch. A fill whose upstream breaks off
+ * mid-body is resumed with a range request through the same fetch when its first answer allows
+ * it (`core/cache/resume-plan.ts`), at most `RESUME_LIMIT` times: the clients see one body.
  */
 export class ArtifactCache implements ArtifactSource {
   readonly counters: CacheCounters = { hits: 0, misses: 0, stale: 0, revalidated: 0, bytesFromCache: 0, bytesFromUpstream: 0 };
@@ -80,6 +86,7 @@ export class ArtifactCache implements ArtifactSource {
   readonly #spoolDirectory: string;
   readonly #negativeTtlMs: number;
   readonly #clock: () => number;
+  readonly #resume: ResumeSettings | undefined;
   /** Single-flight: one upstream exchange per key at a time, owned by this instance. */
   readonly #inFlight = new Map<string, Promise<UpstreamOutcome>>();
   /** Fills that are downloading, for joiners and for progress reporting. */
@@ -96,6 +103,7 @@ export class ArtifactCache implements ArtifactSource {
     this.#spoolDirectory = options.spoolDirectory;
     this.#negativeTtlMs = options.negativeTtlMs;
     this.#clock = options.clock ?? Date.now;
+    this.#resume = options.resume;
     this.maxSize = options.maxSize;
     this.index = new CacheIndex(options.driver, options.logger, options.maxSize);
   }
@@ -321,8 +329,16 @@ export class ArtifactCache implements ArtifactSource {
     }
     this.#fills.set(ref.cacheKey, fill);
     this.#downloads.set(fill, download);
+    // If the upstream breaks off, the rest is fetched and follows on in the same body.
+    const decision = decideResume({
+      total: verifiedRef.size ?? headers.contentLength,
+      headers: response.headers,
+      hasDigest: verifiedRef.digest !== undefined,
+      resumable: response.resumable,
+    });
+    const body = resumingBody(response.body, { ref, fetch: fetchUpstream, signal: download.signal, logger: this.#logger, decision, settings: this.#resume });
     void fill
-      .consume(response.body, (spoolPath, summary) =>
+      .consume(body, (spoolPath, summary) =>
         importFile(this.#driver, ref.cacheKey, spoolPath, {
           size: summary.size,
           sha256: summary.sha256,

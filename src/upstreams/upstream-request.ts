@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import type { UpstreamAnswer, Validators } from "../core/cache/artifact-source.js";
+import type { ResumeRequest, UpstreamAnswer, Validators } from "../core/cache/artifact-source.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import { VaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
@@ -20,14 +20,18 @@ export function cacheKeyFor(backend: string, path: string): string {
 
 /**
  * The headers of an upstream GET for `ref`: its own (`accept`, ...), the bytes as stored upstream
- * (lengths and digests are checked on them), and the validators of a revalidation.
+ * (lengths and digests are checked on them), the validators of a revalidation, and the range of
+ * a resumed download (`If-Range`: the rest, or else the whole file with a 200, which the cache
+ * refuses).
  */
-export function fillRequestHeaders(ref: ArtifactRef, validators?: Validators): Record<string, string> {
+export function fillRequestHeaders(ref: ArtifactRef, validators?: Validators, resume?: ResumeRequest): Record<string, string> {
   return {
     ...ref.upstreamHeaders,
     "accept-encoding": "identity",
     ...(validators?.etag === undefined ? {} : { "if-none-match": validators.etag }),
     ...(validators?.lastModified === undefined ? {} : { "if-modified-since": validators.lastModified }),
+    ...(resume === undefined ? {} : { range: `bytes=${resume.offset}-` }),
+    ...(resume?.ifRange === undefined ? {} : { "if-range": resume.ifRange }),
   };
 }
 
@@ -49,13 +53,14 @@ export async function readUpstreamBody(body: Readable, limit: number, what: stri
 
 /**
  * The answer a fill stores for a document the backend rewrote (an index page, a packument): the
- * upstream's status line and headers (its validators, for revalidation) with the new body.
+ * upstream's status line and headers (its validators, for revalidation) with the new body, which
+ * no range of the upstream's can continue (`resumable: false`).
  */
 export function rewrittenAnswer(response: UpstreamAnswer, text: string): UpstreamAnswer {
   const body = Buffer.from(text, "utf8");
   const headers: Record<string, string> = { ...response.headers, "content-length": String(body.length) };
   delete headers["content-encoding"];
-  return { status: 200, headers, url: response.url, body: Readable.from([body]) };
+  return { status: 200, headers, url: response.url, body: Readable.from([body]), resumable: false };
 }
 
 /** A base URL without query or fragment, ending in `/`, so relative paths join below it. */

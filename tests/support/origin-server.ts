@@ -16,6 +16,22 @@ export interface OriginFile {
   pauseAfter?: { readonly bytes: number; readonly until: Promise<void> };
   /** Close the connection after this many body bytes (with the full Content-Length announced). */
   truncateAt?: number;
+  /**
+   * Close the connection mid-body on the first answers: the first one when the body reaches
+   * byte `cutAt[0]`, the next (a resumed range, say) at the absolute offset `cutAt[1]`, and so
+   * on; later answers are whole. `onCut` runs as each connection is cut.
+   */
+  cutAt?: readonly number[];
+  onCut?: () => void;
+  /**
+   * Honour `Range: bytes=<first>-[<last>]` with a 206 (`If-Range` too: a strong ETag or the exact
+   * Last-Modified must match, else the whole file with a 200). Off by default: Range is ignored.
+   */
+  ranges?: boolean;
+  /** With `ranges`: apply Range whatever `If-Range` says (an upstream that does not check it). */
+  ignoreIfRange?: boolean;
+  /** With `ranges`: 206 parts are cut from these bytes instead of `body` (a corrupt part). */
+  rangeBody?: Buffer;
   /** Announce this Content-Length instead of the real one. */
   announcedLength?: number;
   /** Omit Content-Length (chunked transfer). */
@@ -45,8 +61,10 @@ export class OriginServer {
   readonly #server: Server;
   #url = "";
   #sockets = new Set<import("node:net").Socket>();
-  /** Bytes written per path, updated as the body goes out. */
+  /** Bytes written per path, updated as the body goes out (the absolute offset, for a range). */
   readonly bytesSent = new Map<string, number>();
+  /** Answers with a body per path, for `cutAt`. */
+  readonly #answered = new Map<string, number>();
 
   constructor() {
     this.#server = createServer((request, response) => void this.#handle(request, response));
@@ -105,30 +123,64 @@ export class OriginServer {
       response.writeHead(304, headers).end();
       return;
     }
-    if (!file.chunked) headers["content-length"] = file.announcedLength ?? file.body.length;
-    response.writeHead(200, headers);
+    const range = file.ranges === true && request.method === "GET" ? requestedRange(request.headers, file) : undefined;
+    const source = range === undefined ? file.body : (file.rangeBody ?? file.body);
+    const start = range?.start ?? 0;
+    const stop = range === undefined ? file.body.length : range.end + 1;
+    if (range !== undefined) {
+      headers["content-range"] = `bytes ${range.start}-${range.end}/${file.body.length}`;
+      headers["content-length"] = stop - start;
+    } else if (!file.chunked) {
+      headers["content-length"] = file.announcedLength ?? file.body.length;
+    }
+    response.writeHead(range === undefined ? 200 : 206, headers);
     if (request.method === "HEAD") {
       response.end();
       return;
     }
-    const end = file.truncateAt ?? file.body.length;
+    const answer = this.#answered.get(path) ?? 0;
+    this.#answered.set(path, answer + 1);
+    const cut = file.cutAt?.[answer];
+    const isCut = cut !== undefined && cut < stop;
+    const breaksOff = isCut || file.truncateAt !== undefined;
+    const end = Math.min(stop, file.truncateAt ?? stop, cut ?? stop);
     const chunkSize = file.chunkSize ?? 64 * 1024;
-    let sent = 0;
+    let sent = start;
     while (sent < end) {
-      const chunk = file.body.subarray(sent, Math.min(end, sent + chunkSize));
-      if (!response.write(chunk)) await new Promise((resolve) => response.once("drain", resolve));
+      const chunk = source.subarray(sent, Math.min(end, sent + chunkSize));
+      if (breaksOff && sent + chunk.length >= end) {
+        // The last bytes before breaking off reach the socket, so the client gets exactly `end` of them.
+        await new Promise<void>((resolve) => response.write(chunk, () => resolve()));
+      } else if (!response.write(chunk)) {
+        await new Promise((resolve) => response.once("drain", resolve));
+      }
       sent += chunk.length;
       this.bytesSent.set(path, sent);
       if (file.pauseAfter !== undefined && sent >= file.pauseAfter.bytes && sent - chunk.length < file.pauseAfter.bytes) await file.pauseAfter.until;
       if (file.delayMs !== undefined && sent < end) await new Promise((resolve) => setTimeout(resolve, file.delayMs));
       if (response.destroyed) return;
     }
-    if (file.truncateAt !== undefined) {
+    if (breaksOff) {
       response.socket?.destroy();
+      if (isCut) file.onCut?.();
       return;
     }
     response.end();
   }
+}
+
+/** The range a GET asks for, if it applies (`If-Range` matches) and is satisfiable (else the whole file); one range only. */
+function requestedRange(headers: IncomingMessage["headers"], file: OriginFile): { start: number; end: number } | undefined {
+  const match = /^bytes=(\d+)-(\d*)$/.exec(headers["range"] ?? "");
+  if (match === null) return undefined;
+  const ifRange = headers["if-range"] as string | undefined;
+  if (ifRange !== undefined && file.ignoreIfRange !== true) {
+    const matches = ifRange.startsWith('"') ? file.etag === ifRange : file.lastModified === ifRange;
+    if (!matches) return undefined;
+  }
+  const start = Number(match[1]);
+  const end = match[2] === "" ? file.body.length - 1 : Math.min(Number(match[2]), file.body.length - 1);
+  return start <= end ? { start, end } : undefined;
 }
 
 export function sha256(bytes: Uint8Array): string {

@@ -20,6 +20,19 @@ export interface Validators {
   readonly lastModified?: string | undefined;
 }
 
+/**
+ * Asks for the rest of a download that broke off: the bytes from `offset` to the end, of the
+ * same file. `fillRequestHeaders` sends it as `Range: bytes=<offset>-` and `If-Range`.
+ */
+export interface ResumeRequest {
+  readonly offset: number;
+  /**
+   * The first answer's strong ETag or (lacking any ETag) its Last-Modified date, sent as
+   * `If-Range`; undefined when only the artifact's known digest can tell the same file.
+   */
+  readonly ifRange?: string | undefined;
+}
+
 /** What an upstream answered to a fill or a revalidation. */
 export interface UpstreamAnswer {
   readonly status: number;
@@ -35,14 +48,33 @@ export interface UpstreamAnswer {
    * adds to `ref.digest`, which wins when both are set.
    */
   readonly digest?: ExpectedDigest | undefined;
+  /**
+   * `false` when asking the fetch again with a `resume` cannot give the rest of this body: the
+   * backend made the body itself (a rewritten index page or packument) or cannot pass a range
+   * on (a plugin). Otherwise a 200 whose body breaks off may be resumed (when it has a length
+   * and a validator or a known digest; see `core/cache/resume-plan.ts`).
+   */
+  readonly resumable?: boolean | undefined;
 }
 
 /**
  * The upstream side of a lookup, supplied by the backend that resolved the ref: one GET (or a
  * conditional GET when `validators` are given). It answers whatever the upstream said; the
  * cache interprets 200, 304, 404/410 and the rest.
+ *
+ * With `resume` (and no validators), the cache asks for the rest of a 200 whose body broke
+ * off: the fetch passes it on upstream (`fillRequestHeaders` does) and answers the upstream's
+ * reply as it came — a 206 whose body is the upstream's bytes from `resume.offset` on. A fetch
+ * that cannot do that ignores `resume` (or marks its answers `resumable: false`): the cache
+ * splices only a 206 whose `Content-Range` starts at the offset and ends at the known length,
+ * so a plain 200 just fails the download as it would have without resuming.
  */
-export type UpstreamFetch = (ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal) => Promise<UpstreamAnswer>;
+export type UpstreamFetch = (
+  ref: ArtifactRef,
+  validators: Validators | undefined,
+  signal: AbortSignal,
+  resume?: ResumeRequest,
+) => Promise<UpstreamAnswer>;
 
 /** What the cache hands a route: the artifact's description and a way to stream it. */
 export interface CachedArtifact {

@@ -109,10 +109,12 @@ export async function createAptBackend(name: string, config: AptBackendConfig, c
     return digest === undefined ? response : withDigest(response, digest);
   };
 
-  const fetch: UpstreamFetch = async (ref, validators, signal) => {
+  const fetch: UpstreamFetch = async (ref, validators, signal, resume) => {
     const path = decodeOrKeep(ref.upstreamPath);
     const names = classifyAptPath(path);
-    const request = client.request({ method: "GET", path: ref.upstreamPath, signal, headers: fillRequestHeaders(ref, validators) });
+    const request = client.request({ method: "GET", path: ref.upstreamPath, signal, headers: fillRequestHeaders(ref, validators, resume) });
+    // The rest of a download that broke off goes back as it came: the digest learnt with its start stands.
+    if (resume !== undefined) return request;
     if (names.kind === "pool" && names.listedIn !== undefined) return fetchPoolFile(ref, names.listedIn, request, signal);
     const response = await request;
     if (response.status !== 200) return response;

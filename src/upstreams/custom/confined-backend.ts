@@ -46,7 +46,8 @@ export function confineBackend(plugin: PluginBackend, options: { name: string; p
         if (!isVaultError(error)) logger.warn({ err: error, key: ref.cacheKey }, "plugin fetch failed");
         throw mapped;
       }
-      return toUpstreamResponse(raw, name);
+      // A plugin's fetch takes no resume request: a download of its that breaks off is not resumed.
+      return { ...toUpstreamResponse(raw, name), resumable: false };
     },
     async close(): Promise<void> {
       try {

@@ -41,7 +41,8 @@ export async function createHttpBackend(name: string, config: HttpBackendConfig,
         freshness: isMutable(decodeOrKeep(upstreamPath)) ? mutable : immutable,
       };
     },
-    fetch: (ref, validators, signal) => client.request({ method: "GET", path: ref.upstreamPath, signal, headers: fillRequestHeaders(ref, validators) }),
+    fetch: (ref, validators, signal, resume) =>
+      client.request({ method: "GET", path: ref.upstreamPath, signal, headers: fillRequestHeaders(ref, validators, resume) }),
     close: () => client.close(),
   };
 }

@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { ArtifactRef, ExpectedDigest, Freshness } from "../../core/cache/artifact-ref.js";
 import { digestFromIntegrity } from "../../core/cache/artifact-ref.js";
-import type { CachedArtifact, UpstreamAnswer, Validators } from "../../core/cache/artifact-source.js";
+import type { CachedArtifact, ResumeRequest, UpstreamAnswer, Validators } from "../../core/cache/artifact-source.js";
 import { VaultError } from "../../core/errors.js";
 import type { Backend, BackendContext, ForwardedRequest, ProxyRequest, Resolution } from "../backend.js";
 import { defineBackendType } from "../backend-type.js";
@@ -159,7 +159,7 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
     return latest.status === 200 ? remembered.get(pkg.full)?.[version] : undefined;
   };
 
-  const fetchTarball = async (ref: ArtifactRef, signal: AbortSignal): Promise<UpstreamAnswer> => {
+  const fetchTarball = async (ref: ArtifactRef, signal: AbortSignal, resume: ResumeRequest | undefined): Promise<UpstreamAnswer> => {
     const target = parseNpmPath(ref.upstreamPath);
     if (target.kind !== "tarball") throw new VaultError("internal", `not a tarball ref: ${ref.upstreamPath}`);
     const source = await tarballSource(target.name, target.version, signal);
@@ -170,7 +170,7 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
     const digest = digestOf(source);
     if (digest === undefined) logger.warn({ package: target.name.full, version: target.version }, "the registry gives no integrity for this version; its tarball is cached unverified");
     const { client, path, query } = tarballLocation(source.upstreamUrl ?? `${registryBase}${tarballPath(target.name, target.version)}`, target.name, logger);
-    const response = await client.request({ method: "GET", path, query, headers: { ...fillRequestHeaders(ref), ...credentials }, signal });
+    const response = await client.request({ method: "GET", path, query, headers: { ...fillRequestHeaders(ref, undefined, resume), ...credentials }, signal });
     return { ...response, digest };
   };
 
@@ -190,8 +190,9 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
     throw new VaultError("upstream_failed", `the tarball of ${pkg.full} is on another host than the registry's`);
   };
 
-  const fetch = (ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal): Promise<UpstreamAnswer> =>
-    ref.upstream === "tarball" ? fetchTarball(ref, signal) : fetchDocument(ref, validators, signal);
+  // Tarballs resume (a broken-off download asks for the rest); packuments are rewritten whole, never resumed.
+  const fetch = (ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal, resume?: ResumeRequest): Promise<UpstreamAnswer> =>
+    ref.upstream === "tarball" ? fetchTarball(ref, signal, resume) : fetchDocument(ref, validators, signal);
 
   return {
     type: "npm",

@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import { VaultError, isVaultError } from "../../core/errors.js";
-import type { Validators } from "../../core/cache/artifact-source.js";
+import type { ResumeRequest, Validators } from "../../core/cache/artifact-source.js";
 import type { Backend, BackendContext, ProxyRequest, Resolution } from "../backend.js";
 import { defineBackendType } from "../backend-type.js";
 import type { UpstreamResponse } from "../upstream-client.js";
@@ -103,7 +103,7 @@ export async function createOciBackend(name: string, config: OciBackendConfig, c
         },
       };
     },
-    fetch: (ref, validators, signal) => fetchFromUpstreams(upstreams, ref, validators, signal, context.logger),
+    fetch: (ref, validators, signal, resume) => fetchFromUpstreams(upstreams, ref, validators, signal, context.logger, resume),
     // Registry clients need the digest of what they got, also for a tag whose registry did not say.
     present: (artifact) => {
       const digest = artifact.upstreamHeaders[DIGEST_HEADER] ?? (artifact.etag === undefined ? undefined : `sha256:${artifact.etag.replaceAll('"', "")}`);
@@ -119,25 +119,34 @@ export async function createOciBackend(name: string, config: OciBackendConfig, c
 export const ociBackendType = defineBackendType({ type: "dockerhub", aliases: ["oci"], options: ociBackendConfigSchema, create: createOciBackend, errors: renderOciError });
 
 /**
- * Tries each upstream in order. The first that has the artifact (200, or 304 to a
- * revalidation) answers; a 404 moves on; so do an outage, a refusal or a 429, which win over a
- * 404 at the end (the artifact may be on the upstream that failed, so a stale copy may be served).
+ * Tries each upstream in order. The first that has the artifact (200, 304 to a revalidation,
+ * or 206 to a resumed download) answers; a 404 moves on; so do an outage, a refusal or a 429,
+ * which win over a 404 at the end (the artifact may be on the upstream that failed, so a stale
+ * copy may be served). A resumed blob may come from another registry than its first bytes: the
+ * digest checks the whole.
  */
-async function fetchFromUpstreams(upstreams: readonly RegistryUpstream[], ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal, logger: Logger): Promise<UpstreamResponse> {
+async function fetchFromUpstreams(
+  upstreams: readonly RegistryUpstream[],
+  ref: ArtifactRef,
+  validators: Validators | undefined,
+  signal: AbortSignal,
+  logger: Logger,
+  resume: ResumeRequest | undefined,
+): Promise<UpstreamResponse> {
   let notFound: UpstreamResponse | undefined;
   let refused: UpstreamResponse | undefined;
   let failure: VaultError | undefined;
   for (const upstream of upstreams) {
     let response: UpstreamResponse;
     try {
-      response = await fetchFrom(upstream, ref, validators, signal);
+      response = await fetchFrom(upstream, ref, validators, signal, resume);
     } catch (error) {
       if (signal.aborted || !isVaultError(error) || !["upstream_failed", "upstream_timeout", "rate_limited"].includes(error.kind)) throw error;
       if (upstreams.length > 1) logger.warn({ registry: upstream.url, path: ref.upstreamPath, reason: error.message }, "registry failed; trying the next one");
       failure = error;
       continue;
     }
-    if (response.status === 200 || response.status === 304) {
+    if (response.status === 200 || response.status === 304 || (resume !== undefined && response.status === 206)) {
       notFound?.body.destroy();
       refused?.body.destroy();
       return response;
@@ -163,7 +172,7 @@ async function fetchFromUpstreams(upstreams: readonly RegistryUpstream[], ref: A
   return notFound;
 }
 
-async function fetchFrom(upstream: RegistryUpstream, ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal): Promise<UpstreamResponse> {
+async function fetchFrom(upstream: RegistryUpstream, ref: ArtifactRef, validators: Validators | undefined, signal: AbortSignal, resume: ResumeRequest | undefined): Promise<UpstreamResponse> {
   const parsed = parseRegistryPath(ref.upstreamPath);
   const rest = ref.upstreamPath.slice(parsed.name.length + 1);
   const headers = fillRequestHeaders(ref);
@@ -177,7 +186,7 @@ async function fetchFrom(upstream: RegistryUpstream, ref: ArtifactRef, validator
     if (digest !== undefined && `"${digest}"` === validators.etag) return { status: 304, headers: head.headers, url: head.url, body: Readable.from([]) };
     if (digest !== undefined) return withDigestEtag(await upstream.request({ method: "GET", name: parsed.name, rest, headers, signal }));
   }
-  const response = await upstream.request({ method: "GET", name: parsed.name, rest, headers: fillRequestHeaders(ref, validators), signal });
+  const response = await upstream.request({ method: "GET", name: parsed.name, rest, headers: fillRequestHeaders(ref, validators, resume), signal });
   return isTag ? withDigestEtag(response) : response;
 }
 

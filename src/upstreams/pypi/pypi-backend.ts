@@ -111,9 +111,10 @@ export async function createPypiBackend(name: string, config: PypiBackendConfig,
       if (path.startsWith("packages/")) return resolveFile(path.slice("packages/".length));
       throw new VaultError("not_found", "the pypi backend serves simple/ (the index) and packages/ (files)");
     },
-    fetch: async (ref, validators, signal) => {
+    fetch: async (ref, validators, signal, resume) => {
       const client = ref.upstream === "package-file" ? packagesClient : indexClient;
-      const response = await client.request({ method: "GET", path: ref.upstreamPath, signal, headers: fillRequestHeaders(ref, validators) });
+      // Pages come back rewritten (never resumed: see rewrittenAnswer); files as the upstream sent them.
+      const response = await client.request({ method: "GET", path: ref.upstreamPath, signal, headers: fillRequestHeaders(ref, validators, resume) });
       if ((ref.upstream !== "project-list" && ref.upstream !== "project-page") || response.status !== 200) return response;
       return rewritePage(response, upstream, ref, context.logger);
     },
