@@ -29,13 +29,15 @@ export function registerObjectRoutes(app: FastifyInstance, objects: ObjectServic
       expectedMd5Base64: header(request, "content-md5"),
       signal: controller.signal,
     });
-    return reply.code(200).send({ key: info.key, size: info.size, created_at: info.createdAt.toISOString() });
+    // `created_at` is the time of THIS write, as the source design answers (and S3's LastModified
+    // is): an overwrite is a new object. `ObjectInfo.createdAt` (the key's first write) stays internal.
+    return reply.code(200).send({ key: info.key, size: info.size, created_at: info.modifiedAt.toISOString() });
   });
 
+  // `/objects/` is the empty key, refused (400) by every method like any invalid key; the
+  // listing is `/objects` alone.
   app.get("/objects/*", { config: { scope: "read" } }, async (request, reply) => {
-    const rawKey = keyFromUrl(request.url);
-    if (rawKey === "") return listObjects(request, objects);
-    return sendObject(request, reply, objects, rawKey);
+    return sendObject(request, reply, objects, keyFromUrl(request.url));
   });
 
   app.head("/objects/*", { config: { scope: "read" } }, async (request, reply) => {

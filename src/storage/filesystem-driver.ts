@@ -29,14 +29,39 @@
  *   Entries that are not the canonical path of a key are reported and ignored.
  * - Delete unlinks the file, then removes empty parent directories best-effort; writes retry
  *   mkdir+create when such an rmdir races them.
+ * - Permissions: files (staging, imported and object files) are `file_mode` (default 0600) and the
+ *   directories the store creates (the root and `objects/` included) the same plus the execute bit
+ *   of each class that can read (0600 → 0700, 0640 → 0750), set with fchmod whatever the umask.
+ *   Directories that already exist keep their modes.
+ * - Full disk: ENOSPC / EDQUOT fail the operation with `insufficient_storage` (HTTP 507; clients
+ *   do not retry it); like any failed write, it leaves the previous version whole.
+ *
+ * Symbolic links: nothing below the root is followed. `root_path` itself may be a link (the
+ * operator's choice), but below it — the namespace directory (`<root_path>/cache`), `objects/`
+ * and every directory of a key's path — each directory is lstat()ed on the way down just before
+ * the store opens, creates, renames or unlinks anything in it, and object files are opened with
+ * O_NOFOLLOW. A key whose path crosses a link (or a non-directory) reads as missing (reported
+ * through `onWarning`); a write to it fails with `internal` (not the client's doing: someone
+ * with local access planted it), and a delete answers missing: nothing outside the root is read,
+ * written or removed. A link in place of an object's file reads as missing too; a write replaces
+ * the link itself (rename never follows it). The start-up walk never descends into links.
+ *
+ * What this does NOT guarantee (TOCTOU): Node has no openat()/renameat() relative to a directory
+ * fd (nor O_BENEATH / RESOLVE_NO_SYMLINKS), so a path is resolved again by the kernel after it was
+ * checked. A local user who can write below the root and swaps a checked directory for a link in
+ * the microseconds between the lstat and the open/rename/unlink (racing the server on purpose)
+ * can still redirect that one operation; so can a directory swapped while a write's body streams,
+ * except that the commit re-checks the path right before its rename. Links planted beforehand —
+ * the case that matters in practice — are always refused. The 0700 default is what keeps other
+ * users from planting anything at all; anyone running as the service's user (or root) is trusted.
  *
  * Assumptions: a case-sensitive filesystem (keys `a` and `A` are distinct files), POSIX rename and
  * link semantics, and ONE server process per root (the key lock and the index live in memory).
  * The root path must leave room for the longest encoded key under PATH_MAX: at most about 940 bytes.
  */
 import { randomBytes } from "node:crypto";
-import { close, closeSync, constants, createReadStream, openSync, readSync, readdirSync, unlinkSync, type Dirent } from "node:fs";
-import { link, mkdir, open, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
+import { close, closeSync, constants, createReadStream, fchmodSync, lstatSync, openSync, readSync, readdirSync, unlinkSync, type Dirent } from "node:fs";
+import { link, lstat, mkdir, open, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable, addAbortSignal } from "node:stream";
 import { errorCode } from "../core/error-code.js";
@@ -84,8 +109,16 @@ const MKDIR_ATTEMPTS = 10;
 /** The open-time walk yields to the event loop after this long. */
 const SCAN_SLICE_MS = 10;
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const O_DIRECTORY = constants.O_DIRECTORY ?? 0;
+/** Files: the service's user only, unless `file_mode` says otherwise. */
+export const DEFAULT_FILE_MODE = 0o600;
 
 export interface FilesystemDriverOptions extends FilesystemStoreOptions {
+  /**
+   * A directory below `root_path` that holds this driver's store instead (the cache's `cache`):
+   * part of the store, so links there are refused like any other below the root.
+   */
+  readonly namespace?: string;
   /** The time stamps objects get (tests inject one). */
   readonly clock?: () => Date;
   /** Where corrupt or foreign files are reported (default: `process.emitWarning`). */
@@ -116,14 +149,21 @@ export class FilesystemDriver implements StorageDriver {
   readonly #liveStaging = new Set<string>();
   readonly #locks = new KeyLock();
   readonly #fsync: boolean;
+  readonly #fileMode: number;
+  readonly #dirMode: number;
+  /** The directories from below `root_path` down to `objects/`: checked before each key's own. */
+  readonly #storeDirs: readonly string[];
   readonly #clock: () => Date;
   readonly #warn: (message: string) => void;
   #closed = false;
 
-  private constructor(root: string, options: FilesystemDriverOptions, warn: (message: string) => void) {
+  private constructor(root: string, storeDirs: readonly string[], options: FilesystemDriverOptions, warn: (message: string) => void) {
     this.root = root;
     this.objectsDir = path.join(root, "objects");
+    this.#storeDirs = storeDirs;
     this.#fsync = options.fsync ?? true;
+    this.#fileMode = options.file_mode ?? DEFAULT_FILE_MODE;
+    this.#dirMode = directoryMode(this.#fileMode);
     this.#clock = options.clock ?? (() => new Date());
     this.#warn = warn;
     this.indexed = scanObjects(
@@ -152,8 +192,17 @@ export class FilesystemDriver implements StorageDriver {
     if (typeof options.root_path !== "string" || options.root_path === "") {
       throw new VaultError("bad_request", "root_path must be a directory path");
     }
-    const root = path.resolve(options.root_path);
+    const { namespace, file_mode: fileMode = DEFAULT_FILE_MODE } = options;
+    if (namespace !== undefined && !/^[A-Za-z0-9_-]+$/.test(namespace)) {
+      throw new VaultError("bad_request", `the store namespace must be a plain directory name, got ${JSON.stringify(namespace)}`);
+    }
+    if (!Number.isInteger(fileMode) || (fileMode & ~0o666) !== 0 || (fileMode & 0o600) !== 0o600) {
+      throw new VaultError("bad_request", "file_mode must give the owner read and write, and no execute bits (e.g. 0o600, 0o640)");
+    }
+    const base = path.resolve(options.root_path);
+    const root = namespace === undefined ? base : path.join(base, namespace);
     const objectsDir = path.join(root, "objects");
+    const storeDirs = namespace === undefined ? [objectsDir] : [root, objectsDir];
     const longest = Buffer.byteLength(objectsDir, "utf8") + 1 + MAX_RELATIVE_PATH_BYTES;
     if (longest >= PATH_MAX) {
       throw new VaultError(
@@ -163,9 +212,16 @@ export class FilesystemDriver implements StorageDriver {
     }
     const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, "StorageWarning"));
     try {
-      await mkdir(objectsDir, { recursive: true });
+      const dirMode = directoryMode(fileMode);
+      const created = await mkdir(objectsDir, { recursive: true, mode: dirMode });
+      // `mode` went through the umask: set it exactly on every directory made here (and only those).
+      for (let dir = objectsDir; created !== undefined && (dir === created || dir.startsWith(created + path.sep)); dir = path.dirname(dir)) {
+        setDirectoryMode(dir, dirMode);
+      }
+      const unsafe = findUnsafeDirectory(storeDirs);
+      if (unsafe !== undefined) throw refusal(`cannot open the store at ${root}`, unsafe);
       // The key index is built in the background: a store of 100,000+ objects opens at once.
-      return new FilesystemDriver(root, options, warn);
+      return new FilesystemDriver(root, storeDirs, options, warn);
     } catch (error) {
       throw toStorageError(error, `cannot open the store at ${root}`);
     }
@@ -175,7 +231,7 @@ export class FilesystemDriver implements StorageDriver {
     this.#checkUsable(key);
     if (!this.#mayExist(key)) return undefined;
     try {
-      return await this.#statFile(key, this.#locate(key).file);
+      return await this.#statFile(key, this.#locate(key));
     } catch (error) {
       throw toStorageError(error, `cannot stat "${key}"`);
     }
@@ -207,10 +263,11 @@ export class FilesystemDriver implements StorageDriver {
   async open(key: string): Promise<OpenedObject | undefined> {
     this.#checkUsable(key);
     if (!this.#mayExist(key)) return undefined;
-    const { file } = this.#locate(key);
+    const location = this.#locate(key);
+    const { file } = location;
     let fd: number | undefined;
     try {
-      fd = openObjectSync(file);
+      fd = this.#openForReadSync(key, location);
       if (fd === undefined) return undefined;
       const head = Buffer.allocUnsafe(SMALL_OBJECT_BYTES);
       const bytesRead = readSync(fd, head, 0, SMALL_OBJECT_BYTES, 0);
@@ -250,23 +307,24 @@ export class FilesystemDriver implements StorageDriver {
     this.#checkUsable(key);
     const checked = checkWriteOptions(options);
     throwIfAborted(checked.signal);
-    const { dir, file } = this.#locate(key);
+    const location = this.#locate(key);
+    const { dir } = location;
     let staging: Staging | undefined;
     let livePath: string | undefined;
     let handleOpen = false;
     try {
       if (checked.ifNoneMatch !== undefined || checked.ifMatch !== undefined) {
         // Fail fast, before reading a body that could not be stored anyway.
-        const current = this.#mayExist(key) ? await this.#statFile(key, file) : undefined;
+        const current = this.#mayExist(key) ? await this.#statFile(key, location) : undefined;
         checkPreconditions(key, current, checked);
       }
-      staging = await createStaging(dir, this.#liveStaging);
+      staging = await this.#createStaging(key, location);
       livePath = staging.path;
       handleOpen = true;
       const writer = new StagingWriter(staging.handle);
       // The last bytes may stay in the writer's buffer: the commit flushes them with the trailer.
       const summary = await consumeBody(body, checked, (chunk) => writer.write(chunk));
-      const committed = await this.#locks.run(key, () => this.#commit(key, file, staging!, writer, summary, checked));
+      const committed = await this.#locks.run(key, () => this.#commit(key, location, staging!, writer, summary, checked));
       handleOpen = false;
       staging = undefined;
       if (this.#fsync) await this.#syncDirectories(dir, committed.createdDir);
@@ -285,7 +343,7 @@ export class FilesystemDriver implements StorageDriver {
   /** Runs under the key's lock. On success the staging file is gone (renamed or unlinked). */
   async #commit(
     key: string,
-    file: string,
+    location: Location,
     staging: Staging,
     writer: StagingWriter,
     summary: { size: number; sha256: string },
@@ -293,13 +351,17 @@ export class FilesystemDriver implements StorageDriver {
   ): Promise<{ info: ObjectInfo; createdDir: string | undefined }> {
     throwIfAborted(checked.signal);
     this.#checkOpen();
-    const current = this.#mayExist(key) ? await this.#statFile(key, file) : undefined;
+    const { file } = location;
+    const current = this.#mayExist(key) ? await this.#statFile(key, location) : undefined;
     checkPreconditions(key, current, checked);
     const info = newVersionInfo(key, summary, checked, current, this.#clock());
     await writer.write(encodeObjectTail(info));
     await writer.flush();
     if (this.#fsync) await staging.handle.sync();
     await staging.handle.close();
+    // The body may have streamed for minutes: look at the path again right before it is used.
+    const unsafe = findUnsafeDirectory(location.dirs);
+    if (unsafe !== undefined) throw refusal(`cannot write "${key}"`, unsafe); // the caller removes the staging file
     if (checked.ifNoneMatch === "*") {
       try {
         await link(staging.path, file);
@@ -332,16 +394,18 @@ export class FilesystemDriver implements StorageDriver {
    */
   async importFile(key: string, file: string, options: ImportOptions): Promise<ObjectInfo> {
     this.#checkUsable(key);
-    const { dir, file: target } = this.#locate(key);
+    const location = this.#locate(key);
+    const { dir, file: target } = location;
     try {
       const committed = await this.#locks.run(key, async () => {
         this.#checkOpen();
-        const current = this.#mayExist(key) ? await this.#statFile(key, target) : undefined;
+        const current = this.#mayExist(key) ? await this.#statFile(key, location) : undefined;
         const info = newVersionInfo(key, options, options, current, this.#clock());
         const handle = await open(file, constants.O_WRONLY | constants.O_APPEND | O_NOFOLLOW);
         try {
           const { size } = await handle.stat();
           if (size !== options.size) throw new VaultError("internal", `import of "${key}": file has ${size} bytes, not ${options.size}`);
+          await handle.chmod(this.#fileMode);
           await handle.write(encodeObjectTail(info));
           if (this.#fsync) await handle.sync();
         } finally {
@@ -350,12 +414,14 @@ export class FilesystemDriver implements StorageDriver {
         let createdDir: string | undefined;
         for (let attempt = 1; ; attempt++) {
           try {
+            // Checked (and made) right before the rename, which resolves the path again.
+            createdDir = higher(createdDir, await this.#prepareDirectories(key, location));
             await rename(file, target);
             break;
           } catch (error) {
             if (errorCode(error) === "EXDEV") return undefined;
+            // ENOENT: a delete pruned a directory meanwhile.
             if (errorCode(error) !== "ENOENT" || attempt >= MKDIR_ATTEMPTS) throw error;
-            createdDir ??= await mkdir(dir, { recursive: true });
           }
         }
         this.#index.set(key, true);
@@ -391,9 +457,17 @@ export class FilesystemDriver implements StorageDriver {
   async delete(key: string): Promise<boolean> {
     this.#checkUsable(key);
     if (!this.#mayExist(key)) return false;
-    const { dir, file } = this.#locate(key);
+    const location = this.#locate(key);
+    const { dir, file } = location;
     try {
       const removed = await this.#locks.run(key, async () => {
+        const unsafe = this.#checkPath(key, location);
+        if (unsafe !== undefined) {
+          // Behind a link (reported, never followed), or its directory is gone. (A link in place
+          // of the FILE is removed below: unlink never follows it.)
+          if (unsafe.problem === "missing") this.#index.delete(key);
+          return false;
+        }
         try {
           await unlink(file);
         } catch (error) {
@@ -431,18 +505,122 @@ export class FilesystemDriver implements StorageDriver {
     this.#closed = true;
   }
 
-  #locate(key: string): { dir: string; file: string } {
+  #locate(key: string): Location {
     const names = keyToNames(key);
-    const file = path.join(this.objectsDir, ...names);
-    // Defence in depth: the encoding never produces `.`, `..` or empty names.
-    if (!file.startsWith(this.objectsDir + path.sep)) {
-      throw new VaultError("internal", `key "${key}" maps outside the store`);
+    const dirs = [...this.#storeDirs];
+    let dir = this.objectsDir;
+    for (const [i, name] of names.entries()) {
+      // Defence in depth: the encoding never produces `.`, `..`, empty names or separators.
+      if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes(path.sep)) {
+        throw new VaultError("internal", `key "${key}" maps outside the store`);
+      }
+      if (i === names.length - 1) return { dir, file: dir + path.sep + name, dirs };
+      dir = dir + path.sep + name;
+      dirs.push(dir);
     }
-    return { dir: path.dirname(file), file };
+    throw new VaultError("internal", `key "${key}" maps to no file`);
   }
 
-  async #statFile(key: string, file: string): Promise<ObjectInfo | undefined> {
-    const handle = await openObject(file);
+  /**
+   * `undefined` when every directory on the key's path is a real directory; else the first that
+   * is not. A missing one means "no such object"; a link or a foreign file is reported (the key
+   * then reads as missing). Blocking lstat()s on purpose, like the read path's open: a few
+   * microseconds each on cached directory entries, far less than as many thread-pool trips.
+   */
+  #checkPath(key: string, location: Location): UnsafeDirectory | undefined {
+    const unsafe = findUnsafeDirectory(location.dirs);
+    if (unsafe !== undefined && unsafe.problem !== "missing") {
+      this.#warn(`ignoring "${key}": ${describeUnsafe(unsafe)}`);
+    }
+    return unsafe;
+  }
+
+  /** The key's object file opened for reading (blocking), or `undefined` if missing or unsafe. */
+  #openForReadSync(key: string, location: Location): number | undefined {
+    if (this.#checkPath(key, location) !== undefined) return undefined;
+    try {
+      return openSync(location.file, constants.O_RDONLY | O_NOFOLLOW);
+    } catch (error) {
+      return this.#missingOnOpen(key, location.file, error);
+    }
+  }
+
+  /** The key's object file opened for reading, or `undefined` if missing or unsafe. */
+  async #openForRead(key: string, location: Location): Promise<FileHandle | undefined> {
+    if (this.#checkPath(key, location) !== undefined) return undefined;
+    try {
+      return await open(location.file, constants.O_RDONLY | O_NOFOLLOW);
+    } catch (error) {
+      return this.#missingOnOpen(key, location.file, error);
+    }
+  }
+
+  /** A failed open of an object file: gone (or a link there: reported) is `undefined`; else rethrown. */
+  #missingOnOpen(key: string, file: string, error: unknown): undefined {
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined; // ENOTDIR: a directory swapped since the check
+    if (code === "ELOOP") {
+      this.#warn(`ignoring "${key}": ${file} is a symbolic link, and the store never follows links below its root`);
+      return undefined;
+    }
+    throw error;
+  }
+
+  /**
+   * Checks every directory on the key's path and makes the missing ones (with the store's mode),
+   * refusing a link or a non-directory anywhere. Returns the first directory it created, if any.
+   */
+  async #prepareDirectories(key: string, location: Location): Promise<string | undefined> {
+    const unsafe = findUnsafeDirectory(location.dirs);
+    if (unsafe === undefined) return undefined;
+    if (unsafe.problem !== "missing") throw refusal(`cannot write "${key}"`, unsafe);
+    let created: string | undefined;
+    for (const dir of location.dirs.slice(location.dirs.indexOf(unsafe.dir))) {
+      try {
+        await mkdir(dir, this.#dirMode);
+        setDirectoryMode(dir, this.#dirMode);
+        created ??= dir;
+        continue;
+      } catch (error) {
+        // ENOENT (a delete pruned a parent meanwhile) goes to the caller, which starts again.
+        if (errorCode(error) !== "EEXIST") throw error;
+      }
+      const stats = await lstat(dir); // made by a concurrent write, or planted
+      if (!stats.isDirectory()) throw refusal(`cannot write "${key}"`, { dir, problem: stats.isSymbolicLink() ? "a symbolic link" : "not a directory" });
+    }
+    return created;
+  }
+
+  /** Creates a staging file in the key's directory (making it if needed), registered as live. */
+  async #createStaging(key: string, location: Location): Promise<Staging> {
+    let createdDir: string | undefined;
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
+    for (let attempt = 1; ; attempt++) {
+      const stagingPath = path.join(location.dir, STAGING_PREFIX + randomBytes(12).toString("hex"));
+      this.#liveStaging.add(stagingPath);
+      let handle: FileHandle | undefined;
+      try {
+        createdDir = higher(createdDir, await this.#prepareDirectories(key, location));
+        handle = await open(stagingPath, flags, this.#fileMode);
+        // Exactly the mode, whatever the umask. A blocking fchmod: a metadata change of a file
+        // just created, cheaper than one more trip through the thread pool on every write.
+        fchmodSync(handle.fd, this.#fileMode);
+        return { path: stagingPath, handle, createdDir };
+      } catch (error) {
+        this.#liveStaging.delete(stagingPath);
+        if (handle !== undefined) {
+          await handle.close().catch(() => undefined);
+          await unlink(stagingPath).catch(() => undefined);
+        }
+        // ENOENT: a delete's rmdir of the (then empty) directory raced us; make it again.
+        if (errorCode(error) !== "ENOENT" || attempt >= MKDIR_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async #statFile(key: string, location: Location): Promise<ObjectInfo | undefined> {
+    const { file } = location;
+    const handle = await this.#openForRead(key, location);
     if (handle === undefined) return undefined;
     try {
       return await this.#describe(key, file, handle);
@@ -532,30 +710,66 @@ export class FilesystemDriver implements StorageDriver {
 interface Staging {
   readonly path: string;
   readonly handle: FileHandle;
-  /** The first directory `mkdir -p` created for it, if any. */
+  /** The highest directory made for it, if any (its parents need an fsync too). */
   readonly createdDir: string | undefined;
 }
 
+/** Where a key lives on disk. */
+interface Location {
+  /** The directory of the object's file. */
+  readonly dir: string;
+  readonly file: string;
+  /** Every directory from below the configured root down to `dir`, top-down: none may be a link. */
+  readonly dirs: readonly string[];
+}
+
+interface UnsafeDirectory {
+  readonly dir: string;
+  readonly problem: "missing" | "a symbolic link" | "not a directory";
+}
+
+/** The first of `dirs` (top-down) that is not a real directory, or `undefined` if all are (lstat: links are not followed). */
+function findUnsafeDirectory(dirs: readonly string[]): UnsafeDirectory | undefined {
+  for (const dir of dirs) {
+    const stats = lstatSync(dir, { throwIfNoEntry: false });
+    if (stats === undefined) return { dir, problem: "missing" };
+    if (!stats.isDirectory()) return { dir, problem: stats.isSymbolicLink() ? "a symbolic link" : "not a directory" };
+  }
+  return undefined;
+}
+
+function describeUnsafe({ dir, problem }: UnsafeDirectory): string {
+  if (problem === "missing") return `${dir} disappeared`;
+  return problem === "a symbolic link" ? `${dir} is a symbolic link, and the store never follows links below its root` : `${dir} is not a directory`;
+}
+
+/** A path the store will not write through: not the client's doing, so `internal`. */
+function refusal(context: string, unsafe: UnsafeDirectory): VaultError {
+  return new VaultError("internal", `${context}: ${describeUnsafe(unsafe)}`);
+}
+
+/** Of two directories on one key's path (either may be absent), the one nearer the root. */
+function higher(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return a.length <= b.length ? a : b;
+}
+
+/** Directories get the execute (search) bit of each class that may read files: 0600 → 0700, 0640 → 0750. */
+function directoryMode(fileMode: number): number {
+  return fileMode | ((fileMode & 0o444) >> 2);
+}
+
 /**
- * Creates a fresh staging file in `dir`, creating `dir` (and parents) when it is missing; retries
- * when a delete's rmdir of the (then empty) directory races it.
+ * Sets a directory's exact mode through a descriptor opened without following a link (chmod by
+ * path would follow one). Blocking on purpose: three metadata calls on a directory just made,
+ * cheaper than three thread-pool trips, and only when a write creates a directory.
  */
-/** Creates a staging file in `dir`, registering its path in `live` before it exists. */
-async function createStaging(dir: string, live: Set<string>): Promise<Staging> {
-  let createdDir: string | undefined;
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
-  for (let attempt = 1; ; attempt++) {
-    const stagingPath = path.join(dir, STAGING_PREFIX + randomBytes(12).toString("hex"));
-    live.add(stagingPath);
-    try {
-      const handle = await open(stagingPath, flags, 0o644);
-      return { path: stagingPath, handle, createdDir };
-    } catch (error) {
-      live.delete(stagingPath);
-      if (errorCode(error) !== "ENOENT" || attempt >= MKDIR_ATTEMPTS) throw error;
-    }
-    // Usually the directory exists and the open above succeeds without this extra call.
-    createdDir ??= await mkdir(dir, { recursive: true });
+function setDirectoryMode(dir: string, mode: number): void {
+  const fd = openSync(dir, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -644,28 +858,8 @@ function closeQuietly(fd: number): void {
   close(fd, () => undefined);
 }
 
-/** Opens an object file for reading (blocking), or `undefined` if it is gone. */
-function openObjectSync(file: string): number | undefined {
-  try {
-    return openSync(file, constants.O_RDONLY | O_NOFOLLOW);
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return undefined;
-    throw error;
-  }
-}
-
-/** Opens an object file for reading, or `undefined` if it is gone. */
-async function openObject(file: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(file, constants.O_RDONLY | O_NOFOLLOW);
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return undefined;
-    throw error;
-  }
-}
-
 async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, constants.O_RDONLY);
+  const handle = await open(directory, constants.O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   try {
     await handle.sync();
   } finally {
@@ -747,6 +941,8 @@ async function scanObjects(
           onKey(key);
           objects++;
         }
+      } else if (entry.isSymbolicLink()) {
+        ignore(rel, "a symbolic link (never followed)");
       } else {
         ignore(rel, "neither a regular file nor a directory");
       }
@@ -755,13 +951,17 @@ async function scanObjects(
   return { objects, removedStagingFiles, ignoredEntries };
 }
 
-/** VaultErrors pass; a full disk is `unavailable`; any other I/O failure is `internal`. */
+/**
+ * VaultErrors pass; a full disk or quota is `insufficient_storage` (507: a retry soon would fail
+ * the same way, so clients must not retry it as they do `unavailable`); any other I/O failure is
+ * `internal`.
+ */
 function toStorageError(error: unknown, context: string): VaultError {
   if (isVaultError(error)) return error;
   const code = errorCode(error);
   const detail = error instanceof Error ? error.message : String(error);
   if (code === "ENOSPC" || code === "EDQUOT") {
-    return new VaultError("unavailable", `${context}: the store is out of space`, { cause: error });
+    return new VaultError("insufficient_storage", `${context}: the store is out of space`, { cause: error });
   }
   return new VaultError("internal", `${context}: ${detail}`, { cause: error });
 }

@@ -1,4 +1,3 @@
-import path from "node:path";
 import { VaultError } from "../core/errors.js";
 import { FilesystemDriver } from "./filesystem-driver.js";
 import { MemoryDriver } from "./memory-driver.js";
@@ -26,10 +25,11 @@ type DriverFactories = {
 /** One line per driver type: adding a driver is adding a line (and running the contract suite). */
 const FACTORIES: DriverFactories = {
   memory: async () => new MemoryDriver(),
+  // The namespace is a directory below root_path that the driver guards like the rest of its tree.
   filesystem: (config, deps) =>
     FilesystemDriver.open({
       ...config,
-      ...(deps.namespace === undefined ? {} : { root_path: path.join(config.root_path, deps.namespace) }),
+      ...(deps.namespace === undefined ? {} : { namespace: deps.namespace }),
       ...(deps.onWarning === undefined ? {} : { onWarning: deps.onWarning }),
     }),
   s3: async () => {

@@ -56,6 +56,19 @@ for (const storage of ["filesystem", "memory"] as const) {
       assert.equal(fetched.header("accept-ranges"), "bytes");
     });
 
+    test("an overwrite's PUT answers the time of this write as created_at, as the source design and S3 do", async () => {
+      const first = (await put("times/overwritten", "v1")).json<{ created_at: string }>();
+      // Let the clock move past the first write (no sleep: wait for the millisecond to change).
+      while (Date.now() <= Date.parse(first.created_at)) await new Promise((resolve) => setImmediate(resolve));
+      const before = Date.now();
+      const second = (await put("times/overwritten", "v2")).json<{ created_at: string }>();
+      const after = Date.now();
+      const answered = Date.parse(second.created_at);
+      assert.ok(answered >= before && answered <= after, `created_at ${second.created_at} is not the time of the second write`);
+      const fetched = await get("times/overwritten");
+      assert.equal(fetched.header("last-modified"), new Date(answered).toUTCString());
+    });
+
     test("the source design's special-character key round-trips, encoded per segment or whole", async () => {
       const key = "test_special/characters !@#$%^&*()_+";
       assert.equal((await put(key, "special")).status, 200);
@@ -243,6 +256,22 @@ for (const storage of ["filesystem", "memory"] as const) {
       const list = await rawRequest(vault.url, "/objects?prefix=", { headers: all });
       for (const key of list.json<{ keys: string[] }>().keys) {
         assert.ok(!key.startsWith("k".repeat(100)) && !key.includes("bad"), `unexpected key stored: ${key}`);
+      }
+    });
+
+    test("GET /objects/ (an empty key) is 400 like HEAD, PUT and DELETE on it; GET /objects?prefix= lists", async () => {
+      await put("empty-key/listed", "x");
+      for (const path of ["/objects/", "/objects/?prefix=empty-key%2F", "/objects/?limit=5"]) {
+        const response = await rawRequest(vault.url, path, { headers: all });
+        assert.match(assertEnvelope(response, 400), /key/, path);
+      }
+      assert.equal((await rawRequest(vault.url, "/objects/", { method: "HEAD", headers: all })).status, 400);
+      assertEnvelope(await rawRequest(vault.url, "/objects/", { method: "PUT", headers: all, body: "x" }), 400);
+      assertEnvelope(await rawRequest(vault.url, "/objects/", { method: "DELETE", headers: all }), 400);
+      for (const path of ["/objects?prefix=empty-key%2F", "/objects?prefix=empty-key/&limit=5"]) {
+        const listed = await rawRequest(vault.url, path, { headers: all });
+        assert.equal(listed.status, 200, path);
+        assert.deepEqual(listed.json<{ keys: string[] }>().keys, ["empty-key/listed"], path);
       }
     });
 
