@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
+import { errorCode } from "../core/error-code.js";
 import { VaultError, isVaultError } from "../core/errors.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import { decideFreshness } from "../core/cache/freshness.js";
@@ -110,7 +111,8 @@ export class ArtifactCache implements ArtifactSource {
 
   /** Removes spool leftovers of a crash and starts indexing what is cached (in the background). */
   async start(): Promise<void> {
-    await mkdir(this.#spoolDirectory, { recursive: true });
+    // Downloads in progress are the users' artifacts too: the service's user only.
+    await mkdir(this.#spoolDirectory, { recursive: true, mode: 0o700 });
     for (const entry of await readdir(this.#spoolDirectory)) {
       await rm(path.join(this.#spoolDirectory, entry), { recursive: true, force: true });
     }
@@ -325,7 +327,8 @@ export class ArtifactCache implements ArtifactSource {
       fill = await Fill.create(verifiedRef, headers, path.join(this.#spoolDirectory, `${randomBytes(12).toString("hex")}.part`));
     } catch (error) {
       response.body.destroy();
-      throw new VaultError("internal", `cannot spool a download: ${(error as Error).message}`, { cause: error });
+      const full = ["ENOSPC", "EDQUOT"].includes(errorCode(error) ?? "");
+      throw new VaultError(full ? "insufficient_storage" : "internal", `cannot spool a download: ${(error as Error).message}`, { cause: error });
     }
     this.#fills.set(ref.cacheKey, fill);
     this.#downloads.set(fill, download);

@@ -6,6 +6,7 @@ import { finished } from "node:stream/promises";
 import { unlink } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
+import { errorCode } from "../core/error-code.js";
 import { VaultError, isVaultError } from "../core/errors.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import type { ByteRange, ObjectInfo } from "../storage/storage-driver.js";
@@ -154,7 +155,7 @@ export class Fill {
       this.#settle.resolve(this.info);
     } catch (error) {
       this.state = "failed";
-      this.error = isVaultError(error) ? error : new VaultError("upstream_failed", `download failed: ${describe(error)}`, { cause: error });
+      this.error = isVaultError(error) ? error : spoolOrUpstreamError(error);
       spool.destroy();
       await unlink(this.spoolPath).catch(() => undefined);
       this.#settle.reject(this.error);
@@ -318,6 +319,13 @@ class SpoolReader extends Readable {
     this.#released = true;
     this.fill.readerDone();
   }
+}
+
+/** A full disk under the spool is the vault's (507), anything else unexplained the download's (502). */
+function spoolOrUpstreamError(error: unknown): VaultError {
+  const code = errorCode(error);
+  if (code === "ENOSPC" || code === "EDQUOT") return new VaultError("insufficient_storage", "the cache's disk is full: the download cannot be stored", { cause: error });
+  return new VaultError("upstream_failed", `download failed: ${describe(error)}`, { cause: error });
 }
 
 function describe(error: unknown): string {

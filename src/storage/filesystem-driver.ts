@@ -125,6 +125,8 @@ export interface FilesystemDriverOptions extends FilesystemStoreOptions {
   readonly onWarning?: (message: string) => void;
   /** How long the start-up walk runs before it lets other work in (default 10 ms; 0 = every directory). */
   readonly scanSliceMs?: number;
+  /** The start-up walk begins once this resolves (tests hold it to work while the index is not built). */
+  readonly scanGate?: Promise<void>;
 }
 
 /** What `open` found. */
@@ -166,13 +168,14 @@ export class FilesystemDriver implements StorageDriver {
     this.#dirMode = directoryMode(this.#fileMode);
     this.#clock = options.clock ?? (() => new Date());
     this.#warn = warn;
-    this.indexed = scanObjects(
+    const gate = options.scanGate ?? Promise.resolve();
+    this.indexed = gate.then(() => scanObjects(
       this.objectsDir,
       (key) => this.#index.set(key, true),
       warn,
       (file) => this.#liveStaging.has(file),
       options.scanSliceMs ?? SCAN_SLICE_MS,
-    ).then(
+    )).then(
       (report) => {
         this.#indexReady = true;
         return report;

@@ -5,7 +5,7 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { FilesystemDriver, type FilesystemDriverOptions } from "../../src/storage/filesystem-driver.js";
+import { FilesystemDriver, STAGING_PREFIX, type FilesystemDriverOptions } from "../../src/storage/filesystem-driver.js";
 import { keyToRelativePath, relativePathToKey } from "../../src/storage/object-path.js";
 import {
   NASTY_KEYS,
@@ -279,8 +279,10 @@ void describe("filesystem driver: opening a large store", () => {
       for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((key) => first.write(key, bytesOf(key))));
       await first.close();
 
-      // A walk that yields after every directory, so this test really runs while it is under way.
-      const second = await FilesystemDriver.open({ root_path: root, fsync: false, scanSliceMs: 0 });
+      // The walk waits for the gate: everything below runs before the index is built, on any machine.
+      let startWalk = (): void => undefined;
+      const scanGate = new Promise<void>((resolve) => (startWalk = resolve));
+      const second = await FilesystemDriver.open({ root_path: root, fsync: false, scanSliceMs: 0, scanGate });
       let indexedYet = false;
       void second.indexed.then(() => (indexedYet = true));
       // Right after open, before the walk is done: reads, writes and deletes work.
@@ -288,8 +290,27 @@ void describe("filesystem driver: opening a large store", () => {
       assert.equal((await second.stat(late))?.size, Buffer.byteLength(late));
       await second.write("written/during-indexing", bytesOf("new"));
       assert.equal(await second.delete(keys[0] ?? ""), true);
-      assert.equal(indexedYet, false, "the walk had already finished: this test did not exercise the window");
+      assert.equal(indexedYet, false);
+      // A write whose staging file exists while the walk runs: the walk must not remove it.
+      let finishBody = (): void => undefined;
+      const bodyDone = new Promise<void>((resolve) => (finishBody = resolve));
+      const slow = second.write(
+        "written/while-walking",
+        (async function* () {
+          yield Buffer.from("part ");
+          await bodyDone;
+          yield Buffer.from("rest");
+        })(),
+      );
+      const stagingDir = path.join(root, "objects", "written");
+      while (!(await readdir(stagingDir)).some((name) => name.startsWith(STAGING_PREFIX))) await new Promise((resolve) => setTimeout(resolve, 5));
+      // A list asked for now waits for the walk.
+      const early = second.list({ limit: 1 });
+      startWalk();
+      assert.equal((await early).keys.length, 1);
       const report = await second.indexed;
+      finishBody();
+      await slow;
       assert.equal(report.removedStagingFiles, 0, "a live write's staging file was taken for a leftover");
       const listed: string[] = [];
       let startAfter: string | undefined;
@@ -299,9 +320,11 @@ void describe("filesystem driver: opening a large store", () => {
         startAfter = page.keys.at(-1);
         if (!page.isTruncated) break;
       }
-      assert.equal(listed.length, keys.length, "3000 - 1 deleted + 1 written");
+      assert.equal(listed.length, keys.length + 1, "3000 - 1 deleted + 2 written");
       assert.ok(!listed.includes(keys[0] ?? ""), "a key deleted during indexing is listed");
       assert.ok(listed.includes("written/during-indexing"));
+      assert.ok(listed.includes("written/while-walking"));
+      assert.equal((await second.stat("written/while-walking"))?.size, "part rest".length);
       await second.close();
     } finally {
       await rm(root, { recursive: true, force: true });
