@@ -1,4 +1,4 @@
-// A backend written the source design's way — `canHandle(path)` and a `fetch(path)` generator of
+// A backend written the Python vault's way — `canHandle(path)` and a `fetch(path)` generator of
 // chunks — which artifact-vault runs through its adapter. Porting such a backend needs no
 // change to its logic: keep the class, let the vault do caching, verification and single-flight.
 //

@@ -8,7 +8,7 @@
  * - `fills [--json] [--once]` shows downloads in progress: live bars on standard error while it
  *   is a terminal, until none remain; one listing otherwise.
  *
- * `--url`/`$VAULT_URL` and `--api-key`/`$VAULT_API_KEY` as for `objects`. Exit codes (SPEC §1):
+ * `--url`/`$VAULT_URL` and `--api-key`/`$VAULT_API_KEY` as for `objects`. Exit codes:
  * 0 ok, 1 runtime failure (refused token, unreachable server), 2 bad usage (no API key, bad flags).
  * undici and cli-progress load only when a cache command runs.
  */

@@ -2,7 +2,7 @@ import { CommanderError } from "commander";
 import { isVaultError } from "../core/errors.js";
 import { ConfigError } from "../config/config-error.js";
 
-/** Exit codes (SPEC §1): 0 ok, 1 runtime failure, 2 bad usage or bad configuration. */
+/** Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration. */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

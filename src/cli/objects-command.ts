@@ -7,7 +7,7 @@
  *   complete, so a failed or interrupted download never leaves a partial file.
  * - A progress bar (bytes, rate, ETA) on standard error for transfers of 4 MiB or more, only when
  *   standard error is a terminal.
- * - Exit codes (SPEC §1): 1 for a runtime failure (a missing key, a refused token, an unreachable
+ * - Exit codes: 1 for a runtime failure (a missing key, a refused token, an unreachable
  *   server), 2 for bad usage (a missing argument, an unknown flag, no API key).
  */
 import { InvalidArgumentError, type Command } from "commander";

@@ -1,6 +1,6 @@
 /**
- * `artifact-vault tokens add|delete|refresh|list`: manages the tokens file (the source design's
- * tokens.json). Plaintext tokens are printed once, by `add`, on its last line; nothing else ever
+ * `artifact-vault tokens add|delete|refresh|list`: manages the tokens file (the Python object
+ * store's tokens.json format). Plaintext tokens are printed once, by `add`, on its last line; nothing else ever
  * shows a token or its hash.
  */
 import { InvalidArgumentError, type Command } from "commander";
@@ -30,7 +30,7 @@ interface FileOptions {
 export function registerTokensCommand(program: Command, io: CliIo): void {
   const tokens = program
     .command("tokens")
-    .description("manage API tokens in the tokens file (the source design's tokens.json)")
+    .description("manage API tokens in the tokens file (the Python object store's tokens.json format)")
     .addHelpText(
       "after",
       `

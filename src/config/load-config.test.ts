@@ -287,7 +287,7 @@ void describe("examples/config", () => {
   });
 
   void it("the SPEC §2 example (flow mappings with ${VAR}) loads with every section", async () => {
-    const config = await loadConfig({ file: join(examplesDir(), "spec.yml"), env });
+    const config = await loadConfig({ file: join(examplesDir(), "full.yml"), env });
     assert.deepEqual(config.storage.stores["s3"], {
       type: "s3",
       config: { bucket_name: "artifacts", endpoint_url: "http://127.0.0.1:9000", s3_access_key: "access", s3_secret_key: "secret" },
