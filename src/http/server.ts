@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import rateLimit from "@fastify/rate-limit";
+import { levels } from "pino";
 import { VaultError } from "../core/errors.js";
 import type { Principal } from "../auth/principal.js";
 import { requireScope } from "../auth/principal.js";
@@ -121,6 +122,8 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
 
   app.addHook("onResponse", async (request, reply) => {
     responses.delete(request.raw.socket);
+    // Built only when it is logged: this runs for every request.
+    if ((levels.values[request.log.level] ?? 0) > INFO_LEVEL) return;
     request.log.info(
       { method: request.method, url: redactUrl(request.originalUrl), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       "request",
@@ -177,6 +180,8 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   }
   return app;
 }
+
+const INFO_LEVEL = levels.values["info"] ?? 30;
 
 /** Failures whose details (the upstream's URL and error) go to the log at warn, not to the client. */
 const UPSTREAM_KINDS: ReadonlySet<string> = new Set(["upstream_failed", "upstream_timeout"]);
