@@ -86,6 +86,11 @@ const s3Store = z.strictObject({
     s3_access_key: optionalText,
     s3_secret_key: optionalText,
     prefix: optionalText,
+    force_path_style: boolean.optional(),
+    conditional_writes: z.enum(["auto", "native", "emulated"]).optional(),
+  }).refine((config) => (config.s3_access_key === undefined) === (config.s3_secret_key === undefined), {
+    message: "s3_access_key and s3_secret_key go together (or leave both out for the AWS credential chain)",
+    path: ["s3_secret_key"],
   }),
 });
 

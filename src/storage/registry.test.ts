@@ -27,11 +27,14 @@ void describe("createStorageDriver", () => {
     }
   });
 
-  void it("says s3 is not supported yet, and refuses unknown types", async () => {
+  void it("opens s3 stores (tests/contract/s3-driver.test.ts has the rest): one that cannot be reached is unavailable", async () => {
     await assert.rejects(
-      createStorageDriver({ type: "s3", config: { bucket_name: "b" } }),
-      (error: unknown) => isVaultError(error, "not_supported"),
+      createStorageDriver({ type: "s3", config: { bucket_name: "b", endpoint_url: "http://127.0.0.1:1", s3_access_key: "k", s3_secret_key: "s" } }),
+      (error: unknown) => isVaultError(error, "unavailable") && /127\.0\.0\.1:1/.test(error.message),
     );
+  });
+
+  void it("refuses unknown types", async () => {
     await assert.rejects(
       createStorageDriver({ type: "tape", config: {} } as unknown as StoreConfig),
       (error: unknown) => isVaultError(error, "bad_request") && error.message.includes("tape"),

@@ -1,6 +1,7 @@
 import { VaultError } from "../core/errors.js";
 import { FilesystemDriver } from "./filesystem-driver.js";
 import { MemoryDriver } from "./memory-driver.js";
+import { S3Driver } from "./s3-driver.js";
 import type { StorageDriver } from "./storage-driver.js";
 import type { StoreConfig } from "./store-config.js";
 
@@ -32,9 +33,13 @@ const FACTORIES: DriverFactories = {
       ...(deps.namespace === undefined ? {} : { namespace: deps.namespace }),
       ...(deps.onWarning === undefined ? {} : { onWarning: deps.onWarning }),
     }),
-  s3: async () => {
-    throw new VaultError("not_supported", "the s3 storage driver is not available yet");
-  },
+  // The namespace is a key prefix below the configured one (`<prefix>cache/`).
+  s3: (config, deps) =>
+    S3Driver.open({
+      ...config,
+      ...(deps.namespace === undefined ? {} : { namespace: deps.namespace }),
+      ...(deps.onWarning === undefined ? {} : { onWarning: deps.onWarning }),
+    }),
 };
 
 /** Opens the driver a store's config names (aliases are resolved by the config loader). */

@@ -102,6 +102,21 @@ export interface ListPage {
   readonly isTruncated: boolean;
 }
 
+/** A listed key with its size and modification time. */
+export interface ListEntry {
+  readonly key: string;
+  readonly size: number;
+  readonly modifiedAt: Date;
+}
+
+export interface ListEntryPage {
+  /** In UTF-8 byte order, as `ListPage.keys`. */
+  readonly entries: readonly ListEntry[];
+  readonly isTruncated: boolean;
+  /** Where the next page starts (`startAfter`): the last key listed, even if it vanished since. */
+  readonly lastKey: string | undefined;
+}
+
 export interface StorageDriver {
   /** A short name for logs and metrics: "memory", "filesystem", "s3". */
   readonly kind: string;
@@ -137,6 +152,14 @@ export interface StorageDriver {
 
   /** One page of keys; its cost grows with the page, not with the number of stored keys. */
   list(options: ListOptions): Promise<ListPage>;
+
+  /**
+   * Optional: `list` with each key's size and modification time, for drivers whose listing has
+   * them (S3's ListObjectsV2 does), so a walk over every object costs a request per page rather
+   * than one per key. Use the `listEntries` function in `list-entries.ts`, which falls back to
+   * `list` and `stat` for other drivers.
+   */
+  listEntries?(options: ListOptions): Promise<ListEntryPage>;
 
   /** Releases resources (file handles, connections). */
   close(): Promise<void>;
