@@ -57,6 +57,9 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     // The cache lives in its own namespace of the store: object-API keys can never reach it.
     const cacheDriver = await createStorageDriver(mainStore(config), { onWarning, namespace: "cache" });
     resources.push(() => cacheDriver.close());
+    // The cache's digest index (which entries hold which bytes) in a namespace of its own.
+    const digestDriver = await createStorageDriver(mainStore(config), { onWarning, namespace: "cache-digests" });
+    resources.push(() => digestDriver.close());
     const authenticator = new TokenAuthenticator(config.auth.tokens_file, logger);
     await authenticator.start();
     resources.push(() => authenticator.close());
@@ -77,6 +80,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
       spoolDirectory,
       maxSize: config.cache.max_size,
       negativeTtlMs: config.cache.negative_ttl_ms,
+      digestIndex: digestDriver,
     });
     await cache.start();
     resources.push(() => cache.close());

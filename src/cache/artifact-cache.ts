@@ -8,9 +8,11 @@ import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import { decideFreshness } from "../core/cache/freshness.js";
 import { decideResume } from "../core/cache/resume-plan.js";
 import { importFile } from "../storage/import-file.js";
+import { MemoryDriver } from "../storage/memory-driver.js";
 import type { ArtifactSource, CachedArtifact, CacheStatus, UpstreamFetch, Validators } from "../core/cache/artifact-source.js";
 import type { ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
 import { CacheIndex } from "./cache-index.js";
+import { DigestIndex } from "./digest-index.js";
 import { Fill, type FillHeaders } from "./fill.js";
 import { resumingBody, type ResumeSettings } from "./resuming-body.js";
 
@@ -26,6 +28,11 @@ export interface ArtifactCacheOptions {
   readonly clock?: () => number;
   /** Resuming downloads whose upstream broke off (see `resuming-body.ts`); tests shorten the waits. */
   readonly resume?: ResumeSettings | undefined;
+  /**
+   * Where the cache keeps its digest index (`digest-index.ts`): a store apart from the entries'
+   * (the app opens the main store's `cache-digests` namespace). Default: in memory.
+   */
+  readonly digestIndex?: StorageDriver | undefined;
 }
 
 /** Metadata keys kept with each cached artifact (cache administration reads them too). */
@@ -41,8 +48,11 @@ export const META = {
 } as const;
 
 const NEGATIVE_CACHE_LIMIT = 10_000;
-/** Entries looked at for a stand-in before giving up (a stale fallback is a last resort, not a search). */
-const STAND_IN_SCAN_LIMIT = 10_000;
+/**
+ * Entries looked at for a non-exact stand-in (a tag cached for another Accept: its few variants
+ * share one short prefix) before giving up: a stale fallback is a last resort, not a search.
+ */
+const STAND_IN_SCAN_LIMIT = 100;
 
 /** A download in progress, visible to `cache stats` and the UI. */
 export interface FillProgress {
@@ -97,6 +107,9 @@ export class ArtifactCache implements ArtifactSource {
   readonly #negative = new Map<string, number>();
   /** Cancels a fill's upstream download (shutdown only: clients leaving never cancel a fill). */
   readonly #downloads = new WeakMap<Fill, AbortController>();
+  /** Which mutable entries hold which bytes: exact stand-ins are found here, never by listing. */
+  readonly #digests: DigestIndex;
+  readonly #ownDigestStore: StorageDriver | undefined;
 
   constructor(options: ArtifactCacheOptions) {
     this.#driver = options.driver;
@@ -107,6 +120,9 @@ export class ArtifactCache implements ArtifactSource {
     this.#resume = options.resume;
     this.maxSize = options.maxSize;
     this.index = new CacheIndex(options.driver, options.logger, options.maxSize);
+    const digestStore = options.digestIndex ?? new MemoryDriver();
+    this.#ownDigestStore = options.digestIndex === undefined ? digestStore : undefined;
+    this.#digests = new DigestIndex(digestStore, options.logger);
   }
 
   /** Removes spool leftovers of a crash and starts indexing what is cached (in the background). */
@@ -130,6 +146,7 @@ export class ArtifactCache implements ArtifactSource {
     await Promise.allSettled(this.#inFlight.values());
     await Promise.allSettled([...this.#fills.values()].map((fill) => fill.settled));
     await this.index.stop();
+    await this.#ownDigestStore?.close();
   }
 
   fillsInProgress(): FillProgress[] {
@@ -255,6 +272,7 @@ export class ArtifactCache implements ArtifactSource {
   async #standIn(ref: ArtifactRef): Promise<{ key: string; opened: OpenedObject } | undefined> {
     const fallback = ref.staleFallback;
     if (fallback === undefined) return undefined;
+    if (fallback.exact === true) return this.#sameBytes(ref, fallback);
     let startAfter: string | undefined;
     let scanned = 0;
     for (;;) {
@@ -269,6 +287,23 @@ export class ArtifactCache implements ArtifactSource {
       startAfter = page.keys.at(-1);
       if (!page.isTruncated || startAfter === undefined) return undefined;
     }
+  }
+
+  /**
+   * An entry under the fallback's prefix holding exactly the ref's bytes, found through the
+   * digest index (one read) rather than by listing the prefix: on S3 a listing is a request per
+   * thousand entries and a HEAD per entry, for every miss of a manifest asked for by digest.
+   */
+  async #sameBytes(ref: ArtifactRef, fallback: NonNullable<ArtifactRef["staleFallback"]>): Promise<{ key: string; opened: OpenedObject } | undefined> {
+    if (ref.digest?.algorithm !== "sha256") return undefined;
+    for (const key of await this.#digests.lookup(ref.digest.hex)) {
+      if (!key.startsWith(fallback.prefix) || key === ref.cacheKey) continue;
+      const opened = await this.#driver.open(key);
+      if (opened === undefined) continue;
+      if (fallback.accepts(opened.info)) return { key, opened };
+      await opened.close();
+    }
+    return undefined;
   }
 
   /** Serves a fresh download; one that already finished is served from the store. */
@@ -289,6 +324,10 @@ export class ArtifactCache implements ArtifactSource {
     const key = ref.cacheKey;
     const running = this.#inFlight.get(key);
     if (running !== undefined) return running;
+    // A download that started while this request looked in the store (a remote store answers
+    // in milliseconds, not microseconds): join it rather than fetch a second time.
+    const fill = this.#fills.get(key);
+    if (fill?.state === "running" || fill?.state === "committing") return Promise.resolve({ kind: "fill", fill });
     const exchange = this.#startExchange(ref, validators, fetchUpstream).finally(() => {
       if (this.#inFlight.get(key) === exchange) this.#inFlight.delete(key);
     });
@@ -341,8 +380,8 @@ export class ArtifactCache implements ArtifactSource {
     });
     const body = resumingBody(response.body, { ref, fetch: fetchUpstream, signal: download.signal, logger: this.#logger, decision, settings: this.#resume });
     void fill
-      .consume(body, (spoolPath, summary) =>
-        importFile(this.#driver, ref.cacheKey, spoolPath, {
+      .consume(body, async (spoolPath, summary) => {
+        const info = await importFile(this.#driver, ref.cacheKey, spoolPath, {
           size: summary.size,
           sha256: summary.sha256,
           contentType: headers.contentType,
@@ -354,8 +393,12 @@ export class ArtifactCache implements ArtifactSource {
             ...(headers.upstreamLastModified === undefined ? {} : { [META.upstreamLastModified]: headers.upstreamLastModified }),
             ...Object.fromEntries(Object.entries(headers.kept).map(([name, value]) => [`${META.keptHeader}${name}`, value])),
           },
-        }),
-      )
+        });
+        // Mutable documents (tags, index pages) may be asked for by their digest under another
+        // key: recorded before the fill settles, so the next request finds them.
+        if (ref.freshness.kind === "mutable") await this.#digests.record(info.sha256, ref.cacheKey);
+        return info;
+      })
       .then(() => this.#fillSettled(fill));
     return { kind: "fill", fill };
   }

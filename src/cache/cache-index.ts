@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { listEntries } from "../storage/list-entries.js";
 import type { StorageDriver } from "../storage/storage-driver.js";
 
 const SCAN_PAGE = 1000;
@@ -12,6 +13,10 @@ const SCAN_PAGE = 1000;
  * since, ordered by their modification time. Eviction waits for that scan, and never removes an
  * artifact that a response is still reading (a lease) — nor, since it only knows committed
  * entries, one being downloaded.
+ *
+ * The store is listed once, at start, and never for an eviction decision; sizes and times come
+ * with the listing where the driver has them (`listEntries`: on S3, one request per thousand
+ * entries and no HEAD per entry).
  */
 export class CacheIndex {
   #entries = new Map<string, number>();
@@ -161,13 +166,12 @@ export class CacheIndex {
     let startAfter: string | undefined;
     for (;;) {
       if (this.#stopped) return;
-      const page = await this.driver.list({ limit: SCAN_PAGE, ...(startAfter === undefined ? {} : { startAfter }) });
-      for (const key of page.keys) {
+      const page = await listEntries(this.driver, { limit: SCAN_PAGE, ...(startAfter === undefined ? {} : { startAfter }) });
+      for (const { key, size, modifiedAt } of page.entries) {
         if (this.#entries.has(key)) continue; // used since start: already newer
-        const info = await this.driver.stat(key);
-        if (info !== undefined) found.push({ key, size: info.size, modified: info.modifiedAt.getTime() });
+        found.push({ key, size, modified: modifiedAt.getTime() });
       }
-      startAfter = page.keys.at(-1);
+      startAfter = page.lastKey;
       if (!page.isTruncated || startAfter === undefined) break;
     }
     found.sort((a, b) => a.modified - b.modified);

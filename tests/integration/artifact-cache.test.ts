@@ -1,4 +1,4 @@
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -11,7 +11,10 @@ import type { UpstreamFetch } from "../../src/core/cache/artifact-source.js";
 import type { ArtifactRef } from "../../src/core/cache/artifact-ref.js";
 import { isVaultError } from "../../src/core/errors.js";
 import { MemoryDriver } from "../../src/storage/memory-driver.js";
+import { S3Driver } from "../../src/storage/s3-driver.js";
+import type { StorageDriver } from "../../src/storage/storage-driver.js";
 import type { UpstreamResponse } from "../../src/upstreams/upstream-client.js";
+import { startTestS3 } from "../support/s3-server.js";
 
 const logger = pino({ level: "silent" });
 
@@ -36,12 +39,40 @@ function upstream(answers: Map<string, () => UpstreamResponse>): { fetch: Upstre
   };
 }
 
-async function withCache(
+const s3 = await startTestS3({ conditionalWrites: true });
+after(() => s3.close());
+
+/** The stores the cache is tried on: in memory, and a bucket (uploaded once verified, hits by GET). */
+const STORES: ReadonlyArray<readonly [string, () => Promise<StorageDriver>]> = [
+  ["memory", async () => new MemoryDriver()],
+  ["s3", () => S3Driver.open(s3.storeConfig())],
+];
+
+/** A store that counts its listings: the cache must not list on a request's path. */
+function countingLists(driver: StorageDriver): { driver: StorageDriver; lists: () => number } {
+  let lists = 0;
+  const counted = new Proxy(driver, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if ((property === "list" || property === "listEntries") && typeof value === "function") {
+        return (...args: unknown[]) => {
+          lists++;
+          return (value as (...given: unknown[]) => unknown).apply(target, args);
+        };
+      }
+      return typeof value === "function" ? (value as (...given: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { driver: counted, lists: () => lists };
+}
+
+async function withCacheOn(
+  makeDriver: () => Promise<StorageDriver>,
   options: { maxSize?: number; negativeTtlMs?: number; clock?: () => number },
-  run: (cache: ArtifactCache, driver: MemoryDriver) => Promise<void>,
+  run: (cache: ArtifactCache, driver: StorageDriver) => Promise<void>,
 ): Promise<void> {
   const spool = await mkdtemp(join(tmpdir(), "cache-unit-"));
-  const driver = new MemoryDriver();
+  const driver = await makeDriver();
   const cache = new ArtifactCache({
     driver,
     logger,
@@ -71,7 +102,12 @@ async function settle(cache: ArtifactCache): Promise<void> {
   while (cache.fillsInProgress().length > 0) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
-describe("ArtifactCache", () => {
+for (const [store, makeDriver] of STORES) describe(`ArtifactCache (${store} store)`, () => {
+  const withCache = (
+    options: { maxSize?: number; negativeTtlMs?: number; clock?: () => number },
+    run: (cache: ArtifactCache, driver: StorageDriver) => Promise<void>,
+  ): Promise<void> => withCacheOn(makeDriver, options, run);
+
   test("a digest mismatch aborts every reader and caches nothing", async () => {
     await withCache({}, async (cache, driver) => {
       const body = randomBytes(100_000);
@@ -145,7 +181,7 @@ describe("ArtifactCache", () => {
 
   test("close abandons a download nobody reads and stores nothing", async () => {
     const spool = await mkdtemp(join(tmpdir(), "cache-close-"));
-    const driver = new MemoryDriver();
+    const driver = await makeDriver();
     const cache = new ArtifactCache({ driver, logger, spoolDirectory: spool, negativeTtlMs: 0 });
     await cache.start();
     try {
@@ -189,8 +225,9 @@ describe("ArtifactCache", () => {
       await fill("d");
       await fill("e");
       await fill("f");
-      await new Promise((resolve) => setTimeout(resolve, 20));
       const present = async (name: string) => (await driver.stat(`t/${name}`)) !== undefined;
+      // Evictions run in the background, a store round trip each.
+      for (let wait = 0; wait < 100 && (await present("d")); wait++) await new Promise((resolve) => setTimeout(resolve, 20));
       assert.equal(await present("a"), true, "an artifact being read was evicted");
       assert.equal(await present("e"), true);
       assert.equal(await present("f"), true);
@@ -198,5 +235,58 @@ describe("ArtifactCache", () => {
       assert.ok(cache.index.totalBytes <= 3_000);
       stream.destroy();
     });
+  });
+
+  test("a document asked for by digest is found under another key through the digest index, without listing the store", async () => {
+    let counter: ReturnType<typeof countingLists> | undefined;
+    await withCacheOn(async () => (counter = countingLists(await makeDriver())).driver, {}, async (cache) => {
+      const lists = (): number => counter?.lists() ?? 0;
+      const listed = lists();
+      const s3Before = s3.requests.length;
+      const manifest = Buffer.from('{"schemaVersion":2,"layers":[]}');
+      const hex = createHash("sha256").update(manifest).digest("hex");
+      const { fetch, calls } = upstream(new Map([["repo/manifests/v1", () => response(200, manifest, { "content-type": "application/vnd.oci.image.manifest.v1+json" })]]));
+      const tag = ref("repo/tags/v1", { upstreamPath: "repo/manifests/v1", freshness: { kind: "mutable", ttlMs: 60_000 } });
+      await readAll((await cache.get(tag, fetch)).body());
+      await settle(cache);
+      const byDigest = (digestHex: string): ArtifactRef =>
+        ref(`repo/manifests/sha256/${digestHex}`, {
+          upstreamPath: `repo/manifests/sha256:${digestHex}`,
+          digest: { algorithm: "sha256", hex: digestHex },
+          staleFallback: { prefix: "t/repo/tags/", exact: true, accepts: (entry) => entry.sha256 === digestHex },
+        });
+      const hit = await cache.get(byDigest(hex), fetch);
+      assert.equal(hit.status, "HIT");
+      assert.equal(hit.etag, `"${hex}"`);
+      assert.ok((await readAll(hit.body())).equals(manifest));
+      // Bytes nobody cached go upstream (a 404 here), also without a listing.
+      await assert.rejects(cache.get(byDigest("0".repeat(64)), fetch), (error: unknown) => isVaultError(error, "not_found"));
+      assert.deepEqual(calls, ["repo/manifests/v1", `repo/manifests/sha256:${"0".repeat(64)}`]);
+      assert.equal(lists(), listed, "the store was listed on a request's path");
+      if (store === "s3") assert.deepEqual(s3.requests.slice(s3Before).filter((request) => request.query.includes("list-type")), []);
+    });
+  });
+
+  test("indexes the store once at start: a listing per thousand entries, no read per entry", async () => {
+    const driver = await makeDriver();
+    const spool = await mkdtemp(join(tmpdir(), "cache-scan-"));
+    try {
+      for (let i = 0; i < 30; i++) await driver.write(`t/entry-${i}`, Readable.from([Buffer.alloc(100 + i)]));
+      const s3Before = s3.requests.length;
+      const cache = new ArtifactCache({ driver, logger, spoolDirectory: spool, maxSize: 1_000_000, negativeTtlMs: 0 });
+      await cache.start();
+      await cache.index.scanned();
+      assert.equal(cache.index.entryCount, 30);
+      assert.equal(cache.index.totalBytes, 30 * 100 + (29 * 30) / 2);
+      if (store === "s3") {
+        const requests = s3.requests.slice(s3Before);
+        assert.equal(requests.filter((request) => request.query.includes("list-type")).length, 1);
+        assert.deepEqual(requests.filter((request) => request.method === "HEAD" || (request.method === "GET" && !request.query.includes("list-type"))), []);
+      }
+      await cache.close();
+    } finally {
+      await driver.close();
+      await rm(spool, { recursive: true, force: true });
+    }
   });
 });

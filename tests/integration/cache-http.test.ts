@@ -59,13 +59,15 @@ function backendYaml(origin: OriginServer, extra = "", cache = ""): string {
   ].join("\n");
 }
 
-describe("pull-through cache over the http backend", () => {
+// The cache on a local store (spooled downloads renamed into place) and on S3 (uploaded once verified).
+for (const storage of ["filesystem", "s3"] as const) {
+  describe(`pull-through cache over the http backend (${storage} storage)`, () => {
   let origin: OriginServer;
   let vault: TestVault;
 
   before(async () => {
     origin = await new OriginServer().start();
-    vault = await startTestVault({ extraYaml: backendYaml(origin, ', mutable: ["**/latest/**"], ttl: 0') });
+    vault = await startTestVault({ storage, extraYaml: backendYaml(origin, ', mutable: ["**/latest/**"], ttl: 0') });
   });
   after(async () => {
     await vault.close();
@@ -265,6 +267,8 @@ describe("pull-through cache over the http backend", () => {
     assert.match(response.header("allow") ?? "", /GET/);
   });
 });
+
+}
 
 describe("upstream credentials", () => {
   test("basic auth reaches the configured host but not a redirect target on another host", async () => {

@@ -14,7 +14,7 @@ function assertEnvelope(response: RawResponse, status: number): string {
   return body.error.message;
 }
 
-for (const storage of ["filesystem", "memory"] as const) {
+for (const storage of ["filesystem", "memory", "s3"] as const) {
   describe(`object API over ${storage} storage`, () => {
     let vault: TestVault;
     let all: { authorization: string };

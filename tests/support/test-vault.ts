@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { startVault, type RunningVault } from "../../src/app.js";
 import { loadConfig } from "../../src/config/load-config.js";
 import { generateToken, hashToken, writeTokensFile, type Scope, type TokenRecord } from "../../src/auth/tokens-file.js";
+import { startTestS3, type TestS3 } from "./s3-server.js";
 
 export interface TestTokenSpec {
   readonly name: string;
@@ -23,6 +24,8 @@ export interface TestVault {
   auth(name: string): { authorization: string };
   /** What the vault logged at warn and above (or at `TEST_LOG_LEVEL`), one parsed JSON line each. */
   logs(): LogLine[];
+  /** With `storage: "s3"`: the S3 endpoint the vault stores in (stopped by `close`). */
+  readonly s3: TestS3 | undefined;
   close(): Promise<void>;
 }
 
@@ -57,7 +60,8 @@ export async function tokenRecords(specs: readonly TestTokenSpec[]): Promise<{ r
  */
 export async function startTestVault(
   options: {
-    storage?: "memory" | "filesystem";
+    /** `s3`: a bucket of an S3 server started for this vault (see `s3-server.ts`), stopped by `close()`. */
+    storage?: "memory" | "filesystem" | "s3";
     tokens?: readonly TestTokenSpec[];
     extraYaml?: string;
     proxyAuth?: "anonymous" | "token";
@@ -71,10 +75,20 @@ export async function startTestVault(
   const tokensFile = join(dir, "tokens.json");
   const { records, tokens } = await tokenRecords(options.tokens ?? [{ name: "all", scopes: ALL_SCOPES }]);
   await writeTokensFile(tokensFile, records);
-  const storage =
-    (options.storage ?? "filesystem") === "memory"
-      ? "storage: {stores: {mem: {type: memory, config: {}}}, main: mem}"
-      : `storage: {stores: {local: {type: filesystem, config: {root_path: ${JSON.stringify(options.dataDir ?? join(dir, "data"))}}}}, main: local}`;
+  let s3: TestS3 | undefined;
+  let storage: string;
+  switch (options.storage ?? "filesystem") {
+    case "memory":
+      storage = "storage: {stores: {mem: {type: memory, config: {}}}, main: mem}";
+      break;
+    case "s3": {
+      s3 = await startTestS3({ conditionalWrites: true });
+      storage = `storage: {stores: {s3: {type: s3, config: ${JSON.stringify(s3.storeConfig())}}}, main: s3}`;
+      break;
+    }
+    default:
+      storage = `storage: {stores: {local: {type: filesystem, config: {root_path: ${JSON.stringify(options.dataDir ?? join(dir, "data"))}}}}, main: local}`;
+  }
   const configFile = join(dir, "config.yml");
   await writeFile(
     configFile,
@@ -105,6 +119,7 @@ export async function startTestVault(
     vault = await startVault(config, pino({ level: process.env["TEST_LOG_LEVEL"] ?? options.logLevel ?? "warn" }, capture));
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
+    await s3?.close();
     throw error;
   }
   return {
@@ -114,9 +129,14 @@ export async function startTestVault(
     tokens,
     auth: (name: string) => ({ authorization: `Bearer ${tokens[name] ?? "missing-token"}` }),
     logs: () => [...lines],
+    s3,
     close: async () => {
-      await vault.close();
-      await rm(dir, { recursive: true, force: true });
+      try {
+        await vault.close();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+        await s3?.close();
+      }
     },
   };
 }

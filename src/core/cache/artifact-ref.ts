@@ -65,7 +65,9 @@ export interface StaleFallback {
   readonly prefix: string;
   /**
    * The entries `accepts` takes are byte for byte the artifact (it checks the digest): one is
-   * then served as a HIT before asking upstream at all, not only when the upstream fails.
+   * then served as a HIT before asking upstream at all, not only when the upstream fails. They
+   * are looked up by `ref.digest` (SHA-256) in the cache's index of mutable entries' digests —
+   * one read, never a listing; other fallbacks (a few variants under a short prefix) list `prefix`.
    */
   readonly exact?: boolean;
   accepts(entry: { readonly contentType: string | undefined; readonly sha256: string }): boolean;
