@@ -134,7 +134,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     const failure = asVaultError(error);
     const response = toErrorResponse(failure);
     if (response.internal) request.log.error({ err: error }, "internal error");
-    else if (UPSTREAM_KINDS.has(failure.kind)) request.log.warn({ kind: failure.kind, reason: failure.message, url: redactUrl(request.originalUrl) }, "upstream failed");
+    else if (response.detailsLogged) request.log.warn({ kind: failure.kind, reason: failure.message, url: redactUrl(request.originalUrl) }, "upstream failed");
     else request.log.debug({ kind: failure.kind, message: failure.message }, "request failed");
     if (reply.sent || reply.raw.headersSent) {
       // Too late for a status: abort so the client sees a broken response, never a short one.
@@ -182,9 +182,6 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
 }
 
 const INFO_LEVEL = levels.values["info"] ?? 30;
-
-/** Failures whose details (the upstream's URL and error) go to the log at warn, not to the client. */
-const UPSTREAM_KINDS: ReadonlySet<string> = new Set(["upstream_failed", "upstream_timeout"]);
 
 function asVaultError(error: unknown): VaultError {
   if (error instanceof VaultError) return error;

@@ -44,6 +44,27 @@ const MiB = 1024 * 1024;
 /** Multipart from 5 MiB on (S3's smallest part), so tests need not send hundreds of MiB. */
 const SMALL_PARTS = { partSize: 5 * MiB } as const;
 
+/**
+ * A body of twelve 1 MiB chunks of `bytes` that stops after the eighth until `release`: a write
+ * in progress (its multipart upload under way) while the test races another writer of the key.
+ */
+function heldAfterEight(bytes: Buffer): { body: AsyncIterable<Uint8Array>; reached: Promise<void>; release: () => void } {
+  let release!: () => void;
+  let reachedGate!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const reached = new Promise<void>((resolve) => (reachedGate = resolve));
+  async function* body(): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < 12; i++) {
+      if (i === 8) {
+        reachedGate();
+        await gate;
+      }
+      yield bytes.subarray(i * MiB, (i + 1) * MiB);
+    }
+  }
+  return { body: body(), reached, release };
+}
+
 /** The servers to run a test on, with the conditional-writes mode each gets. */
 const SERVERS: ReadonlyArray<readonly [string, TestS3, Partial<S3DriverOptions>]> = [
   ["native", withConditions, {}],
@@ -114,20 +135,11 @@ void describe("s3 driver", () => {
       await assertRejectsWith(driver.write("kept", chunked(big, MiB), { expectedSize: 12 * MiB + 1 }), "bad_request");
 
       // Create-only, refused at the commit: another write creates the key while the body streams.
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      let pulled = 0;
-      async function* gated(): AsyncGenerator<Uint8Array> {
-        for (let i = 0; i < 12; i++) {
-          if (i === 8) await gate;
-          pulled++;
-          yield big.subarray(i * MiB, (i + 1) * MiB);
-        }
-      }
-      const racing = driver.write("raced", gated(), { ifNoneMatch: "*" });
-      while (pulled < 8) await new Promise((resolve) => setImmediate(resolve));
+      const held = heldAfterEight(big);
+      const racing = driver.write("raced", held.body, { ifNoneMatch: "*" });
+      await held.reached;
       await driver.write("raced", chunked(Buffer.from("first")));
-      release();
+      held.release();
       await assertRejectsWith(racing, "precondition_failed");
       assert.equal((await readAll(driver, "raced")).toString(), "first");
 
@@ -167,20 +179,11 @@ void describe("s3 driver", () => {
       const v1 = await driver.write("copied", chunked(first, MiB), { ifNoneMatch: "*" });
       assert.ok((await readAll(driver, "copied")).equals(first));
       // A compare-and-swap that loses at the commit: the key moved on while its body streamed.
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      let pulled = 0;
-      async function* gated(): AsyncGenerator<Uint8Array> {
-        for (let i = 0; i < 12; i++) {
-          if (i === 8) await gate;
-          pulled++;
-          yield first.subarray(i * MiB, (i + 1) * MiB);
-        }
-      }
-      const losing = driver.write("copied", gated(), { ifMatch: v1.etag });
-      while (pulled < 8) await new Promise((resolve) => setImmediate(resolve));
+      const held = heldAfterEight(first);
+      const losing = driver.write("copied", held.body, { ifMatch: v1.etag });
+      await held.reached;
       const v2 = await driver.write("copied", chunked(Buffer.from("v2")), { ifMatch: v1.etag });
-      release();
+      held.release();
       await assertRejectsWith(losing, "precondition_failed");
       assertSameInfo(await driver.stat("copied"), v2);
       assert.equal(v2.createdAt.getTime(), v1.createdAt.getTime(), "createdAt is kept");

@@ -5,9 +5,12 @@
 import { rewriteManifest, rewritePackument, tarballSourcesOf, type RewrittenPackument, type TarballSource } from "./packument-rewrite.js";
 import type { PackageName } from "./npm-paths.js";
 
-export type PackumentTask =
-  | { readonly kind: "packument" | "manifest"; readonly json: Uint8Array; readonly name: PackageName; readonly registryBase: string }
-  | { readonly kind: "sources"; readonly json: Uint8Array; readonly name: PackageName; readonly registryBase: string };
+export interface PackumentTask {
+  readonly kind: "packument" | "manifest" | "sources";
+  readonly json: Uint8Array;
+  readonly name: PackageName;
+  readonly registryBase: string;
+}
 
 export type PackumentResult =
   | { readonly kind: "rewritten"; readonly value: RewrittenPackument }
