@@ -465,7 +465,16 @@ export class ArtifactCache implements ArtifactSource {
         finish();
         void opened.close();
       },
+      presign: this.#presignerFor(info),
     };
+  }
+
+  /** Immutable entries on a store with signed URLs may be fetched from the store directly. */
+  #presignerFor(info: ObjectInfo): ((expiresInSeconds: number) => Promise<string>) | undefined {
+    const driver = this.#driver;
+    const presign = driver.presign;
+    if (presign === undefined || info.metadata[META.freshness] !== "immutable") return undefined;
+    return (expiresInSeconds) => presign.call(driver, info.key, expiresInSeconds);
   }
 
   #rememberNotFound(key: string): void {

@@ -60,6 +60,19 @@ import type { BackendDefinition } from "../upstreams/backend-type.js";
 import { backendTypeNames, findBackendType } from "../upstreams/backend-types.js";
 import { boolean, duration, fileMode, httpUrl, integer, optionalText, size, text, type ExpectedParams } from "../core/config/scalars.js";
 
+const redisUrl = text.superRefine((value, ctx) => {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "") {
+    // The URL may hold a password: never echo it back.
+    ctx.addIssue({ code: "custom", message: "expected a URL like redis://host:6379 or rediss://user:password@host:6380/0" });
+  }
+});
+
 const logLevel = z.preprocess((value) => (typeof value === "string" ? value.trim().toLowerCase() : value), z.enum(LOG_LEVELS));
 
 // ------------------------------------------------------------------------------------------------
@@ -276,6 +289,28 @@ const sections = z.strictObject({
       metadata_ttl_ms: cache.metadata_ttl,
       negative_ttl_ms: cache.negative_ttl,
     })),
+  /**
+   * What several replicas on one bucket agree on (fill leases, rate limits, cache statistics and
+   * the LRU access index), through Redis. Without it a vault coordinates only with itself.
+   */
+  coordination: z
+    .strictObject({
+      /** `redis://[user:password@]host:port[/db]` or `rediss://`; omit to run alone. */
+      redis_url: redisUrl.optional(),
+      /** Keys in Redis start with this, so several vault deployments can share one Redis. */
+      key_prefix: text.default("artifact-vault:"),
+      /**
+       * How long a fill lease lasts without renewal: the replica downloading an artifact renews it
+       * while it runs; if that replica dies, another takes over after at most this long.
+       */
+      lease_ttl: duration(1000).default(15_000),
+    })
+    .prefault({})
+    .transform((coordination) => ({
+      redis_url: coordination.redis_url,
+      key_prefix: coordination.key_prefix,
+      lease_ttl_ms: coordination.lease_ttl,
+    })),
   // Without a `backends` key: the public upstreams, parsed like a written config (prefault, not
   // default) so each gets its type's defaults.
   backends: backendsSchema.prefault(() => DEFAULT_BACKENDS.map((backend) => ({ ...backend, config: { ...backend.config } }))),
@@ -313,6 +348,7 @@ export const configSchema = z
       request_timeout_ms: config.request_timeout,
       body_timeout_ms: config.body_timeout,
       cache: config.cache,
+      coordination: config.coordination,
       backends: config.backends,
     };
   });

@@ -144,6 +144,13 @@ export interface StorageDriver {
    */
   importFile?(key: string, file: string, options: ImportOptions): Promise<ObjectInfo>;
 
+  /**
+   * Optional: a URL that lets anyone holding it GET the key's current object directly from the
+   * store for `expiresInSeconds` (S3's presigned URLs), so large bodies need not pass through the
+   * vault. Drivers without such URLs leave it out.
+   */
+  presign?(key: string, expiresInSeconds: number): Promise<string>;
+
   /** Optional: a local directory on the store's filesystem where files for `importFile` can be made. */
   readonly localStagingDirectory?: string;
 

@@ -93,6 +93,12 @@ export interface CachedArtifact {
   body(range?: ByteRange): Readable;
   /** Lets go without reading (after a 304, a HEAD, or an error). */
   release(): void;
+  /**
+   * Stored immutable hits on a store that can sign URLs (S3): a short-lived URL the client can
+   * fetch the same bytes from, for `redirect_hits`. Absent otherwise (fills, mutable entries,
+   * stores without signed URLs). The caller still calls `release`.
+   */
+  readonly presign?: ((expiresInSeconds: number) => Promise<string>) | undefined;
 }
 
 /** Artifacts through the cache: a hit, a shared download, or a stale copy when upstream fails. */
