@@ -6,6 +6,9 @@ import { buildServer } from "./http/server.js";
 import { ObjectService } from "./objects/object-service.js";
 import { createStorageDriver } from "./storage/registry.js";
 import { ArtifactCache } from "./cache/artifact-cache.js";
+import type { Coordinator } from "./coordination/coordinator.js";
+import { LocalCoordinator } from "./coordination/local-coordinator.js";
+import { RedisCoordinator } from "./coordination/redis-coordinator.js";
 import { createBackends } from "./upstreams/backend-types.js";
 import type { Backend } from "./upstreams/backend.js";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -74,7 +77,10 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
       resources.push(() => rm(temporary, { recursive: true, force: true }));
       spoolDirectory = temporary;
     }
+    const coordinator = await startCoordinator(config, logger);
+    resources.push(() => coordinator.close());
     const cache = new ArtifactCache({
+      coordinator,
       driver: cacheDriver,
       logger,
       spoolDirectory,
@@ -92,6 +98,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
       timeouts: { requestMs: config.request_timeout_ms, bodyMs: config.body_timeout_ms },
       authenticator,
       objects: new ObjectService(driver, config.max_object_size),
+      coordinator,
       rateLimit: {
         enabled: config.rate_limit.enabled,
         perTokenPerMinute: config.rate_limit.per_token_per_minute,
@@ -130,6 +137,14 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     url,
     close: () => (closing ??= close()),
   };
+}
+
+/** Redis when `coordination.redis_url` is set, else this process alone; said in the log either way. */
+async function startCoordinator(config: VaultConfig, logger: Logger): Promise<Coordinator> {
+  const { redis_url: url, key_prefix: keyPrefix, lease_ttl_ms: leaseTtlMs } = config.coordination;
+  const coordinator = url === undefined ? new LocalCoordinator() : await RedisCoordinator.connect({ url, keyPrefix, leaseTtlMs, logger });
+  logger.info(`coordination: ${coordinator.describe()}`);
+  return coordinator;
 }
 
 /** What a backend answers, for the start-up log: `docker /dockerhub/ and /v2/`, `debian /debian/ and proxy mode for http://deb.debian.org/debian/`. */

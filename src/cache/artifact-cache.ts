@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { errorCode } from "../core/error-code.js";
@@ -10,7 +10,9 @@ import { decideResume } from "../core/cache/resume-plan.js";
 import { importFile } from "../storage/import-file.js";
 import { MemoryDriver } from "../storage/memory-driver.js";
 import type { ArtifactSource, CachedArtifact, CacheStatus, UpstreamFetch, Validators } from "../core/cache/artifact-source.js";
-import type { ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
+import type { ImportOptions, ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
+import type { Coordinator, Counters, Lease } from "../coordination/coordinator.js";
+import { LocalCoordinator } from "../coordination/local-coordinator.js";
 import { CacheIndex } from "./cache-index.js";
 import { DigestIndex } from "./digest-index.js";
 import { Fill, type FillHeaders } from "./fill.js";
@@ -33,6 +35,11 @@ export interface ArtifactCacheOptions {
    * (the app opens the main store's `cache-digests` namespace). Default: in memory.
    */
   readonly digestIndex?: StorageDriver | undefined;
+  /**
+   * What this cache agrees on with other replicas (fill leases, counters, the access index).
+   * Default: a `LocalCoordinator` (this process alone). Closed by its owner, not by the cache.
+   */
+  readonly coordinator?: Coordinator | undefined;
 }
 
 /** Metadata keys kept with each cached artifact (cache administration reads them too). */
@@ -64,20 +71,19 @@ export interface FillProgress {
   readonly startedAt: Date;
 }
 
-export interface CacheCounters {
-  hits: number;
-  misses: number;
-  stale: number;
-  revalidated: number;
-  bytesFromCache: number;
-  bytesFromUpstream: number;
-}
-
-/** The outcome of asking upstream once for a key (shared by every concurrent asker). */
+/**
+ * The outcome of asking upstream once for a key (shared by every concurrent asker): a fill to
+ * tail, a 304, a 404 — or `elsewhere`: another replica held the key's fill lease and has since
+ * let it go, so the store has its result (or nothing, if its download failed).
+ */
 type UpstreamOutcome =
   | { readonly kind: "fill"; readonly fill: Fill }
   | { readonly kind: "not-modified" }
-  | { readonly kind: "not-found" };
+  | { readonly kind: "not-found" }
+  | { readonly kind: "elsewhere" };
+
+/** Times a request waits for other replicas' downloads of a key before it reports a failure. */
+const ELSEWHERE_ROUNDS = 3;
 
 /**
  * The one algorithm every proxy route calls: lookup → decide (fresh, revalidate, stale-if-error)
@@ -87,7 +93,6 @@ type UpstreamOutcome =
  * it (`core/cache/resume-plan.ts`), at most `RESUME_LIMIT` times: the clients see one body.
  */
 export class ArtifactCache implements ArtifactSource {
-  readonly counters: CacheCounters = { hits: 0, misses: 0, stale: 0, revalidated: 0, bytesFromCache: 0, bytesFromUpstream: 0 };
   readonly index: CacheIndex;
   /** `cache.max_size` in bytes, if any. */
   readonly maxSize: number | undefined;
@@ -110,6 +115,7 @@ export class ArtifactCache implements ArtifactSource {
   /** Which mutable entries hold which bytes: exact stand-ins are found here, never by listing. */
   readonly #digests: DigestIndex;
   readonly #ownDigestStore: StorageDriver | undefined;
+  readonly #coordinator: Coordinator;
 
   constructor(options: ArtifactCacheOptions) {
     this.#driver = options.driver;
@@ -119,7 +125,8 @@ export class ArtifactCache implements ArtifactSource {
     this.#clock = options.clock ?? Date.now;
     this.#resume = options.resume;
     this.maxSize = options.maxSize;
-    this.index = new CacheIndex(options.driver, options.logger, options.maxSize);
+    this.#coordinator = options.coordinator ?? new LocalCoordinator(this.#clock);
+    this.index = new CacheIndex(options.driver, options.logger, options.maxSize, this.#coordinator, this.#clock);
     const digestStore = options.digestIndex ?? new MemoryDriver();
     this.#ownDigestStore = options.digestIndex === undefined ? digestStore : undefined;
     this.#digests = new DigestIndex(digestStore, options.logger);
@@ -147,6 +154,11 @@ export class ArtifactCache implements ArtifactSource {
     await Promise.allSettled([...this.#fills.values()].map((fill) => fill.settled));
     await this.index.stop();
     await this.#ownDigestStore?.close();
+  }
+
+  /** Hits, misses and bytes: of every replica when they are coordinated, else of this process. */
+  counters(): Promise<Counters> {
+    return this.#coordinator.counters();
   }
 
   fillsInProgress(): FillProgress[] {
@@ -225,7 +237,17 @@ export class ArtifactCache implements ArtifactSource {
   async #miss(ref: ArtifactRef, fetchUpstream: UpstreamFetch): Promise<CachedArtifact> {
     let outcome: UpstreamOutcome;
     try {
-      outcome = await this.#exchange(ref, undefined, fetchUpstream);
+      for (let round = 1; ; round++) {
+        outcome = await this.#exchange(ref, undefined, fetchUpstream);
+        if (outcome.kind !== "elsewhere") break;
+        // Another replica fetched it meanwhile: its copy is in the store (unless it failed).
+        const opened = await this.#driver.open(ref.cacheKey);
+        if (opened !== undefined) {
+          this.#coordinator.count("misses");
+          return this.#hit(opened, "MISS", false);
+        }
+        if (round >= ELSEWHERE_ROUNDS) throw new VaultError("upstream_failed", `the replicas that fetched ${ref.upstreamPath} stored nothing`);
+      }
     } catch (error) {
       const standIn = isUpstreamUnavailable(error) ? await this.#standIn(ref) : undefined;
       if (standIn === undefined) throw error;
@@ -246,7 +268,7 @@ export class ArtifactCache implements ArtifactSource {
     };
     let outcome: UpstreamOutcome;
     try {
-      outcome = await this.#exchange(ref, validators, fetchUpstream);
+      outcome = await this.#exchange(ref, validators, fetchUpstream, stale.info);
     } catch (error) {
       if (!isUpstreamUnavailable(error)) {
         await stale.close();
@@ -260,6 +282,13 @@ export class ArtifactCache implements ArtifactSource {
       return this.#hit(stale, "REVALIDATED");
     }
     await stale.close();
+    if (outcome.kind === "elsewhere") {
+      // Another replica asked upstream just now: what it left in the store is current.
+      const current = await this.#driver.open(key);
+      if (current === undefined) return this.#miss(ref, fetchUpstream);
+      this.#revalidatedAt.set(key, this.#clock());
+      return this.#hit(current, "REVALIDATED");
+    }
     if (outcome.kind === "not-found") {
       // Gone upstream (a deleted tag or package): stop serving it.
       await this.purge(key);
@@ -312,7 +341,7 @@ export class ArtifactCache implements ArtifactSource {
     if (fill.state === "failed") throw fill.error ?? new VaultError("upstream_failed", "download failed");
     const opened = await this.#driver.open(fill.ref.cacheKey);
     if (opened === undefined) throw new VaultError("internal", "a committed artifact is missing from the store");
-    this.counters.misses++;
+    this.#coordinator.count("misses");
     return this.#hit(opened, "MISS", false);
   }
 
@@ -320,7 +349,7 @@ export class ArtifactCache implements ArtifactSource {
    * One upstream exchange per key at a time: everyone asking meanwhile shares its outcome (a
    * fill to tail, a 304, a 404 or the error).
    */
-  #exchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch): Promise<UpstreamOutcome> {
+  #exchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch, current?: ObjectInfo): Promise<UpstreamOutcome> {
     const key = ref.cacheKey;
     const running = this.#inFlight.get(key);
     if (running !== undefined) return running;
@@ -328,14 +357,40 @@ export class ArtifactCache implements ArtifactSource {
     // in milliseconds, not microseconds): join it rather than fetch a second time.
     const fill = this.#fills.get(key);
     if (fill?.state === "running" || fill?.state === "committing") return Promise.resolve({ kind: "fill", fill });
-    const exchange = this.#startExchange(ref, validators, fetchUpstream).finally(() => {
+    const exchange = this.#leasedExchange(ref, validators, fetchUpstream, current).finally(() => {
       if (this.#inFlight.get(key) === exchange) this.#inFlight.delete(key);
     });
     this.#inFlight.set(key, exchange);
     return exchange;
   }
 
-  async #startExchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch): Promise<UpstreamOutcome> {
+  /**
+   * The exchange under the key's fill lease, so that of several replicas one asks upstream and
+   * the others wait for its result in the store. A lease granted after another replica stored
+   * the key (between our look in the store and the claim) is given back unused.
+   */
+  async #leasedExchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch, current: ObjectInfo | undefined): Promise<UpstreamOutcome> {
+    const resource = `fill:${ref.cacheKey}`;
+    const lease = await this.#coordinator.claim(resource);
+    if (lease === undefined) {
+      await this.#coordinator.released(resource);
+      return { kind: "elsewhere" };
+    }
+    let handedOver = false;
+    try {
+      if (this.#coordinator.shared) {
+        const now = await this.#driver.stat(ref.cacheKey);
+        if (now !== undefined && now.etag !== current?.etag) return { kind: "elsewhere" };
+      }
+      const outcome = await this.#startExchange(ref, validators, fetchUpstream, lease, current);
+      handedOver = outcome.kind === "fill";
+      return outcome;
+    } finally {
+      if (!handedOver) await lease.release();
+    }
+  }
+
+  async #startExchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch, lease: Lease, current: ObjectInfo | undefined): Promise<UpstreamOutcome> {
     // The download belongs to the cache, not to the client that started it: it goes on when
     // that client disconnects, so the next one gets a hit.
     const download = new AbortController();
@@ -381,7 +436,7 @@ export class ArtifactCache implements ArtifactSource {
     const body = resumingBody(response.body, { ref, fetch: fetchUpstream, signal: download.signal, logger: this.#logger, decision, settings: this.#resume });
     void fill
       .consume(body, async (spoolPath, summary) => {
-        const info = await importFile(this.#driver, ref.cacheKey, spoolPath, {
+        const info = await this.#commit(ref, lease, current, spoolPath, {
           size: summary.size,
           sha256: summary.sha256,
           contentType: headers.contentType,
@@ -399,14 +454,50 @@ export class ArtifactCache implements ArtifactSource {
         if (ref.freshness.kind === "mutable") await this.#digests.record(info.sha256, ref.cacheKey);
         return info;
       })
-      .then(() => this.#fillSettled(fill));
+      .then(() => {
+        this.#fillSettled(fill);
+        return lease.release();
+      });
     return { kind: "fill", fill };
+  }
+
+  /**
+   * Stores a verified download. A mutable entry is written only over the version this fill
+   * started from (`If-Match` its ETag, or create-only when there was none): if another replica
+   * stored a newer one meanwhile — a holder whose lease expired while it stalled is the usual
+   * way — the newer one stays, and so it does when this replica knows it lost the lease. An
+   * immutable entry holds the same verified bytes whoever writes it: no condition needed.
+   */
+  async #commit(ref: ArtifactRef, lease: Lease, current: ObjectInfo | undefined, spoolPath: string, options: ImportOptions): Promise<ObjectInfo> {
+    const key = ref.cacheKey;
+    if (ref.freshness.kind === "immutable") return importFile(this.#driver, key, spoolPath, options);
+    const kept = async (why: string): Promise<ObjectInfo | undefined> => {
+      const newer = await this.#driver.stat(key);
+      if (newer !== undefined) this.#logger.info({ key, fence: lease.fence }, `${why}: the copy another replica stored stays`);
+      return newer;
+    };
+    if (!(await lease.stillHeld())) {
+      const newer = await kept("lost the fill lease while downloading");
+      if (newer !== undefined) {
+        await unlink(spoolPath).catch(() => undefined);
+        return newer;
+      }
+    }
+    const condition = current === undefined ? { ifNoneMatch: "*" as const } : { ifMatch: current.etag };
+    try {
+      return await importFile(this.#driver, key, spoolPath, { ...options, ...condition });
+    } catch (error) {
+      if (!isVaultError(error) || error.kind !== "precondition_failed") throw error;
+      const newer = await kept("a newer copy was stored while this one downloaded");
+      if (newer !== undefined) return newer;
+      throw new VaultError("internal", `the cached copy of ${key} was removed while a new one downloaded; nothing stored`, { cause: error });
+    }
   }
 
   #fillSettled(fill: Fill): void {
     const key = fill.ref.cacheKey;
     if (this.#fills.get(key) === fill) this.#fills.delete(key);
-    this.counters.bytesFromUpstream += fill.bytesWritten;
+    this.#coordinator.count("bytesFromUpstream", fill.bytesWritten);
     if (fill.state === "committed" && fill.info !== undefined) {
       this.#revalidatedAt.delete(key);
       this.index.added(key, fill.info.size);
@@ -417,8 +508,7 @@ export class ArtifactCache implements ArtifactSource {
   }
 
   #fromFill(fill: Fill, status: CacheStatus, count = true): CachedArtifact {
-    if (count && status === "HIT") this.counters.hits++;
-    else if (count) this.counters.misses++;
+    if (count) this.#coordinator.count(status === "HIT" ? "hits" : "misses");
     const reader = fill.reserveReader();
     return {
       status,
@@ -436,9 +526,9 @@ export class ArtifactCache implements ArtifactSource {
 
   #hit(opened: OpenedObject, status: CacheStatus, count = true): CachedArtifact {
     const { info } = opened;
-    if (count && status === "HIT") this.counters.hits++;
-    else if (count && status === "STALE") this.counters.stale++;
-    else if (count && status === "REVALIDATED") this.counters.revalidated++;
+    if (count && status === "HIT") this.#coordinator.count("hits");
+    else if (count && status === "STALE") this.#coordinator.count("stale");
+    else if (count && status === "REVALIDATED") this.#coordinator.count("revalidated");
     this.index.touched(info.key, info.size);
     const lease = this.index.lease(info.key);
     let done = false;
@@ -457,7 +547,7 @@ export class ArtifactCache implements ArtifactSource {
       contents: opened.contents,
       body: (range) => {
         const body = opened.body(range);
-        this.counters.bytesFromCache += range === undefined ? info.size : range.end - range.start + 1;
+        this.#coordinator.count("bytesFromCache", range === undefined ? info.size : range.end - range.start + 1);
         body.once("close", finish);
         return body;
       },
@@ -471,10 +561,9 @@ export class ArtifactCache implements ArtifactSource {
 
   /** Immutable entries on a store with signed URLs may be fetched from the store directly. */
   #presignerFor(info: ObjectInfo): ((expiresInSeconds: number) => Promise<string>) | undefined {
-    const driver = this.#driver;
-    const presign = driver.presign;
+    const presign = this.#driver.presign?.bind(this.#driver);
     if (presign === undefined || info.metadata[META.freshness] !== "immutable") return undefined;
-    return (expiresInSeconds) => presign.call(driver, info.key, expiresInSeconds);
+    return (expiresInSeconds) => presign(info.key, expiresInSeconds);
   }
 
   #rememberNotFound(key: string): void {

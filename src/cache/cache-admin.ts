@@ -73,6 +73,7 @@ export interface CacheStats {
   readonly evictions: number;
   /** False while the start-up scan runs: sizes and counts cover only what was used since. */
   readonly indexReady: boolean;
+  /** Downloads running in this process (not the other replicas'). */
   readonly fillsInProgress: number;
   /** Every configured backend (with zeros when empty) and any other found in the cache. */
   readonly backends: ReadonlyMap<string, { readonly entries: number; readonly bytes: number }>;
@@ -141,13 +142,14 @@ export class CacheAdmin {
     }
   }
 
-  stats(): CacheStats {
+  /** Counters and sizes: of every replica when they are coordinated, else of this process. */
+  async stats(): Promise<CacheStats> {
     const cache = this.#cache;
-    const { hits, misses, stale, revalidated, bytesFromCache, bytesFromUpstream } = cache.counters;
+    const [{ hits, misses, stale, revalidated, bytesFromCache, bytesFromUpstream, evictions }, usage] = await Promise.all([cache.counters(), cache.index.usage()]);
     const answered = hits + stale + revalidated;
     const backends = new Map<string, { entries: number; bytes: number }>();
     for (const name of this.#backends.keys()) backends.set(name, { entries: 0, bytes: 0 });
-    for (const [name, usage] of cache.index.bytesByBackend()) backends.set(name, { entries: usage.entries, bytes: usage.bytes });
+    for (const [name, used] of usage.byBackend) backends.set(name, { entries: used.entries, bytes: used.bytes });
     return {
       hits,
       misses,
@@ -156,10 +158,10 @@ export class CacheAdmin {
       hitRatio: answered + misses === 0 ? undefined : answered / (answered + misses),
       bytesFromCache,
       bytesFromUpstream,
-      totalBytes: cache.index.totalBytes,
-      entryCount: cache.index.entryCount,
+      totalBytes: usage.bytes,
+      entryCount: usage.entries,
       maxSize: cache.maxSize,
-      evictions: cache.index.evictions,
+      evictions,
       indexReady: cache.index.ready,
       fillsInProgress: cache.fillsInProgress().length,
       backends,

@@ -1,49 +1,45 @@
 import type { Logger } from "pino";
+import type { AccessIndex, AccessRecord, AccessUsage, Coordinator } from "../coordination/coordinator.js";
 import { listEntries } from "../storage/list-entries.js";
 import type { StorageDriver } from "../storage/storage-driver.js";
 
 const SCAN_PAGE = 1000;
+/** Least-recently-used entries read from the access index per eviction round. */
+const EVICTION_CANDIDATES = 64;
 
 /**
  * Keeps the cache within `max_size` by evicting least-recently-used artifacts.
  *
- * It tracks every cached artifact's size in a Map whose insertion order is the recency order
- * (a touch re-inserts at the end), so finding the oldest is O(1) and a touch is O(1). At start
- * the store is listed in the background; artifacts found then rank as older than anything used
- * since, ordered by their modification time. Eviction waits for that scan, and never removes an
- * artifact that a response is still reading (a lease) — nor, since it only knows committed
- * entries, one being downloaded.
+ * Which entries exist, their sizes and when each was last used live in the coordinator's access
+ * index (`coordination/`): a map in recency order in one process, a sorted set in Redis shared by
+ * replicas. At start the store is listed in the background — unless the shared index says a
+ * replica has already done so — and the artifacts found rank as older than anything used since,
+ * ordered by their modification time. Eviction waits for that, runs on one replica at a time
+ * (the `eviction` lease), and never removes an artifact that a response of this process is still
+ * reading (a lease) — nor, since the index only knows committed entries, one being downloaded.
  *
- * The store is listed once, at start, and never for an eviction decision; sizes and times come
- * with the listing where the driver has them (`listEntries`: on S3, one request per thousand
- * entries and no HEAD per entry).
+ * The store is listed at most once per start, and never for an eviction decision; sizes and
+ * times come with the listing where the driver has them (`listEntries`: on S3, one request per
+ * thousand entries and no HEAD per entry).
  */
 export class CacheIndex {
-  #entries = new Map<string, number>();
-  #totalBytes = 0;
+  readonly #access: AccessIndex;
   readonly #leases = new Map<string, number>();
   #scanned = false;
   #scan: Promise<void> | undefined;
   #stopped = false;
   #evicting: Promise<void> | undefined;
-  #evictions = 0;
+  /** An eviction was asked for while one ran: run again when it ends. */
+  #evictAgain = false;
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly logger: Logger,
     private readonly maxSize: number | undefined,
-  ) {}
-
-  get totalBytes(): number {
-    return this.#totalBytes;
-  }
-
-  get entryCount(): number {
-    return this.#entries.size;
-  }
-
-  get evictions(): number {
-    return this.#evictions;
+    private readonly coordinator: Coordinator,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.#access = coordinator.access;
   }
 
   get ready(): boolean {
@@ -53,6 +49,11 @@ export class CacheIndex {
   /** Waits for the start-up scan (tests and admin tools). */
   async scanned(): Promise<void> {
     await this.#scan;
+  }
+
+  /** Waits for a running eviction (tests). */
+  async evicted(): Promise<void> {
+    while (this.#evicting !== undefined) await this.#evicting;
   }
 
   startScan(): void {
@@ -67,28 +68,20 @@ export class CacheIndex {
     await this.#evicting;
   }
 
-  /** Bytes per key prefix up to the first `/` (the backend), for statistics. */
-  bytesByBackend(): Map<string, { entries: number; bytes: number }> {
-    const result = new Map<string, { entries: number; bytes: number }>();
-    for (const [key, size] of this.#entries) {
-      const backend = key.slice(0, Math.max(0, key.indexOf("/")));
-      const current = result.get(backend) ?? { entries: 0, bytes: 0 };
-      current.entries++;
-      current.bytes += size;
-      result.set(backend, current);
-    }
-    return result;
+  /** Entries and bytes, overall and per backend (of the whole cache, when replicas share it). */
+  usage(): Promise<AccessUsage> {
+    return this.#access.usage();
   }
 
   /** A newly committed artifact (or a new version of one). */
   added(key: string, size: number): void {
-    this.#set(key, size);
+    this.#access.record(key, size, this.clock());
     this.#maybeEvict();
   }
 
   /** An artifact was served: it becomes the most recently used. */
   touched(key: string, size: number): void {
-    this.#set(key, size);
+    this.#access.record(key, size, this.clock());
   }
 
   /** Marks an artifact as being read; eviction skips it until released. */
@@ -108,88 +101,79 @@ export class CacheIndex {
 
   /** Removes an artifact from the store and the index. */
   async remove(key: string): Promise<boolean> {
-    const size = this.#entries.get(key);
-    if (size !== undefined) {
-      this.#entries.delete(key);
-      this.#totalBytes -= size;
-    }
+    await this.#access.forget(key);
     return this.driver.delete(key);
   }
 
-  #set(key: string, size: number): void {
-    const previous = this.#entries.get(key);
-    if (previous !== undefined) {
-      this.#entries.delete(key);
-      this.#totalBytes -= previous;
-    }
-    this.#entries.set(key, size);
-    this.#totalBytes += size;
-  }
-
   #maybeEvict(): void {
-    if (this.maxSize === undefined || !this.#scanned || this.#evicting !== undefined) return;
-    if (this.#totalBytes <= this.maxSize) return;
-    this.#evicting = this.#evict().finally(() => {
-      this.#evicting = undefined;
-    });
+    if (this.maxSize === undefined || !this.#scanned) return;
+    if (this.#evicting !== undefined) {
+      this.#evictAgain = true;
+      return;
+    }
+    this.#evicting = this.#evict()
+      .catch((error: unknown) => this.logger.error({ err: error }, "eviction failed"))
+      .finally(() => {
+        this.#evicting = undefined;
+        if (this.#evictAgain && !this.#stopped) {
+          this.#evictAgain = false;
+          this.#maybeEvict();
+        }
+      });
   }
 
   async #evict(): Promise<void> {
     const maxSize = this.maxSize ?? Number.POSITIVE_INFINITY;
-    while (this.#totalBytes > maxSize && !this.#stopped) {
-      const victim = this.#oldestUnleased();
-      if (victim === undefined) {
-        this.logger.warn({ totalBytes: this.#totalBytes, maxSize }, "cache over max_size but every artifact is in use");
-        return;
+    let { bytes } = await this.#access.usage();
+    if (bytes <= maxSize) return;
+    const lease = await this.coordinator.claim("eviction");
+    if (lease === undefined) return; // another replica is evicting
+    try {
+      while (bytes > maxSize && !this.#stopped) {
+        const victim = (await this.#access.oldest(EVICTION_CANDIDATES + this.#leases.size)).find((record) => !this.#leases.has(record.key));
+        if (victim === undefined) {
+          this.logger.warn({ totalBytes: bytes, maxSize }, "cache over max_size but every artifact is in use");
+          return;
+        }
+        try {
+          await this.remove(victim.key);
+          this.coordinator.count("evictions");
+          this.logger.debug({ key: victim.key }, "evicted");
+        } catch (error) {
+          this.logger.error({ err: error, key: victim.key }, "eviction failed");
+          return;
+        }
+        bytes -= victim.size;
       }
-      try {
-        await this.remove(victim);
-        this.#evictions++;
-        this.logger.debug({ key: victim }, "evicted");
-      } catch (error) {
-        this.logger.error({ err: error, key: victim }, "eviction failed");
-        return;
-      }
+    } finally {
+      await lease.release();
     }
-  }
-
-  #oldestUnleased(): string | undefined {
-    for (const key of this.#entries.keys()) {
-      if (!this.#leases.has(key)) return key;
-    }
-    return undefined;
   }
 
   async #runScan(): Promise<void> {
-    const started = Date.now();
-    const found: Array<{ key: string; size: number; modified: number }> = [];
+    const started = this.clock();
+    if (await this.#access.isSeeded()) {
+      this.#scanned = true;
+      this.logger.info("cache index shared by the replicas is already loaded: the store is not listed");
+      this.#maybeEvict();
+      return;
+    }
     let startAfter: string | undefined;
+    let entries = 0;
+    let bytes = 0;
     for (;;) {
       if (this.#stopped) return;
       const page = await listEntries(this.driver, { limit: SCAN_PAGE, ...(startAfter === undefined ? {} : { startAfter }) });
-      for (const { key, size, modifiedAt } of page.entries) {
-        if (this.#entries.has(key)) continue; // used since start: already newer
-        found.push({ key, size, modified: modifiedAt.getTime() });
-      }
+      const records: AccessRecord[] = page.entries.map(({ key, size, modifiedAt }) => ({ key, size, at: modifiedAt.getTime() }));
+      entries += records.length;
+      for (const record of records) bytes += record.size;
       startAfter = page.lastKey;
-      if (!page.isTruncated || startAfter === undefined) break;
+      const done = !page.isTruncated || startAfter === undefined;
+      await this.#access.seed(records, done);
+      if (done) break;
     }
-    found.sort((a, b) => a.modified - b.modified);
-    const merged = new Map<string, number>();
-    let total = 0;
-    for (const { key, size } of found) {
-      if (this.#entries.has(key)) continue;
-      merged.set(key, size);
-      total += size;
-    }
-    for (const [key, size] of this.#entries) {
-      merged.set(key, size);
-      total += size;
-    }
-    this.#entries = merged;
-    this.#totalBytes = total;
     this.#scanned = true;
-    this.logger.info({ entries: merged.size, bytes: total, ms: Date.now() - started }, "cache indexed");
+    this.logger.info({ entries, bytes, ms: this.clock() - started }, "cache indexed");
     this.#maybeEvict();
   }
 }

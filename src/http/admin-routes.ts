@@ -41,7 +41,7 @@ export function registerAdminRoutes(app: FastifyInstance, admin: CacheAdmin): vo
   rejectOtherMethods(app, "/admin/cache/entries", ["GET", "DELETE"]);
 
   app.get("/admin/cache/stats", { config }, async () => {
-    const stats = admin.stats();
+    const stats = await admin.stats();
     return {
       hits: stats.hits,
       misses: stats.misses,

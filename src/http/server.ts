@@ -1,5 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import rateLimit from "@fastify/rate-limit";
+import type { Coordinator } from "../coordination/coordinator.js";
+import { coordinatedRateLimitStore } from "./rate-limit-store.js";
 import { levels } from "pino";
 import { VaultError } from "../core/errors.js";
 import type { Principal } from "../auth/principal.js";
@@ -56,6 +58,8 @@ export interface ServerDependencies {
   readonly authenticator: TokenAuthenticator;
   readonly objects: ObjectService;
   readonly rateLimit: RateLimitSettings;
+  /** Rate-limit windows (and `/health`'s account of coordination) come from here. */
+  readonly coordinator: Coordinator;
   /** The vault's face: proxy routes per backend over the artifact cache. */
   readonly vault?: { readonly backends: readonly Backend[]; readonly cache: ArtifactCache; readonly requireToken: boolean };
 }
@@ -154,6 +158,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
       timeWindow: 60_000,
       max: async (request: FastifyRequest) =>
         request.principal === undefined || request.principal.anonymous ? deps.rateLimit.perIpPerMinute : deps.rateLimit.perTokenPerMinute,
+      store: coordinatedRateLimitStore(deps.coordinator),
       keyGenerator: (request: FastifyRequest) =>
         request.principal === undefined || request.principal.anonymous ? `ip:${request.ip}` : `token:${request.principal.name}`,
       errorResponseBuilder: (_request, context) =>
@@ -167,7 +172,12 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     method: ["GET", "HEAD"],
     url: "/health",
     config: { rateLimit: false },
-    handler: async () => ({ status: "healthy", service: "artifact-vault", version: VERSION }),
+    // A replica that lost its Redis still serves (alone): degraded, not down, so still 200.
+    handler: async () => {
+      const coordination = deps.coordinator.health();
+      const degraded = coordination.mode === "redis" && coordination.redis === "down";
+      return { status: degraded ? "degraded" : "healthy", service: "artifact-vault", version: VERSION, coordination };
+    },
   });
   rejectOtherMethods(app, "/health", ["GET", "HEAD"]);
 

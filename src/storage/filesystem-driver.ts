@@ -403,6 +403,7 @@ export class FilesystemDriver implements StorageDriver {
       const committed = await this.#locks.run(key, async () => {
         this.#checkOpen();
         const current = this.#mayExist(key) ? await this.#statFile(key, location) : undefined;
+        checkPreconditions(key, current, checkWriteOptions({ ifNoneMatch: options.ifNoneMatch, ifMatch: options.ifMatch }));
         const info = newVersionInfo(key, options, options, current, this.#clock());
         const handle = await open(file, constants.O_WRONLY | constants.O_APPEND | O_NOFOLLOW);
         try {

@@ -1,4 +1,4 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, type ReadStream } from "node:fs";
 import { unlink } from "node:fs/promises";
 import type { ImportOptions, ObjectInfo, StorageDriver } from "./storage-driver.js";
 
@@ -9,14 +9,25 @@ import type { ImportOptions, ObjectInfo, StorageDriver } from "./storage-driver.
  */
 export async function importFile(driver: StorageDriver, key: string, file: string, options: ImportOptions): Promise<ObjectInfo> {
   if (driver.importFile !== undefined) return driver.importFile(key, file, options);
+  const body = createReadStream(file, { highWaterMark: 1024 * 1024 });
   try {
-    return await driver.write(key, createReadStream(file, { highWaterMark: 1024 * 1024 }), {
+    return await driver.write(key, body, {
       expectedSize: options.size,
       expectedSha256: options.sha256,
       contentType: options.contentType,
       metadata: options.metadata,
+      ...(options.ifNoneMatch === undefined ? {} : { ifNoneMatch: options.ifNoneMatch }),
+      ...(options.ifMatch === undefined ? {} : { ifMatch: options.ifMatch }),
     });
   } finally {
+    // A write refused before it read the body (a failed condition) leaves the stream unread.
+    closeQuietly(body);
     await unlink(file).catch(() => undefined);
   }
+}
+
+/** Lets go of a file stream that may not have been read, opened, or even found. */
+export function closeQuietly(stream: ReadStream): void {
+  stream.on("error", () => undefined);
+  stream.destroy();
 }

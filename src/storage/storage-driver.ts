@@ -85,6 +85,10 @@ export interface ImportOptions {
   readonly sha256: string;
   readonly contentType?: string | undefined;
   readonly metadata?: Readonly<Record<string, string>> | undefined;
+  /** As for `write`: create-only. */
+  readonly ifNoneMatch?: "*" | undefined;
+  /** As for `write`: replace only the version with this ETag. */
+  readonly ifMatch?: string | undefined;
 }
 
 export interface ListOptions {

@@ -232,7 +232,8 @@ for (const [store, makeDriver] of STORES) describe(`ArtifactCache (${store} stor
       assert.equal(await present("e"), true);
       assert.equal(await present("f"), true);
       for (const name of ["b", "c", "d"]) assert.equal(await present(name), false, `${name} should have been evicted`);
-      assert.ok(cache.index.totalBytes <= 3_000);
+      await cache.index.evicted();
+      assert.ok((await cache.index.usage()).bytes <= 3_000);
       stream.destroy();
     });
   });
@@ -276,8 +277,9 @@ for (const [store, makeDriver] of STORES) describe(`ArtifactCache (${store} stor
       const cache = new ArtifactCache({ driver, logger, spoolDirectory: spool, maxSize: 1_000_000, negativeTtlMs: 0 });
       await cache.start();
       await cache.index.scanned();
-      assert.equal(cache.index.entryCount, 30);
-      assert.equal(cache.index.totalBytes, 30 * 100 + (29 * 30) / 2);
+      const usage = await cache.index.usage();
+      assert.equal(usage.entries, 30);
+      assert.equal(usage.bytes, 30 * 100 + (29 * 30) / 2);
       if (store === "s3") {
         const requests = s3.requests.slice(s3Before);
         assert.equal(requests.filter((request) => request.query.includes("list-type")).length, 1);

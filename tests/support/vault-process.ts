@@ -24,7 +24,11 @@ export async function spawnVault(configFile: string, env: NodeJS.ProcessEnv = {}
   let output = "";
   const exit = once(child, "exit").then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`vault did not start in time:\n${output}`)), 20_000);
+    const timer = setTimeout(() => {
+      // A vault that did not start in time must not outlive the test.
+      child.kill("SIGKILL");
+      reject(new Error(`vault did not start in time:\n${output}`));
+    }, 20_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
