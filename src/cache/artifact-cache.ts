@@ -82,6 +82,8 @@ type UpstreamOutcome =
   | { readonly kind: "not-found" }
   | { readonly kind: "elsewhere" };
 
+/** Entries at least this large that another replica stored are read once and shared (`#relay`). */
+const RELAY_MIN_BYTES = 1024 * 1024;
 /** Times a request waits for other replicas' downloads of a key before it reports a failure. */
 const ELSEWHERE_ROUNDS = 3;
 
@@ -374,13 +376,16 @@ export class ArtifactCache implements ArtifactSource {
     const lease = await this.#coordinator.claim(resource);
     if (lease === undefined) {
       await this.#coordinator.released(resource);
-      return { kind: "elsewhere" };
+      return this.#relay(ref);
     }
     let handedOver = false;
     try {
       if (this.#coordinator.shared) {
         const now = await this.#driver.stat(ref.cacheKey);
-        if (now !== undefined && now.etag !== current?.etag) return { kind: "elsewhere" };
+        if (now !== undefined && now.etag !== current?.etag) {
+          await lease.release();
+          return await this.#relay(ref);
+        }
       }
       const outcome = await this.#startExchange(ref, validators, fetchUpstream, lease, current);
       handedOver = outcome.kind === "fill";
@@ -388,6 +393,50 @@ export class ArtifactCache implements ArtifactSource {
     } finally {
       if (!handedOver) await lease.release();
     }
+  }
+
+  /**
+   * After another replica stored `ref`: a large entry is read from the store once and tailed by
+   * every request of this replica waiting for it (as a download would be), rather than read once
+   * per request — for a herd spread over replicas, one store read per replica. Its digest is
+   * checked again on the way. Small entries, or none: `elsewhere` (each asker opens the store).
+   */
+  async #relay(ref: ArtifactRef): Promise<UpstreamOutcome> {
+    const key = ref.cacheKey;
+    const opened = await this.#driver.open(key);
+    if (opened === undefined) return { kind: "elsewhere" };
+    const { info } = opened;
+    if (opened.contents !== undefined || info.size < RELAY_MIN_BYTES) {
+      await opened.close();
+      return { kind: "elsewhere" };
+    }
+    const headers: FillHeaders = {
+      contentType: info.contentType,
+      contentLength: info.size,
+      upstreamEtag: info.metadata[META.upstreamEtag],
+      upstreamLastModified: info.metadata[META.upstreamLastModified],
+      kept: keptHeadersOf(info),
+    };
+    let fill: Fill;
+    try {
+      fill = await Fill.create({ ...ref, digest: { algorithm: "sha256", hex: info.sha256 }, size: info.size }, headers, path.join(this.#spoolDirectory, `${randomBytes(12).toString("hex")}.part`));
+    } catch (error) {
+      await opened.close();
+      throw new VaultError("internal", `cannot spool a copy from the store: ${(error as Error).message}`, { cause: error });
+    }
+    this.#fills.set(key, fill);
+    void fill
+      .consume(opened.body(), async (spoolPath) => {
+        // Already stored: the spool only served this replica's readers.
+        await unlink(spoolPath).catch(() => undefined);
+        return info;
+      })
+      .then(() => {
+        if (this.#fills.get(key) === fill) this.#fills.delete(key);
+        if (fill.state === "committed") this.index.touched(key, info.size);
+        else this.#logger.warn({ key, reason: fill.error?.message }, "reading another replica's copy from the store failed");
+      });
+    return { kind: "fill", fill };
   }
 
   async #startExchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch, lease: Lease, current: ObjectInfo | undefined): Promise<UpstreamOutcome> {

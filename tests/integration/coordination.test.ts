@@ -18,6 +18,7 @@ import type { ArtifactRef } from "../../src/core/cache/artifact-ref.js";
 import { LocalCoordinator } from "../../src/coordination/local-coordinator.js";
 import { RedisCoordinator, redactedRedisUrl } from "../../src/coordination/redis-coordinator.js";
 import { MemoryDriver } from "../../src/storage/memory-driver.js";
+import type { StorageDriver } from "../../src/storage/storage-driver.js";
 import type { UpstreamResponse } from "../../src/upstreams/upstream-client.js";
 import { startRedis, type RedisServer } from "../support/redis-server.js";
 import { waitFor } from "../support/process.js";
@@ -251,16 +252,38 @@ function slowUpstream(body: Buffer, ms: number): { fetch: UpstreamFetch; calls: 
   };
 }
 
-async function twoReplicas(leaseTtlMs: number, use: (caches: [ArtifactCache, ArtifactCache], store: MemoryDriver) => Promise<void>): Promise<void> {
+/** Counts how often each replica opens a key of the shared store (a replica's own view of it). */
+function countingOpens(driver: StorageDriver): { driver: StorageDriver; opens: Map<string, number> } {
+  const opens = new Map<string, number>();
+  const counted = new Proxy(driver, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (property === "open" && typeof value === "function") {
+        return (key: string) => {
+          opens.set(key, (opens.get(key) ?? 0) + 1);
+          return (value as (key: string) => unknown).call(target, key);
+        };
+      }
+      return typeof value === "function" ? (value as (...given: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { driver: counted, opens };
+}
+
+async function twoReplicas(
+  leaseTtlMs: number,
+  use: (caches: [ArtifactCache, ArtifactCache], store: MemoryDriver, opens: [Map<string, number>, Map<string, number>]) => Promise<void>,
+): Promise<void> {
   const store = new MemoryDriver();
   const [a, b] = await pair(leaseTtlMs);
   const spools = [await mkdtemp(join(tmpdir(), "replica-a-")), await mkdtemp(join(tmpdir(), "replica-b-"))];
+  const views = [countingOpens(store), countingOpens(store)];
   const caches = [a, b].map(
-    (coordinator, i) => new ArtifactCache({ driver: store, logger: silent, spoolDirectory: spools[i] ?? "", negativeTtlMs: 0, coordinator }),
+    (coordinator, i) => new ArtifactCache({ driver: views[i]?.driver ?? store, logger: silent, spoolDirectory: spools[i] ?? "", negativeTtlMs: 0, coordinator }),
   ) as [ArtifactCache, ArtifactCache];
   try {
     for (const cache of caches) await cache.start();
-    await use(caches, store);
+    await use(caches, store, [views[0]?.opens ?? new Map<string, number>(), views[1]?.opens ?? new Map<string, number>()]);
   } finally {
     for (const cache of caches) await cache.close();
     await closeAll(a, b);
@@ -288,6 +311,28 @@ describe("ArtifactCache replicas over one store", () => {
       const again = await caches[1].get(ref("blob"), upstream.fetch);
       assert.equal(again.status, "HIT");
       again.release();
+    });
+  });
+
+  test("a large artifact another replica stored is read from the store once per replica, however many wait for it", async () => {
+    await twoReplicas(5_000, async (caches, _store, opens) => {
+      const body = randomBytes(3 * 1024 * 1024);
+      const upstream = slowUpstream(body, 300);
+      const first = await caches[0].get(ref("big"), upstream.fetch);
+      const reading = readAll(first.body());
+      // Replica B's herd arrives while A downloads: B waits for A's lease, then reads A's copy.
+      const herd = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const artifact = await caches[1].get(ref("big"), upstream.fetch);
+          return readAll(artifact.body());
+        }),
+      );
+      assert.ok((await reading).equals(body));
+      for (const bytes of herd) assert.ok(bytes.equals(body));
+      assert.equal(upstream.calls(), 1);
+      // Each request's first look (nothing there yet), then one read of A's copy for all of them
+      // (not a second read per waiting request).
+      assert.ok((opens[1].get("t/big") ?? 0) <= herd.length + 1, `replica B opened the entry ${opens[1].get("t/big")} times`);
     });
   });
 
