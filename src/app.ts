@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { TokenAuthenticator } from "./auth/token-authenticator.js";
 import { mainStore, type VaultConfig } from "./config/schema.js";
 import { buildServer } from "./http/server.js";
+import { redirectHitsSettings } from "./http/redirect-hits.js";
 import { ObjectService } from "./objects/object-service.js";
 import { createStorageDriver } from "./storage/registry.js";
 import { ArtifactCache } from "./cache/artifact-cache.js";
@@ -104,7 +105,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
         perTokenPerMinute: config.rate_limit.per_token_per_minute,
         perIpPerMinute: config.rate_limit.per_ip_per_minute,
       },
-      vault: { backends, cache, requireToken: config.auth.proxy === "token" },
+      vault: { backends, cache, requireToken: config.auth.proxy === "token", redirectHits: redirectHitsSettings(config.cache, cacheDriver, onWarning) },
     });
     await app.listen({ host: config.http_host, port: config.http_port });
   } catch (error) {

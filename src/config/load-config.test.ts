@@ -57,7 +57,14 @@ void describe("loadConfig: defaults", () => {
     assert.deepEqual(config.rate_limit, { enabled: true, per_token_per_minute: 1200, per_ip_per_minute: 1200 });
     assert.equal(config.max_object_size, 5 * GiB);
     assert.equal(config.shutdown_timeout_ms, 30_000);
-    assert.deepEqual(config.cache, { max_size: undefined, metadata_ttl_ms: 600_000, negative_ttl_ms: 60_000 });
+    assert.deepEqual(config.cache, {
+      max_size: undefined,
+      metadata_ttl_ms: 600_000,
+      negative_ttl_ms: 60_000,
+      redirect_hits: false,
+      redirect_min_size: 1024 * 1024,
+      redirect_expiry_ms: 300_000,
+    });
     // The public upstreams.
     assert.deepEqual(
       config.backends.map((backend) => [backend.type, backend.name, backend.options["prefix"]]),
@@ -94,7 +101,29 @@ void describe("loadConfig: values", () => {
     );
     assert.equal(config.max_object_size, 512_000_000);
     assert.equal(config.shutdown_timeout_ms, 250);
-    assert.deepEqual(config.cache, { max_size: 100 * GiB, metadata_ttl_ms: 3_600_000, negative_ttl_ms: 30_000 });
+    assert.deepEqual(config.cache, {
+      max_size: 100 * GiB,
+      metadata_ttl_ms: 3_600_000,
+      negative_ttl_ms: 30_000,
+      redirect_hits: false,
+      redirect_min_size: 1024 * 1024,
+      redirect_expiry_ms: 300_000,
+    });
+  });
+
+  void it("cache.redirect_hits with its size and expiry; an expiry S3 cannot sign is refused", async () => {
+    const config = await load('cache: {redirect_hits: "${REDIRECT:-true}", redirect_min_size: 64KiB, redirect_expiry: 15m}\n');
+    assert.deepEqual(
+      [config.cache.redirect_hits, config.cache.redirect_min_size, config.cache.redirect_expiry_ms],
+      [true, 64 * 1024, 900_000],
+    );
+    assert.equal((await load("cache: {redirect_hits: on, redirect_min_size: 0, redirect_expiry: 7d}")).cache.redirect_expiry_ms, 7 * 86_400_000);
+    assert.equal(await loadError("cache: {redirect_hits: sometimes}"), 'config.yml: cache.redirect_hits: expected true or false, got "sometimes"');
+    assert.match(await loadError("cache: {redirect_min_size: lots}"), /^config\.yml: cache\.redirect_min_size: expected a size like/);
+    for (const expiry of ["500ms", "8d", "1500ms", "0"]) {
+      assert.match(await loadError(`cache: {redirect_expiry: ${expiry}}`), /^config\.yml: cache\.redirect_expiry: must be whole seconds from 1s to 7d \(S3's limits for a presigned URL\), got \d+ ms$/, expiry);
+    }
+    assert.match(await loadError("cache: {redirect_hit: true}"), /unknown key "redirect_hit" \(did you mean "redirect_hits"\?\)/);
   });
 
   void it("per_token_per_minute: 0 disables rate limiting", async () => {

@@ -10,7 +10,10 @@
 import { z } from "zod";
 import type { StoreConfig } from "../storage/store-config.js";
 
+const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
+/** S3's presigned URLs last at most 7 days. */
+const MAX_PRESIGN_MS = 7 * 24 * 60 * 60_000;
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -70,6 +73,13 @@ const redisUrl = text.superRefine((value, ctx) => {
   if (url === undefined || (url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "") {
     // The URL may hold a password: never echo it back.
     ctx.addIssue({ code: "custom", message: "expected a URL like redis://host:6379 or rediss://user:password@host:6380/0" });
+  }
+});
+
+/** How long a presigned URL lasts: whole seconds from 1 s to S3's limit of 7 days. */
+const presignExpiry = duration().superRefine((ms, ctx) => {
+  if (ms < 1000 || ms > MAX_PRESIGN_MS || ms % 1000 !== 0) {
+    ctx.addIssue({ code: "custom", params: { reason: `must be whole seconds from 1s to 7d (S3's limits for a presigned URL), got ${ms} ms` } satisfies ExpectedParams });
   }
 });
 
@@ -282,12 +292,25 @@ const sections = z.strictObject({
       max_size: size(1).nullish(),
       metadata_ttl: duration().default(600_000),
       negative_ttl: duration().default(60_000),
+      /**
+       * A GET hit on a stored immutable artifact is answered `307` to a presigned URL of its S3
+       * object, for clients that follow it (see `src/http/redirect-hits.ts`). No effect but a
+       * warning at start on a store that cannot sign URLs (memory, filesystem).
+       */
+      redirect_hits: boolean.default(false),
+      /** Smaller hits are served by the vault: a redirect costs the client a round trip. */
+      redirect_min_size: size().default(MiB),
+      /** How long a presigned URL lasts. */
+      redirect_expiry: presignExpiry.default(5 * 60_000),
     })
     .prefault({})
     .transform((cache) => ({
       max_size: cache.max_size ?? undefined,
       metadata_ttl_ms: cache.metadata_ttl,
       negative_ttl_ms: cache.negative_ttl,
+      redirect_hits: cache.redirect_hits,
+      redirect_min_size: cache.redirect_min_size,
+      redirect_expiry_ms: cache.redirect_expiry,
     })),
   /**
    * What several replicas on one bucket agree on (fill leases, rate limits, cache statistics and

@@ -4,12 +4,15 @@ import type { ArtifactSource } from "../core/cache/artifact-source.js";
 import type { ErrorRenderer } from "../core/error-rendering.js";
 import { isRedirect, type Backend, type ProxyRequest } from "../upstreams/backend.js";
 import { errorRendererOf } from "../upstreams/backend-types.js";
+import { redirectLocation, type RedirectHits } from "./redirect-hits.js";
 import { readBody } from "./request-body.js";
 import { sendRepresentation } from "./representation.js";
 
 export interface ProxyRouteOptions {
   /** `auth.proxy: token`: proxy routes need a read-scoped token (bearer or basic password). */
   readonly requireToken: boolean;
+  /** `cache.redirect_hits` (see `redirectHitsSettings`); undefined: every hit is served by the vault. */
+  readonly redirectHits?: RedirectHits | undefined;
 }
 
 /** A forwarded request's body (npm's audit reports) is read whole, up to this size. */
@@ -38,7 +41,7 @@ export function registerProxyRoutes(app: FastifyInstance, backends: readonly Bac
         if (request.method !== "GET" && request.method !== "HEAD") {
           throw new VaultError("method_not_allowed", `${request.method} is not allowed: ${backend.prefix} is a read-only cache`, { allow: ["GET", "HEAD"] });
         }
-        return serve(request, reply, backend, source, proxyRequest);
+        return serve(request, reply, backend, source, proxyRequest, options.redirectHits);
       },
     });
   }
@@ -55,8 +58,18 @@ export function proxyRouteConfig(errors: ErrorRenderer, options: ProxyRouteOptio
   } as const;
 }
 
-/** Resolve → cache → present → serve, for a request already mapped to a path below the backend. */
-export async function serve(request: FastifyRequest, reply: FastifyReply, backend: Backend, source: ArtifactSource, proxyRequest: ProxyRequest): Promise<FastifyReply> {
+/**
+ * Resolve → cache → present → serve, for a request already mapped to a path below the backend.
+ * With `redirectHits`, a large stored hit may instead be a `307` to the store (`redirectLocation`).
+ */
+export async function serve(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  backend: Backend,
+  source: ArtifactSource,
+  proxyRequest: ProxyRequest,
+  redirectHits?: RedirectHits,
+): Promise<FastifyReply> {
   const resolution = backend.resolve(proxyRequest);
   if (isRedirect(resolution)) return reply.code(resolution.status).header("location", resolution.redirect).send();
   const ref = resolution;
@@ -71,6 +84,12 @@ export async function serve(request: FastifyRequest, reply: FastifyReply, backen
   if (ref.responseHeaders !== undefined) reply.headers(ref.responseHeaders);
   reply.headers(artifact.upstreamHeaders);
   reply.header("x-cache", artifact.status);
+  const location = await redirectLocation(request, backend, ref, artifact, redirectHits);
+  if (location !== undefined) {
+    artifact.release();
+    // The URL expires: neither the client nor a cache in between may keep the redirect.
+    return reply.code(307).header("location", location).header("cache-control", "no-store").send();
+  }
   return sendRepresentation(request, reply, { ...artifact, browsable: ref.browsable });
 }
 

@@ -50,7 +50,7 @@ export function registerRegistryRoutes(app: FastifyInstance, backends: readonly 
         }
         path = path.slice(slash + 1);
       }
-      return serve(request, reply, backend, source, { ...proxyRequest, path });
+      return serve(request, reply, backend, source, { ...proxyRequest, path }, options.redirectHits);
     },
   });
   for (const url of ["/v2/", "/v2/*"]) {

@@ -14,6 +14,7 @@ import type { ErrorRenderer } from "../core/error-rendering.js";
 import { forwardProxyRewriter, registerForwardProxyRefusal } from "./forward-proxy.js";
 import { registerObjectRoutes } from "./objects-routes.js";
 import { registerProxyRoutes } from "./proxy-routes.js";
+import type { RedirectHits } from "./redirect-hits.js";
 import { registerRegistryRoutes } from "./registry-routes.js";
 import { registerAdminRoutes } from "./admin-routes.js";
 import { rejectOtherMethods } from "./reject-methods.js";
@@ -61,7 +62,13 @@ export interface ServerDependencies {
   /** Rate-limit windows (and `/health`'s account of coordination) come from here. */
   readonly coordinator: Coordinator;
   /** The vault's face: proxy routes per backend over the artifact cache. */
-  readonly vault?: { readonly backends: readonly Backend[]; readonly cache: ArtifactCache; readonly requireToken: boolean };
+  readonly vault?: {
+    readonly backends: readonly Backend[];
+    readonly cache: ArtifactCache;
+    readonly requireToken: boolean;
+    /** `cache.redirect_hits` (`redirectHitsSettings`); undefined: every hit is served by the vault. */
+    readonly redirectHits?: RedirectHits | undefined;
+  };
 }
 
 /** Builds the HTTP edge. Routes are thin adapters; errors become responses in one handler. */
@@ -129,7 +136,8 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     // Built only when it is logged: this runs for every request.
     if ((levels.values[request.log.level] ?? 0) > INFO_LEVEL) return;
     request.log.info(
-      { method: request.method, url: redactUrl(request.originalUrl), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      // `cache`: the X-Cache of proxy answers (a 307 of redirect_hits is a HIT); absent elsewhere.
+      { method: request.method, url: redactUrl(request.originalUrl), status: reply.statusCode, cache: reply.getHeader("x-cache"), ms: Math.round(reply.elapsedTime) },
       "request",
     );
   });
@@ -184,8 +192,9 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   registerObjectRoutes(app, deps.objects);
   registerForwardProxyRefusal(app);
   if (deps.vault !== undefined) {
-    registerProxyRoutes(app, deps.vault.backends, deps.vault.cache, { requireToken: deps.vault.requireToken });
-    registerRegistryRoutes(app, deps.vault.backends, deps.vault.cache, { requireToken: deps.vault.requireToken });
+    const routeOptions = { requireToken: deps.vault.requireToken, redirectHits: deps.vault.redirectHits };
+    registerProxyRoutes(app, deps.vault.backends, deps.vault.cache, routeOptions);
+    registerRegistryRoutes(app, deps.vault.backends, deps.vault.cache, routeOptions);
     registerAdminRoutes(app, new CacheAdmin(deps.vault.cache, deps.vault.backends));
   }
   return app;

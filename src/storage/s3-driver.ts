@@ -13,10 +13,12 @@ import {
   type GetObjectCommandOutput,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { VaultError, isVaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
 import { compareUtf8 } from "../core/utf8-order.js";
 import type { ByteRange } from "../core/byte-range.js";
+import { closeQuietly } from "./import-file.js";
 import { KeyLock } from "./key-lock.js";
 import { createS3Client, detectConditionalWrites, type ConditionalWrites } from "./s3-client.js";
 import { decodeDescription, encodeDescription } from "./s3-description.js";
@@ -76,6 +78,9 @@ import { checkPreconditions, checkWriteOptions, consumeBody, newVersionInfo, thr
  *   bytes are one version even if the key is overwritten meanwhile (S3 keeps serving a started
  *   GET); a range asked of an open object is a second GET pinned with `If-Match` to that
  *   version, else read from the first. Objects of up to 64 KiB are read whole at `open`.
+ * - **Presigned URLs** (`presign`, for the cache's `redirect_hits`): a GetObject of the key's
+ *   object name, signed locally (no request to S3) with the client's credentials, at the
+ *   configured endpoint: whoever holds the URL fetches the bytes from S3 until it expires.
  * - **Missing** keys are `undefined` / `false` on every route (a 404 from S3), never an error.
  * - **Errors** become VaultErrors (`s3-errors.ts`): a missing bucket, refused credentials or an
  *   unreachable endpoint are `unavailable` with a message saying so; never a raw SDK error.
@@ -93,6 +98,8 @@ const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
 const GROUP_CONCURRENCY = 8;
 /** Conditional writes retried on S3's 409 (two conditional writes of a key at once). */
 const CONFLICT_RETRIES = 3;
+/** SigV4 presigned URLs last at most 7 days. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60;
 const NAMESPACE = /^[a-z0-9][a-z0-9-]*$/;
 const RESERVED_NAMESPACES = new Set(["objects", "staging", "probe"]);
 
@@ -297,6 +304,23 @@ export class S3Driver implements StorageDriver {
   }
 
   async importFile(key: string, file: string, options: ImportOptions): Promise<ObjectInfo> {
+    if (options.ifNoneMatch !== undefined || options.ifMatch !== undefined) {
+      // Conditions ride on `write`'s commit (native or emulated, as configured).
+      const body = createReadStream(file, { highWaterMark: 1024 * 1024 });
+      try {
+        return await this.write(key, body, {
+          expectedSize: options.size,
+          expectedSha256: options.sha256,
+          contentType: options.contentType,
+          metadata: options.metadata,
+          ifNoneMatch: options.ifNoneMatch,
+          ifMatch: options.ifMatch,
+        });
+      } finally {
+        closeQuietly(body);
+        await unlink(file).catch(() => undefined);
+      }
+    }
     try {
       this.#checkUsable(key);
       const checked = checkWriteOptions({ contentType: options.contentType, metadata: options.metadata });
@@ -321,6 +345,26 @@ export class S3Driver implements StorageDriver {
       return info;
     } finally {
       await unlink(file).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A URL that GETs the key's object straight from S3 for `expiresInSeconds` (1 s .. 7 days), to
+   * anyone holding it (`Range` and conditional headers are S3's to answer). Signed locally: it
+   * does not check that the key exists (a URL for a missing key answers S3's 404). With
+   * temporary credentials (a role, SSO) it stops working when they expire, whichever is first.
+   */
+  async presign(key: string, expiresInSeconds: number): Promise<string> {
+    this.#checkUsable(key);
+    if (!Number.isSafeInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > MAX_PRESIGN_SECONDS) {
+      throw new VaultError("bad_request", `a presigned URL lasts 1 to ${MAX_PRESIGN_SECONDS} seconds, not ${expiresInSeconds}`);
+    }
+    // The object's S3 name, with the driver's namespace and prefix (long keys: the hashed name).
+    const command = new GetObjectCommand({ Bucket: this.#bucket, Key: this.#names.nameOf(key) });
+    try {
+      return await getSignedUrl(this.#client, command, { expiresIn: expiresInSeconds });
+    } catch (error) {
+      throw s3Error(error, `signing a URL for "${key}"`, this.#where);
     }
   }
 

@@ -86,6 +86,15 @@ export interface Backend {
    * every proxy request asks); the route then resolves it (GET, HEAD) or refuses it (405).
    */
   forward?(request: ForwardedRequest): ((signal: AbortSignal) => Promise<UpstreamAnswer>) | undefined;
+  /**
+   * Optional: whether this backend's clients follow a redirect for `ref` to another host and need
+   * nothing of the answer but its bytes, so that with `cache.redirect_hits` a stored hit may be
+   * answered `307` to the store's presigned URL. True only where every client of the ecosystem
+   * does (pip/uv/poetry, npm/pnpm/yarn, container clients for blobs, apt); absent means never —
+   * the generic `http` backend's clients may be a plain `curl` without `-L`, and a plugin's
+   * clients are unknown.
+   */
+  clientsFollowRedirects?(ref: ArtifactRef): boolean;
   close(): Promise<void>;
 }
 

@@ -401,6 +401,40 @@ void describe("s3 driver", () => {
     }
   });
 
+  void it("presigns GETs of the namespaced object name that anyone can fetch, ranges included, until they expire", async () => {
+    const config = withConditions.storeConfig();
+    const cache = await S3Driver.open({ ...config, namespace: "cache", maxNameBytes: 200 });
+    opened.push(cache);
+    const content = patternBytes(300 * 1024 + 7, 3);
+    // A plain key, and one too long to name whole (its S3 name ends in a hash).
+    const keys = ["pypi/packages/sha256/ab/demo-1.0.tar.gz", `long/${"k".repeat(240)}/é😀 file`];
+    for (const key of keys) {
+      await cache.write(key, chunked(content, 64 * 1024), { contentType: "application/x-demo" });
+      const url = await cache.presign(key, 60);
+      const signed = new URL(url);
+      assert.equal(signed.origin, new URL(withConditions.endpoint).origin);
+      assert.ok(signed.pathname.includes(encodeURI(`${config.prefix}cache/objects/`)), signed.pathname);
+      assert.equal(signed.searchParams.get("X-Amz-Expires"), "60");
+      assert.equal(signed.searchParams.get("X-Amz-Algorithm"), "AWS4-HMAC-SHA256");
+      const whole = await fetch(url);
+      assert.equal(whole.status, 200);
+      assert.equal(whole.headers.get("content-type"), "application/x-demo");
+      assert.equal(sha256Hex(Buffer.from(await whole.arrayBuffer())), sha256Hex(content));
+      const part = await fetch(url, { headers: { range: "bytes=1000-1999" } });
+      assert.equal(part.status, 206);
+      assert.ok(Buffer.from(await part.arrayBuffer()).equals(content.subarray(1000, 2000)));
+    }
+    // Past its expiry (whole seconds: X-Amz-Date has no fraction), S3 refuses it.
+    const brief = await cache.presign(keys[0] ?? "", 1);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const expired = await fetch(brief);
+    assert.equal(expired.status, 403);
+    assert.match(await expired.text(), /expired/i);
+    await assertRejectsWith(cache.presign(keys[0] ?? "", 0), "bad_request");
+    await assertRejectsWith(cache.presign(keys[0] ?? "", 8 * 24 * 3600), "bad_request");
+    await assertRejectsWith(cache.presign("", 60), "bad_request");
+  });
+
   void it("opens through the registry as the `s3` store type, namespaced", async () => {
     const config = withConditions.storeConfig();
     const cache = await createStorageDriver({ type: "s3", config }, { namespace: "cache" });

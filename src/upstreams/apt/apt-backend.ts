@@ -133,6 +133,8 @@ export async function createAptBackend(name: string, config: AptBackendConfig, c
       return ref;
     },
     fetch,
+    // apt follows redirects (as it did for httpredir.debian.org); in proxy mode the route never redirects.
+    clientsFollowRedirects: () => true,
     close: async () => {
       indexes.close();
       await client.close();

@@ -202,6 +202,8 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
     fetch,
     present: (artifact, ref, request) => (ref.upstream === "tarball" ? artifact : presentPackument(artifact, request.baseUrl)),
     forward: (request) => forward(request, registry, credentials),
+    // npm, pnpm and yarn follow a tarball's redirect (registries commonly serve them from a CDN).
+    clientsFollowRedirects: (ref) => ref.upstream === "tarball",
     close: async () => {
       await jobs.close();
       await Promise.all([registry.close(), registryHost === registry ? undefined : registryHost.close()]);

@@ -47,6 +47,8 @@ export async function createOciBackend(name: string, config: OciBackendConfig, c
   const upstreams = config.upstreams.map((upstream) => new RegistryUpstream(upstream, options, context.logger));
   const tagFreshness: Freshness = { kind: "mutable", ttlMs: config.ttl ?? context.metadataTtlMs };
   const immutable: Freshness = { kind: "immutable" };
+  /** Where blobs' cache keys start (see `resolve`). */
+  const blobKeys = `${name}/blobs/`;
 
   return {
     type: "dockerhub",
@@ -109,6 +111,9 @@ export async function createOciBackend(name: string, config: OciBackendConfig, c
       const digest = artifact.upstreamHeaders[DIGEST_HEADER] ?? (artifact.etag === undefined ? undefined : `sha256:${artifact.etag.replaceAll('"', "")}`);
       return { ...artifact, upstreamHeaders: { ...artifact.upstreamHeaders, ...REGISTRY_API_VERSION, ...(digest === undefined ? {} : { [DIGEST_HEADER]: digest }) } };
     },
+    // Container clients follow blob redirects (registries send them to a CDN or a bucket, as
+    // Docker Hub does); manifests are answered by the vault, with their Docker-Content-Digest.
+    clientsFollowRedirects: (ref) => ref.cacheKey.startsWith(blobKeys),
     close: async () => {
       await Promise.all(upstreams.map((upstream) => upstream.close()));
     },

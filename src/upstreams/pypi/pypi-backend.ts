@@ -118,6 +118,8 @@ export async function createPypiBackend(name: string, config: PypiBackendConfig,
       if ((ref.upstream !== "project-list" && ref.upstream !== "project-page") || response.status !== 200) return response;
       return rewritePage(response, upstream, ref, context.logger);
     },
+    // pip, uv and poetry follow a file's redirect to another host; pages are never redirected.
+    clientsFollowRedirects: (ref) => ref.upstream === "index-file" || ref.upstream === "package-file",
     close: async () => {
       await Promise.all([indexClient.close(), packagesClient.close()]);
     },
