@@ -14,7 +14,13 @@
  * (curl MB/s, 1 and 4 clients);
  *
  * and the `npm` backend against Verdaccio (the devDependency) as a caching proxy, both in front of
- * one nginx serving a static registry: a cached packument and a cached small tarball (wrk req/s).
+ * one nginx serving a static registry: a cached packument and a cached small tarball (wrk req/s);
+ *
+ * `s3`: the cache-hit rows again for a vault on the S3 driver (the tests' s3rver in a process of
+ * its own) against a vault on the filesystem driver, with the S3 server's share of the CPU;
+ *
+ * `replicas`: a herd of cold GETs of one artifact spread over 3 vault processes on one S3 bucket
+ * and one Redis (`coordination`), against the same herd sent to one of them.
  *
  * The systems under test (the vault, nginx proxy_cache with one worker, the registry proxy, Verdaccio) run on
  * core 0; the load generators and the upstreams (which stand in for remote servers) on core 1. Everything lives in a
@@ -35,7 +41,9 @@ import { runBenchmark, UsageError } from "./lib/lifecycle.js";
 import { countRequests, startNginxProxyCache, startNginxUpstream, type NginxUpstream } from "./lib/nginx.js";
 import { packumentLocation, writeNpmPackage, type NpmPackage } from "./lib/npm-package.js";
 import { cpuSeconds, PeakRssMeter } from "./lib/proc-stats.js";
+import { startRedis } from "./lib/redis.js";
 import { renderTable, type Row } from "./lib/report.js";
+import { s3RequestsBetween, startS3Server } from "./lib/s3.js";
 import { best } from "./lib/stats.js";
 import type { SystemUnderTest } from "./lib/system-under-test.js";
 import { expectBytes } from "./lib/verify.js";
@@ -43,7 +51,7 @@ import { startVault, VAULT_CLI, vaultIsBuilt } from "./lib/vault.js";
 import { startVerdaccioProxy, verdaccioVersion } from "./lib/verdaccio.js";
 import { runWrk, type WrkLoad, type WrkResult } from "./lib/wrk.js";
 
-const SECTIONS = ["small", "large", "miss", "herd", "rss", "oci", "npm"] as const;
+const SECTIONS = ["small", "large", "miss", "herd", "rss", "oci", "npm", "s3", "replicas"] as const;
 type Section = (typeof SECTIONS)[number];
 /** The sections that measure the `http` backend against nginx proxy_cache. */
 const HTTP_SECTIONS: readonly Section[] = ["small", "large", "miss", "herd", "rss"];
@@ -60,6 +68,8 @@ const USAGE = `usage: npm run bench:cache -- [options]
   --herd-clients N   concurrent cold requests in the herd (default 32)
   --rate N           the upstream's limit_rate for the herd, MB/s (default 64)
   --rss-clients N    concurrent large downloads while RSS is measured, half hits (default 16)
+  --replicas N       vault processes in the replicas section (default 3)
+  --replica-clients N  concurrent cold requests in the replicas section (default 30)
   --only LIST        sections to run: ${SECTIONS.join(",")} (default all)
   --profile          run the vault under --cpu-prof; the .cpuprofile files are kept and named
   --quick            a short smoke run (1 s wrk, 32 MiB large, 16 MiB herd, 1 round)
@@ -76,6 +86,8 @@ interface Options {
   readonly herdClients: number;
   readonly rateBytesPerSecond: number;
   readonly rssClients: number;
+  readonly replicas: number;
+  readonly replicaClients: number;
   readonly sections: ReadonlySet<Section>;
   readonly profile: boolean;
 }
@@ -94,6 +106,8 @@ function parseOptions(): Options {
         "herd-clients": { type: "string" },
         rate: { type: "string" },
         "rss-clients": { type: "string" },
+        replicas: { type: "string" },
+        "replica-clients": { type: "string" },
         only: { type: "string" },
         profile: { type: "boolean", default: false },
         quick: { type: "boolean", default: false },
@@ -134,6 +148,8 @@ function parseOptions(): Options {
     herdClients: int("herd-clients", parsed["herd-clients"], 32, 1),
     rateBytesPerSecond: int("rate", parsed.rate, quick ? 32 : 64, 1) * MB,
     rssClients,
+    replicas: int("replicas", parsed.replicas, 3, 2),
+    replicaClients: int("replica-clients", parsed["replica-clients"], 30, 1),
     sections,
     profile: parsed.profile,
   };
@@ -234,13 +250,18 @@ function rotate<T>(items: readonly T[], round: number): T[] {
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
-/** CPU share of one core a system's processes used while `fn` ran. */
-async function withCpu<T>(system: SystemUnderTest, fn: () => Promise<T>): Promise<{ value: T; cpuSeconds: number; seconds: number }> {
-  const cpuNow = (): number => system.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const cpu = cpuNow();
+/** CPU seconds a system's processes (and apart, its `backing` processes) used while `fn` ran. */
+async function withCpu<T>(
+  system: SystemUnderTest,
+  fn: () => Promise<T>,
+): Promise<{ value: T; cpuSeconds: number; backingCpuSeconds: number; seconds: number }> {
+  const cpuOf = (pids: readonly number[]): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const backingPids = system.backing?.pids ?? [];
+  const cpu = cpuOf(system.pids);
+  const backing = cpuOf(backingPids);
   const started = performance.now();
   const value = await fn();
-  return { value, cpuSeconds: cpuNow() - cpu, seconds: (performance.now() - started) / 1000 };
+  return { value, cpuSeconds: cpuOf(system.pids) - cpu, backingCpuSeconds: cpuOf(backingPids) - backing, seconds: (performance.now() - started) / 1000 };
 }
 
 /**
@@ -262,7 +283,9 @@ async function wrkRounds(
       const result = await runWrk(workDir, system, load, cpus.load);
       log(
         `${label} ${system.name} round ${round + 1}: ${Math.round(result.opsPerSecond)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ` +
-          `server CPU ${Math.round(result.serverCpu * 100)}%${result.errors > 0 ? `, ${result.errors} ERRORS` : ""}`,
+          `server CPU ${Math.round(result.serverCpu * 100)}%` +
+          (system.backing === undefined ? "" : ` + ${system.backing.name} ${Math.round(result.backingCpu * 100)}%`) +
+          (result.errors > 0 ? `, ${result.errors} ERRORS` : ""),
       );
       results.get(system.name)?.push(result);
     }
@@ -364,21 +387,24 @@ interface LargeHits {
   readonly one: number[];
   readonly four: number[];
   cpuSeconds: number;
+  /** The system's `backing` processes (the S3 server); 0 without. */
+  backingCpuSeconds: number;
   seconds: number;
 }
 
 async function largeHits(caches: readonly Target[], options: Options, cpus: CpuLayout): Promise<Map<string, LargeHits>> {
-  const results = new Map<string, LargeHits>(caches.map((target) => [target.name, { one: [], four: [], cpuSeconds: 0, seconds: 0 }]));
+  const results = new Map<string, LargeHits>(caches.map((target) => [target.name, { one: [], four: [], cpuSeconds: 0, backingCpuSeconds: 0, seconds: 0 }]));
   const name = "large/hit.bin";
   for (const clients of [1, 4]) {
     for (let round = 0; round < options.rounds; round++) {
       for (const target of rotate(caches, round)) {
         const entry = results.get(target.name);
         if (entry === undefined) continue;
-        const { value, cpuSeconds: cpu, seconds } = await withCpu(target.system, () =>
+        const { value, cpuSeconds: cpu, backingCpuSeconds, seconds } = await withCpu(target.system, () =>
           Promise.all(Array.from({ length: clients }, () => curlTimed(target.system.baseUrl, target.path(name), cpus.load))),
         );
         for (const got of value) checkTransfer(target, name, got, options.largeBytes, ["HIT"]);
+        entry.backingCpuSeconds += backingCpuSeconds;
         // All clients start together; the slowest one's time covers every byte sent.
         const rate = (clients * options.largeBytes) / Math.max(...value.map((got) => got.totalSeconds));
         (clients === 1 ? entry.one : entry.four).push(rate);
@@ -1053,12 +1079,303 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
   }
 }
 
+// ------------------------------------------------------------------------------------------------
+// s3: cache hits from a vault on the S3 driver against a vault on the filesystem driver
+
+const S3_AGAINST = "vault on fs";
+
+/** The `backends` config of a vault caching the upstream's files at `PREFIX`. */
+const filesBackend = (upstream: SystemUnderTest): Record<string, unknown> => ({
+  backends: [{ type: "http", name: "files", config: { prefix: PREFIX, base_url: upstream.baseUrl } }],
+});
+
+/** s3rver's share, in %, of the CPU a vault on S3 and s3rver used together. */
+const s3Share = (vaultCpu: number, s3Cpu: number): number => (vaultCpu + s3Cpu > 0 ? (100 * s3Cpu) / (vaultCpu + s3Cpu) : Number.NaN);
+
+function s3ShareRow(label: string, value: number | undefined): Row {
+  return { measurement: `S3: ${label}, S3 server's share of CPU`, unit: "%", vault: value, reference: undefined, against: "–", ratioText: "–", target: "–", pass: undefined };
+}
+
+/**
+ * The `s3` section: its own upstream (nginx, on the load core) with the same files as the hit
+ * rows; two vaults with the same `http` backend, one on the filesystem driver and one on the S3
+ * driver against the tests' s3rver (a process of its own on the server core, so its CPU is read
+ * apart: the S3 server's share). Both are checked like the proxy_cache comparison, then serve the
+ * same 4 KiB and large hits.
+ */
+async function s3Hits(options: Options, cpus: CpuLayout, workDir: string, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
+  const dir = join(workDir, "s3-hits");
+  const tmp = join(dir, "tmp");
+  mkdirSync(tmp, { recursive: true });
+  const mib = options.largeBytes / MiB;
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const upstream = await startNginxUpstream(join(dir, "upstream"), cpus.load, { rateBytesPerSecond: options.rateBytesPerSecond, name: "s3 upstream" });
+    stops.push(() => upstream.stop());
+    const files = new UpstreamFiles(upstream.root, join(dir, "blobs"));
+    log(`s3: writing the upstream's files: ${SMALL_FILES} × 4 KiB, ${mib} MiB`);
+    files.writeSmall();
+    files.writeLarge(options.largeBytes);
+
+    const s3 = await startS3Server({ dir: join(dir, "s3rver"), cpu: cpus.server });
+    stops.push(() => s3.stop());
+    const fsServer = await startVault({ dir: join(dir, "vault-fs"), cpu: cpus.server, nodeFlags: vaultFlags, name: "vault-fs", env: { TMPDIR: tmp }, extraConfig: filesBackend(upstream) });
+    stops.push(() => fsServer.stop());
+    const prefix = `bench-cache-${randomBytes(4).toString("hex")}/`;
+    const s3Server = await startVault({
+      dir: join(dir, "vault-s3"),
+      cpu: cpus.server,
+      nodeFlags: vaultFlags,
+      name: "vault-s3",
+      env: { TMPDIR: tmp },
+      extraConfig: { storage: s3.storage(prefix), ...filesBackend(upstream) },
+    });
+    stops.push(() => s3Server.stop());
+    // Proxy routes are anonymous: no token.
+    const onFs: SystemUnderTest = { ...fsServer, headers: {} };
+    const onS3: SystemUnderTest = { ...s3Server, headers: {}, backing: { name: "s3rver", pids: [s3.pid] } };
+    const caches = [cacheTarget(onFs), cacheTarget(onS3)];
+    log(`s3: s3rver at ${s3.endpoint} (pid ${s3.pid}), prefix ${prefix}; checking both vaults' bytes (sha256)`);
+    const s3Before = await s3.stats();
+    const verified = await verify(files, caches, directTarget(upstream), options);
+
+    const small = await smallHits(workDir, caches, options, cpus);
+    const v = bestRound(small, onS3.name);
+    const f = bestRound(small, onFs.name);
+    rows.push(
+      ...wrkRows(`S3: cache hit 4 KiB ×${options.connections}`, v, f, S3_AGAINST, 0).map((row) => ({ ...row, target: "–", pass: undefined })),
+      s3ShareRow("cache hit 4 KiB", v === undefined ? undefined : s3Share(v.serverCpu, v.backingCpu)),
+    );
+
+    const large = await largeHits(caches, options, cpus);
+    const vl = large.get(onS3.name);
+    const fl = large.get(onFs.name);
+    for (const [clients, pick] of [[1, (r: LargeHits) => r.one], [4, (r: LargeHits) => r.four]] as const) {
+      const vb = vl === undefined ? undefined : best(pick(vl));
+      const fb = fl === undefined ? undefined : best(pick(fl));
+      rows.push({
+        measurement: `S3: cache hit ${mib} MiB, ${clients} client${clients === 1 ? "" : "s"}`,
+        unit: "MB/s",
+        vault: vb === undefined ? undefined : vb / MB,
+        reference: fb === undefined ? undefined : fb / MB,
+        against: S3_AGAINST,
+        target: "–",
+        pass: undefined,
+      });
+    }
+    rows.push(s3ShareRow(`cache hit ${mib} MiB`, vl === undefined ? undefined : s3Share(vl.cpuSeconds, vl.backingCpuSeconds)));
+
+    const perRequest = (r: WrkResult | undefined, cpu: number | undefined): string =>
+      r === undefined || cpu === undefined ? "?" : `${Math.round((cpu / r.opsPerSecond) * 1e6)}`;
+    const share = (r: { cpuSeconds: number; seconds: number } | undefined, cpu: number | undefined): string =>
+      r === undefined || cpu === undefined || r.seconds === 0 ? "?" : `${Math.round((cpu / r.seconds) * 100)}%`;
+    notes.push(
+      `S3 section: its own nginx upstream (load core) with the same files; two vaults with the same http backend, one on the filesystem ` +
+        `driver (fsync on) and one on the S3 driver (force_path_style, conditional_writes: native, prefix ${prefix}) against the tests' s3rver ` +
+        `(tests/support/s3-server.ts) in a node process of its own on the server core with the vaults, so the S3 rows pay for the S3 server ` +
+        `too; "S3 server's share" = s3rver CPU ÷ (vault + s3rver CPU) over the measured runs (/proc/<pid>/stat of each). ` +
+        `Bytes checked (sha256) before timing for ${verified} (MISS, then HIT; and a cold ${mib} MiB file). ` +
+        `s3rver keeps objects in files on the same disk; a real S3 is remote, so the vault's own µs/req is the figure that carries over.`,
+      `S3 4 KiB hits: as the 4 KiB hit rows (${SMALL_FILES} files primed, wrk -t1 -c${options.connections}, ${options.warmup} s warm-up + ${options.seconds} s, ` +
+        `best of ${options.wrkRounds} alternating). Best round: vault on S3 ${Math.round((v?.serverCpu ?? NaN) * 100)}% + s3rver ` +
+        `${Math.round((v?.backingCpu ?? NaN) * 100)}% of the core (${perRequest(v, v?.serverCpu)} + ${perRequest(v, v?.backingCpu)} µs/req), ` +
+        `vault on fs ${cpuPerRequest(f)}.`,
+      `S3 ${mib} MiB hits: as the large hit rows (curl, new connection, best of ${options.rounds}; 4 clients: 4 × ${mib} MiB ÷ the slowest). ` +
+        `Share of the core over these runs: vault on S3 ${cpuShare(vl)} + s3rver ${share(vl, vl?.backingCpuSeconds)}, vault on fs ${cpuShare(fl)}. ` +
+        `S3 requests for the whole section (fills, checks and hits): ${s3RequestsBetween(s3Before, await s3.stats()).text}.`,
+      ...wrkErrorNote(small, "S3 section's wrk runs"),
+    );
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// replicas: one herd of cold GETs over several vault processes on one bucket and one Redis
+
+interface ReplicaHerd {
+  readonly seconds: number;
+  readonly upstreamRequests: number;
+  readonly xCache: Readonly<Record<string, number>>;
+  readonly slowestClientSeconds: number;
+  /** Share of one core: all the replicas together, s3rver, and Redis. */
+  readonly vaultCpu: number;
+  readonly s3Cpu: number;
+  readonly redisCpu: number;
+}
+
+/**
+ * The `replicas` section: an nginx upstream (load core) sending the herd's file at `--rate`;
+ * one s3rver, one redis-server and `--replicas` vault processes on one bucket and prefix with
+ * `coordination` on that Redis, all on the server core. Each round sends `--replica-clients`
+ * concurrent cold GETs of a fresh name to the first replica alone, and of another fresh name
+ * spread round-robin over all replicas; the upstream's access log counts what reached it.
+ */
+async function replicaHerd(options: Options, cpus: CpuLayout, workDir: string, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
+  const dir = join(workDir, "replicas");
+  const tmp = join(dir, "tmp");
+  mkdirSync(tmp, { recursive: true });
+  const herdMib = options.herdBytes / MiB;
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const upstream = await startNginxUpstream(join(dir, "upstream"), cpus.load, { rateBytesPerSecond: options.rateBytesPerSecond, name: "replicas upstream" });
+    stops.push(() => upstream.stop());
+    const files = new UpstreamFiles(upstream.root, join(dir, "blobs"));
+    log(`replicas: writing the upstream's ${herdMib} MiB file`);
+    files.writeHerd(options.herdBytes);
+    const s3 = await startS3Server({ dir: join(dir, "s3rver"), cpu: cpus.server });
+    stops.push(() => s3.stop());
+    const redis = await startRedis({ dir: join(dir, "redis"), cpu: cpus.server });
+    stops.push(() => redis.stop());
+    const run = randomBytes(4).toString("hex");
+    const prefix = `bench-replicas-${run}/`;
+    const coordination = { redis_url: redis.url, key_prefix: `bench-${run}:`, lease_ttl: "5s" };
+    log(`replicas: starting ${options.replicas} vaults on s3rver ${s3.endpoint} (prefix ${prefix}) and ${redis.url}`);
+    const replicas: SystemUnderTest[] = [];
+    // One after the other: each start is a `tokens add` and a vault, and they all share the server core.
+    for (let i = 1; i <= options.replicas; i++) {
+      const server = await startVault({
+        dir: join(dir, `replica-${i}`),
+        cpu: cpus.server,
+        nodeFlags: vaultFlags,
+        name: `replica-${i}`,
+        env: { TMPDIR: tmp },
+        extraConfig: { storage: s3.storage(prefix), coordination, ...filesBackend(upstream) },
+      });
+      stops.push(() => server.stop());
+      replicas.push({ ...server, headers: {} });
+    }
+    const targets = replicas.map(cacheTarget);
+    const vaultPids = replicas.flatMap((replica) => replica.pids);
+
+    // Before timing: the bytes through the first replica (a miss), then through every other one
+    // (the artifact is in the shared bucket: a hit if a replica looks there).
+    const checkName = files.fresh("herd", "check");
+    const seen: string[] = [];
+    for (const target of targets) {
+      const got = await expectBytes(target.name, `${target.system.baseUrl}${target.path(checkName)}`, files.herdSha256, options.herdBytes);
+      seen.push(`${target.name} ${got.xCache || "-"}`);
+    }
+    await sleep(300);
+    const checkRequests = countRequests(upstream.accessLog, `/${checkName}`);
+    log(`replicas: bytes checked through every replica (X-Cache ${seen.join(", ")}; ${checkRequests} upstream request(s))`);
+
+    const herdOf = async (spread: readonly Target[]): Promise<ReplicaHerd> => {
+      const name = files.fresh("herd", `replicas${spread.length}`);
+      const cpuOf = (pids: readonly number[]): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+      const vaultBefore = cpuOf(vaultPids);
+      const s3Before = cpuSeconds(s3.pid);
+      const redisBefore = cpuSeconds(redis.pid);
+      const started = performance.now();
+      const results = await Promise.all(
+        Array.from({ length: options.replicaClients }, (_, i) => {
+          const target = spread[i % spread.length] as Target;
+          return curlTimed(target.system.baseUrl, target.path(name), cpus.load).then((got) => {
+            checkTransfer(target, name, got, options.herdBytes, ["MISS", "HIT"]);
+            return got;
+          });
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const vaultCpu = (cpuOf(vaultPids) - vaultBefore) / seconds;
+      const s3Cpu = (cpuSeconds(s3.pid) - s3Before) / seconds;
+      const redisCpu = (cpuSeconds(redis.pid) - redisBefore) / seconds;
+      await sleep(300); // nginx writes a request's log line when it has sent it
+      const xCache: Record<string, number> = {};
+      for (const got of results) xCache[got.xCache || "-"] = (xCache[got.xCache || "-"] ?? 0) + 1;
+      return {
+        seconds,
+        upstreamRequests: countRequests(upstream.accessLog, `/${name}`),
+        xCache,
+        slowestClientSeconds: Math.max(...results.map((got) => got.totalSeconds)),
+        vaultCpu,
+        s3Cpu,
+        redisCpu,
+      };
+    };
+
+    const scenarios = [
+      { label: "1 replica", spread: targets.slice(0, 1), results: [] as ReplicaHerd[] },
+      { label: `${options.replicas} replicas`, spread: targets, results: [] as ReplicaHerd[] },
+    ];
+    const direct: number[] = [];
+    for (let round = 0; round < options.wrkRounds; round++) {
+      const name = files.fresh("herd", "direct");
+      const one = await curlTimed(upstream.baseUrl, `/${name}`, cpus.load);
+      checkTransfer(directTarget(upstream), name, one, options.herdBytes);
+      direct.push(one.totalSeconds);
+      for (const scenario of rotate(scenarios, round)) {
+        const result = await herdOf(scenario.spread);
+        scenario.results.push(result);
+        log(
+          `replicas: ${options.replicaClients} cold GETs of ${herdMib} MiB over ${scenario.label}, round ${round + 1}: ${result.seconds.toFixed(3)} s, ` +
+            `${result.upstreamRequests} upstream request(s), X-Cache ${JSON.stringify(result.xCache)}`,
+        );
+      }
+    }
+
+    const [one, many] = scenarios as [(typeof scenarios)[number], (typeof scenarios)[number]];
+    const worst = (all: readonly ReplicaHerd[]): number => Math.max(...all.map((h) => h.upstreamRequests));
+    const fastest = (all: readonly ReplicaHerd[]): ReplicaHerd | undefined => all.reduce<ReplicaHerd | undefined>((a, b) => (a === undefined || b.seconds < a.seconds ? b : a), undefined);
+    const label = `${options.replicaClients} cold GETs of ${herdMib} MiB`;
+    const fm = fastest(many.results);
+    const fo = fastest(one.results);
+    rows.push(
+      {
+        measurement: `${many.label}: ${label}, upstream requests`,
+        unit: "count",
+        vault: worst(many.results),
+        reference: worst(one.results),
+        against: one.label,
+        target: "exactly 1",
+        pass: worst(many.results) === 1,
+      },
+      {
+        measurement: `${many.label}: ${label}, all done`,
+        unit: "s",
+        vault: fm?.seconds,
+        reference: fo?.seconds,
+        against: one.label,
+        target: "–",
+        pass: undefined,
+      },
+    );
+    const rounds = (all: readonly ReplicaHerd[]): string =>
+      all.map((h) => `${fixed(h.seconds, 2)} s / ${h.upstreamRequests} req / ${Object.entries(h.xCache).map(([k, c]) => `${c} ${k}`).join(" + ")}`).join("; ");
+    const cpu = (h: ReplicaHerd | undefined): string =>
+      h === undefined ? "?" : `vaults ${Math.round(h.vaultCpu * 100)}% + s3rver ${Math.round(h.s3Cpu * 100)}% + Redis ${Math.round(h.redisCpu * 100)}%`;
+    const redisKeys = await redis.keyCount();
+    notes.push(
+      `replicas: ${options.replicas} vault processes (node ${VAULT_CLI} serve --config, each its own) on one ` +
+        `s3rver bucket and prefix (${prefix}) with coordination {redis_url: ${redis.url}, key_prefix: bench-${run}:, lease_ttl: 5s} on one ` +
+        `redis-server (--save "" --appendonly no); vaults, s3rver and Redis on the server core, the upstream (nginx, /slow/ at ` +
+        `${options.rateBytesPerSecond / MB} MB/s per connection) and the curls on the load core. Each round: ${options.replicaClients} curls started ` +
+        `together on a fresh name, all to replica-1 ("1 replica", the other replicas idle) or round-robin over all ${options.replicas}; ` +
+        `time = start to the last exit; upstream requests = the upstream access log's lines for that name (worst round); best time counts. ` +
+        `Before timing, one file through each replica in turn: X-Cache ${seen.join(", ")}, ${checkRequests} upstream request(s).`,
+      `replicas rounds (time / upstream requests / X-Cache): 1 replica ${rounds(one.results)}; ${many.label} ${rounds(many.results)}. ` +
+        `One download direct from the upstream: ${list(direct, 2)} s. Server core in the fastest round: 1 replica ${cpu(fo)}; ${many.label} ${cpu(fm)}. ` +
+        `Keys in Redis after the rounds: ${redisKeys ?? "?"}${redisKeys === 0 ? " (the replicas kept nothing there)" : ""}.`,
+    );
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseOptions();
   const has = (section: Section): boolean => options.sections.has(section);
   const httpSections = HTTP_SECTIONS.some(has);
   requireTools(
-    ["wrk", "taskset", "curl", ...(httpSections || has("npm") ? ["nginx"] : []), ...(has("oci") ? ["docker-registry"] : []), ...(has("npm") ? ["tar"] : [])],
+    [
+      "wrk",
+      "taskset",
+      "curl",
+      ...(httpSections || has("npm") || has("s3") || has("replicas") ? ["nginx"] : []),
+      ...(has("oci") ? ["docker-registry"] : []),
+      ...(has("npm") ? ["tar"] : []),
+      ...(has("replicas") ? ["redis-server"] : []),
+    ],
     { nginxModules: [] },
   );
   // Verdaccio is a devDependency: this throws, naming `npm install`, when node_modules lacks it.
@@ -1079,12 +1396,14 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const notes: string[] = [
     cpus.note +
-      (httpSections || has("npm") ? "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server" : ""),
+      (httpSections || has("npm") || has("s3") || has("replicas") ? "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server" : ""),
   ];
   const loadBefore = loadavg()[0] ?? 0;
   if (httpSections) await httpCache(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("oci")) await ociBlobs(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("npm")) await npmPackages(options, cpus, workDir, vaultFlags, rows, notes);
+  if (has("s3")) await s3Hits(options, cpus, workDir, vaultFlags, rows, notes);
+  if (has("replicas")) await replicaHerd(options, cpus, workDir, vaultFlags, rows, notes);
 
   if (profileDir !== undefined) notes.push(`vault CPU profiles (.cpuprofile, open in Chrome DevTools): ${profileDir}`);
   const loadAfter = loadavg()[0] ?? 0;
@@ -1100,6 +1419,8 @@ async function main(): Promise<void> {
     ...(httpSections ? [`${nginxVersion()} proxy_cache (proxy_cache_lock on)`] : []),
     ...(has("oci") ? [`docker-registry ${await dockerRegistryVersion()} as a pull-through proxy (oci rows)`] : []),
     ...(verdaccio !== undefined ? [`Verdaccio ${verdaccio} as a caching proxy (npm rows)`] : []),
+    ...(has("s3") ? ["the vault on the filesystem driver (S3 rows; S3 server: the tests' s3rver)"] : []),
+    ...(has("replicas") ? [`1 replica (the ${options.replicas}-replica herd)`] : []),
   ];
   const title =
     `artifact-vault cache benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +

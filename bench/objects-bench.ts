@@ -5,12 +5,16 @@
  *   - GET and PUT of one 256 MiB object, curl, best of 3 (MB/s)
  *   - peak RSS of each server during the 256 MiB transfers
  *   - one list page of 100 keys at random positions in stores of 10,000 and 100,000 objects
+ *   - `s3`: the 4 KiB and large-object rows again (64 MiB by default) for a vault on the S3 driver
+ *     (the tests' s3rver, in a process of its own on the server core) against a vault on the
+ *     filesystem driver, with the S3 server's share of the CPU
  *
  * Servers run on core 0 (nginx with one worker), load generators on core 1. Everything lives in a
  * temp dir that is removed at the end, whatever happens. See bench/README.md.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, statSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -22,11 +26,14 @@ import { startNginxWebdav } from "./lib/nginx.js";
 import { openFilesystemDriver, writeThroughDriver } from "./lib/populate.js";
 import { cpuSeconds, PeakRssMeter } from "./lib/proc-stats.js";
 import { runChecked } from "./lib/processes.js";
+import { s3RequestsBetween, startS3Server, type S3Server } from "./lib/s3.js";
 import { renderTable, type Row } from "./lib/report.js";
 import { best, median, quantile } from "./lib/stats.js";
 import { objectPath, type SystemUnderTest } from "./lib/system-under-test.js";
 import { startVault, VAULT_CLI, vaultIsBuilt, type VaultServer } from "./lib/vault.js";
 import { runWrk, type WrkResult } from "./lib/wrk.js";
+
+const SECTIONS: readonly string[] = ["small", "large", "list", "s3"];
 
 const USAGE = `usage: npm run bench:objects -- [options]
 
@@ -35,8 +42,9 @@ const USAGE = `usage: npm run bench:objects -- [options]
   --rounds N         wrk rounds per system, alternating order; the best counts (default 2)
   --connections N    wrk connections (default 64)
   --large-mib N      size of the large object in MiB (default 256)
+  --s3-large-mib N   size of the large object in the s3 section, MiB (default 64)
   --list-sizes A,B   store sizes for the list benchmark (default 10000,100000)
-  --only LIST        sections to run: small,large,list (default all)
+  --only LIST        sections to run: small,large,list,s3 (default all)
   --profile          run the vault under --cpu-prof; the .cpuprofile files are kept and named
   --quick            a short smoke run (1 s wrk, 32 MiB, stores of 1,000 and 5,000)
   -h, --help`;
@@ -47,6 +55,7 @@ interface Options {
   readonly rounds: number;
   readonly connections: number;
   readonly largeBytes: number;
+  readonly s3LargeBytes: number;
   readonly listSizes: readonly number[];
   readonly sections: ReadonlySet<string>;
   readonly profile: boolean;
@@ -62,6 +71,7 @@ function parseOptions(): Options {
         rounds: { type: "string" },
         connections: { type: "string" },
         "large-mib": { type: "string" },
+        "s3-large-mib": { type: "string" },
         "list-sizes": { type: "string" },
         only: { type: "string" },
         profile: { type: "boolean", default: false },
@@ -90,9 +100,9 @@ function parseOptions(): Options {
   if (listSizes.length !== 2 || listSizes.some((n) => n < 200) || (listSizes[0] ?? 0) >= (listSizes[1] ?? 0)) {
     throw new UsageError("--list-sizes: expected two increasing sizes of at least 200, e.g. 10000,100000");
   }
-  const sections = new Set((parsed.only ?? "small,large,list").split(",").map((s) => s.trim()));
+  const sections = new Set((parsed.only ?? SECTIONS.join(",")).split(",").map((s) => s.trim()));
   for (const section of sections) {
-    if (!["small", "large", "list"].includes(section)) throw new UsageError(`--only: unknown section "${section}"`);
+    if (!SECTIONS.includes(section)) throw new UsageError(`--only: unknown section "${section}" (known: ${SECTIONS.join(", ")})`);
   }
   return {
     seconds: int("seconds", parsed.seconds, quick ? 1 : 6),
@@ -100,6 +110,7 @@ function parseOptions(): Options {
     rounds: Math.max(1, int("rounds", parsed.rounds, quick ? 1 : 2)),
     connections: Math.max(1, int("connections", parsed.connections, 64)),
     largeBytes: int("large-mib", parsed["large-mib"], quick ? 32 : 256) * 1024 * 1024,
+    s3LargeBytes: int("s3-large-mib", parsed["s3-large-mib"], quick ? 32 : 64) * 1024 * 1024,
     listSizes,
     sections,
     profile: parsed.profile,
@@ -185,6 +196,7 @@ async function smallObjects(
         log(
           `${method} 4 KiB ${system.name} round ${round + 1}: ${Math.round(result.opsPerSecond)} ops/s, ` +
             `p99 ${result.p99Ms.toFixed(2)} ms, server CPU ${Math.round(result.serverCpu * 100)}%` +
+            (system.backing === undefined ? "" : ` + ${system.backing.name} ${Math.round(result.backingCpu * 100)}%`) +
             (result.errors > 0 ? `, ${result.errors} ERRORS` : ""),
         );
         const entry = results.get(system.name);
@@ -207,6 +219,12 @@ interface LargeResult {
   /** Share of one core the server used over the 3 GETs / the 3 PUTs. */
   readonly getCpu: number;
   readonly putCpu: number;
+  /** The same for the system's `backing` processes (the S3 server); 0 without. */
+  readonly getBackingCpu: number;
+  readonly putBackingCpu: number;
+  /** The S3 requests the 3 PUTs / the 3 GETs caused, when an S3 server is given. */
+  readonly putS3Requests?: string;
+  readonly getS3Requests?: string;
   readonly peakRssBytes: number;
   readonly rssMethod: string;
 }
@@ -216,6 +234,7 @@ async function largeObject(
   size: number,
   system: SystemUnderTest,
   cpus: CpuLayout,
+  s3?: S3Server,
 ): Promise<LargeResult> {
   const path = objectPath("large-object.bin");
   const meter = new PeakRssMeter(system.pids);
@@ -223,13 +242,25 @@ async function largeObject(
   const puts: number[] = [];
   const gets: number[] = [];
   let rss: ReturnType<PeakRssMeter["stop"]>;
-  const cpuNow = (): number => system.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const cpuShare = (since: { cpu: number; at: number }): number =>
-    (cpuNow() - since.cpu) / ((performance.now() - since.at) / 1000);
-  let putCpu = 0;
-  let getCpu = 0;
+  const cpuOf = (pids: readonly number[]): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const backingPids = system.backing?.pids ?? [];
+  const mark = async (): Promise<{ cpu: number; backing: number; at: number; s3: Awaited<ReturnType<S3Server["stats"]>> | undefined }> => ({
+    s3: await s3?.stats(),
+    cpu: cpuOf(system.pids),
+    backing: cpuOf(backingPids),
+    at: performance.now(),
+  });
+  const since = async (start: Awaited<ReturnType<typeof mark>>): Promise<{ cpu: number; backing: number; s3Requests: string | undefined }> => {
+    const seconds = (performance.now() - start.at) / 1000;
+    const cpu = (cpuOf(system.pids) - start.cpu) / seconds;
+    const backing = (cpuOf(backingPids) - start.backing) / seconds;
+    const s3Now = await s3?.stats();
+    return { cpu, backing, s3Requests: start.s3 === undefined || s3Now === undefined ? undefined : s3RequestsBetween(start.s3, s3Now).text };
+  };
+  let putCpu = { cpu: 0, backing: 0, s3Requests: undefined as string | undefined };
+  let getCpu = putCpu;
   try {
-    let since = { cpu: cpuNow(), at: performance.now() };
+    let start = await mark();
     for (let i = 0; i < 3; i++) {
       const put = await curlPut(system, path, file, cpus.load);
       if (put.status < 200 || put.status >= 300 || put.bytes !== size) {
@@ -237,8 +268,8 @@ async function largeObject(
       }
       puts.push(put.bytesPerSecond);
     }
-    putCpu = cpuShare(since);
-    since = { cpu: cpuNow(), at: performance.now() };
+    putCpu = await since(start);
+    start = await mark();
     for (let i = 0; i < 3; i++) {
       const get = await curlGet(system, path, cpus.load);
       if (get.status !== 200 || get.bytes !== size) {
@@ -246,7 +277,7 @@ async function largeObject(
       }
       gets.push(get.bytesPerSecond);
     }
-    getCpu = cpuShare(since);
+    getCpu = await since(start);
   } finally {
     rss = meter.stop();
   }
@@ -257,8 +288,12 @@ async function largeObject(
   return {
     getBytesPerSecond: best(gets),
     putBytesPerSecond: best(puts),
-    getCpu,
-    putCpu,
+    getCpu: getCpu.cpu,
+    putCpu: putCpu.cpu,
+    getBackingCpu: getCpu.backing,
+    putBackingCpu: putCpu.backing,
+    ...(putCpu.s3Requests === undefined ? {} : { putS3Requests: putCpu.s3Requests }),
+    ...(getCpu.s3Requests === undefined ? {} : { getS3Requests: getCpu.s3Requests }),
     peakRssBytes: rss.bytes,
     rssMethod: rss.method,
   };
@@ -421,6 +456,183 @@ async function listPages(
   return { results, method };
 }
 
+/** Writes the large test file unless an earlier section already did (same size). */
+function largeFile(workDir: string, bytes: number): string {
+  const file = join(workDir, "large-object.bin");
+  let size = -1;
+  try {
+    size = statSync(file).size;
+  } catch {
+    // not written yet
+  }
+  if (size !== bytes) {
+    log(`large object: writing ${bytes / 1024 / 1024} MiB of random data`);
+    writeRandomFile(file, bytes);
+  }
+  return file;
+}
+
+const S3_AGAINST = "vault on fs";
+const S3_PROBES = 50;
+
+/** The S3 requests one object API GET and one PUT (an overwrite) of 4 KiB cause, counted by the S3 server. */
+async function s3RequestsPerRequest(system: SystemUnderTest, s3: S3Server): Promise<{ get: string; put: string }> {
+  const client = new BenchClient(system, 1);
+  const count = async (method: "GET" | "PUT"): Promise<string> => {
+    // The vault may still be finishing what the last wrk run left in flight: wait until the S3 server is idle.
+    let before = await s3.stats();
+    for (let waited = 0; waited < 10_000; waited += 300) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const now = await s3.stats();
+      if (now.requests === before.requests) break;
+      before = now;
+    }
+    for (let i = 0; i < S3_PROBES; i++) {
+      const { status } = await client.request(method, objectPath(GET_KEY(i)), method === "PUT" ? smallBody(i) : undefined);
+      if (status < 200 || status >= 300) throw new Error(`${system.name}: ${method} ${GET_KEY(i)} answered ${status}`);
+    }
+    const between = s3RequestsBetween(before, await s3.stats());
+    const perMethod = between.text.replace(/^[\d,]+ /, "");
+    return `${(between.total / S3_PROBES).toFixed(2)} ${perMethod}`.trim();
+  };
+  try {
+    return { get: await count("GET"), put: await count("PUT") };
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * The `s3` section: the 4 KiB and large-object rows for a vault on the S3 driver against a vault
+ * on the filesystem driver, side by side in one run. The S3 server (the tests' s3rver, native
+ * conditional writes) runs in a process of its own on the server core with the vault: its CPU
+ * time is read apart from the vault's, and reported as its share.
+ */
+async function s3Objects(workDir: string, options: Options, cpus: CpuLayout, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
+  const dir = join(workDir, "s3-section");
+  const tmp = join(dir, "tmp");
+  mkdirSync(tmp, { recursive: true });
+  const s3 = await startS3Server({ dir: join(dir, "s3rver"), cpu: cpus.server });
+  const stops: Array<() => Promise<void>> = [() => s3.stop()];
+  try {
+    const onFs = await startVault({ dir: join(dir, "vault-fs"), cpu: cpus.server, nodeFlags: vaultFlags, name: "vault-fs", env: { TMPDIR: tmp } });
+    stops.push(() => onFs.stop());
+    const prefix = `bench-objects-${randomBytes(4).toString("hex")}/`;
+    const s3Vault = await startVault({
+      dir: join(dir, "vault-s3"),
+      cpu: cpus.server,
+      nodeFlags: vaultFlags,
+      name: "vault-s3",
+      env: { TMPDIR: tmp },
+      extraConfig: { storage: s3.storage(prefix) },
+    });
+    stops.push(() => s3Vault.stop());
+    const onS3: SystemUnderTest = { ...s3Vault, backing: { name: "s3rver", pids: [s3.pid] } };
+    const systems = [onFs, onS3];
+    log(`s3: s3rver at ${s3.endpoint} (pid ${s3.pid}), bucket ${s3.bucket}, prefix ${prefix}`);
+
+    // -- 4 KiB GET / PUT, wrk
+    const small = await smallObjects(workDir, systems, options, cpus);
+    const perRequest = await s3RequestsPerRequest(onS3, s3);
+    const f = small.get(onFs.name);
+    const v = small.get(onS3.name);
+    const op = (label: string, unit: "ops/s" | "p99 ms", pick: (r: WrkResult) => number, vault: WrkBest | undefined, fs: WrkBest | undefined): Row => ({
+      measurement: `S3: ${label} ×${options.connections}`,
+      unit,
+      vault: vault === undefined ? undefined : pick(vault.best),
+      reference: fs === undefined ? undefined : pick(fs.best),
+      against: S3_AGAINST,
+      target: "–",
+      pass: undefined,
+    });
+    /** s3rver's share of the CPU the two processes used, in %. */
+    const share = (vault: number, backing: number): number => (vault + backing > 0 ? (100 * backing) / (vault + backing) : Number.NaN);
+    const shareRow = (label: string, value: number | undefined): Row => ({
+      measurement: `S3: ${label}, S3 server's share of CPU`,
+      unit: "%",
+      vault: value,
+      reference: undefined,
+      against: "–",
+      ratioText: "–",
+      target: "–",
+      pass: undefined,
+    });
+    rows.push(
+      op("GET 4 KiB", "ops/s", (r) => r.opsPerSecond, v?.get, f?.get),
+      op("GET 4 KiB", "p99 ms", (r) => r.p99Ms, v?.get, f?.get),
+      shareRow("GET 4 KiB", v === undefined ? undefined : share(v.get.best.serverCpu, v.get.best.backingCpu)),
+      op("PUT 4 KiB", "ops/s", (r) => r.opsPerSecond, v?.put, f?.put),
+      op("PUT 4 KiB", "p99 ms", (r) => r.p99Ms, v?.put, f?.put),
+      shareRow("PUT 4 KiB", v === undefined ? undefined : share(v.put.best.serverCpu, v.put.best.backingCpu)),
+    );
+    const perOp = (r: WrkResult, cpu: number): number => (cpu / r.opsPerSecond) * 1e6;
+    const cpuText = (fs: WrkBest | undefined, vault: WrkBest | undefined): string => {
+      if (fs === undefined || vault === undefined) return "?";
+      const b = vault.best;
+      return (
+        `vault on S3 ${Math.round(b.serverCpu * 100)}% + s3rver ${Math.round(b.backingCpu * 100)}% of the core ` +
+        `(${Math.round(perOp(b, b.serverCpu))} + ${Math.round(perOp(b, b.backingCpu))} = ${Math.round(perOp(b, b.serverCpu + b.backingCpu))} µs/op), ` +
+        `vault on fs ${Math.round(fs.best.serverCpu * 100)}% (${Math.round(perOp(fs.best, fs.best.serverCpu))} µs/op)`
+      );
+    };
+    notes.push(
+      `S3 section: two vaults side by side, one on the filesystem driver (fsync on, as shipped) and one on the S3 driver ` +
+        `(force_path_style, conditional_writes: native, prefix ${prefix}) against the tests' s3rver (tests/support/s3-server.ts: ` +
+        `atomic writes, conditional writes on) in a node process of its own; s3rver runs on the server core with the vault, so the ` +
+        `S3 rows pay for the S3 server too, and "S3 server's share" = s3rver CPU ÷ (vault + s3rver CPU) over the measured interval ` +
+        `(/proc/<pid>/stat of each). s3rver keeps objects in files on the same disk; a real S3 is remote, so the vault's own µs/op is the ` +
+        `figure that carries over. No list rows on S3: a list page is one ListObjectsV2, which s3rver answers by walking its whole directory tree.`,
+      `S3 4 KiB: same wrk runs as the 4 KiB rows (${options.warmup} s warm-up + ${options.seconds} s, best of ${options.rounds}, alternating order). ` +
+        `Server CPU in the best round: GET ${cpuText(f?.get, v?.get)}; PUT ${cpuText(f?.put, v?.put)}. ` +
+        `S3 requests per object API request (${S3_PROBES} sequential GETs, then ${S3_PROBES} PUTs overwriting stored 4 KiB objects, after the wrk runs): ` +
+        `GET ${perRequest.get}; PUT ${perRequest.put}.`,
+    );
+    const errors = [...small].flatMap(([name, r]) => ([...r.get.all, ...r.put.all].some((x) => x.errors > 0) ? [name] : []));
+    if (errors.length > 0) notes.push(`WARNING: non-2xx responses or socket errors during the S3 section's wrk runs of: ${errors.join(", ")}`);
+
+    // -- the large object, curl
+    const file = largeFile(workDir, options.s3LargeBytes);
+    const fl = await largeObject(file, options.s3LargeBytes, onFs, cpus);
+    const vl = await largeObject(file, options.s3LargeBytes, onS3, cpus, s3);
+    const mib = options.s3LargeBytes / 1024 / 1024;
+    const mbRow = (label: string, vault: number, fs: number): Row => ({
+      measurement: `S3: ${label} ${mib} MiB`,
+      unit: "MB/s",
+      vault: vault / MB,
+      reference: fs / MB,
+      against: S3_AGAINST,
+      target: "–",
+      pass: undefined,
+    });
+    rows.push(
+      mbRow("GET", vl.getBytesPerSecond, fl.getBytesPerSecond),
+      shareRow(`GET ${mib} MiB`, share(vl.getCpu, vl.getBackingCpu)),
+      mbRow("PUT", vl.putBytesPerSecond, fl.putBytesPerSecond),
+      shareRow(`PUT ${mib} MiB`, share(vl.putCpu, vl.putBackingCpu)),
+      {
+        measurement: `S3: peak RSS, ${mib} MiB transfers`,
+        unit: "MB",
+        vault: vl.peakRssBytes / MB,
+        reference: fl.peakRssBytes / MB,
+        against: S3_AGAINST,
+        target: "–",
+        pass: undefined,
+      },
+    );
+    const pct = (x: number): string => `${Math.round(x * 100)}%`;
+    notes.push(
+      `S3 ${mib} MiB (--s3-large-mib; smaller than the nginx rows' by default, since s3rver writes a large PUT three times: parts, ` +
+        `their concatenation, the copy): curl, best of 3 PUTs then best of 3 GETs, as the large rows; peak RSS of the vault process only. ` +
+        `Share of the core over the 3 runs: GET vault on S3 ${pct(vl.getCpu)} + s3rver ${pct(vl.getBackingCpu)}, vault on fs ${pct(fl.getCpu)}; ` +
+        `PUT vault on S3 ${pct(vl.putCpu)} + s3rver ${pct(vl.putBackingCpu)}, vault on fs ${pct(fl.putCpu)}. ` +
+        `S3 requests for the 3 PUTs: ${vl.putS3Requests ?? "?"}; for the 3 GETs: ${vl.getS3Requests ?? "?"} ` +
+        `(a PUT past 8 MiB streams to a staging object with multipart, then CopyObject to its name with its description).`,
+    );
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
 function nginxVersion(): string {
   const result = spawnSync("nginx", ["-v"], { encoding: "utf8" });
   return (result.stderr || result.stdout).trim().replace(/^nginx version:\s*/, "");
@@ -428,7 +640,9 @@ function nginxVersion(): string {
 
 async function main(): Promise<void> {
   const options = parseOptions();
-  requireTools(["nginx", "wrk", "taskset", "curl"]);
+  // The s3 section alone compares two vaults: no nginx.
+  const needsNginx = ["small", "large"].some((section) => options.sections.has(section));
+  requireTools([...(needsNginx ? ["nginx"] : []), "wrk", "taskset", "curl"], needsNginx ? {} : { nginxModules: [] });
   if (!vaultIsBuilt()) throw new Error(`${VAULT_CLI} is missing: the vault is not built (npm run build)`);
   const startedAt = Date.now();
   const cpus = pinCpus();
@@ -512,9 +726,7 @@ async function main(): Promise<void> {
       }
 
       if (options.sections.has("large")) {
-        const file = join(workDir, "large-object.bin");
-        log(`large object: writing ${options.largeBytes / 1024 / 1024} MiB of random data`);
-        writeRandomFile(file, options.largeBytes);
+        const file = largeFile(workDir, options.largeBytes);
         const v = await largeObject(file, options.largeBytes, vault, cpus);
         const n = await largeObject(file, options.largeBytes, nginx, cpus);
         const mib = options.largeBytes / 1024 / 1024;
@@ -589,6 +801,8 @@ async function main(): Promise<void> {
     );
   }
 
+  if (options.sections.has("s3")) await s3Objects(workDir, options, cpus, vaultFlags, rows, notes);
+
   if (profileDir !== undefined) notes.push(`vault CPU profiles (.cpuprofile, open in Chrome DevTools): ${profileDir}`);
   notes.push(
     `total run time ${Math.round((Date.now() - startedAt) / 1000)} s; 1-minute load average ` +
@@ -600,7 +814,11 @@ async function main(): Promise<void> {
 
   const title =
     `artifact-vault objects benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +
-    `${nginxVersion()}, ${cpus.cores} cores`;
+    `${cpus.cores} cores; reference: ` +
+    [
+      ...(needsNginx ? [nginxVersion()] : []),
+      ...(options.sections.has("s3") ? ["the vault on the filesystem driver (S3 rows; S3 server: the tests' s3rver)"] : []),
+    ].join("; ");
   console.log(`\n${renderTable(title, "nginx", rows, notes)}\n`);
 }
 

@@ -16,6 +16,7 @@ const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   wrk: "wrk",
   taskset: "util-linux",
   curl: "curl",
+  "redis-server": "redis-server",
 };
 
 /**

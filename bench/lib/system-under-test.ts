@@ -8,6 +8,11 @@ export interface SystemUnderTest {
   readonly headers: Readonly<Record<string, string>>;
   /** Processes whose CPU and memory are this system's (nginx: its worker, not the master). */
   readonly pids: readonly number[];
+  /**
+   * A process the system relies on that is measured apart from it (the S3 server behind a vault
+   * on S3): wrk and the large transfers report its CPU share next to the system's own.
+   */
+  readonly backing?: { readonly name: string; readonly pids: readonly number[] };
   /** The server's log file (shown when something fails). */
   readonly logFile: string;
   stop(): Promise<void>;

@@ -48,6 +48,8 @@ export interface VaultOptions {
   /** Start-up can include scanning a large store. */
   readonly readyTimeoutMs?: number;
   readonly name?: string;
+  /** Extra environment variables (e.g. `TMPDIR`, so a spool lands in the run's temp dir). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface VaultServer extends SystemUnderTest {
@@ -87,6 +89,7 @@ export async function startVault(options: VaultOptions): Promise<VaultServer> {
     logFile,
     cpu: options.cpu,
     cwd: dir,
+    ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(`${baseUrl}/health`, {

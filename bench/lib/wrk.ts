@@ -35,6 +35,8 @@ export interface WrkResult {
   readonly errors: number;
   /** Share of one core the server's processes used during the measured interval (0..1+). */
   readonly serverCpu: number;
+  /** The same for the system's `backing` processes (the S3 server behind a vault on S3); 0 without. */
+  readonly backingCpu: number;
 }
 
 function luaString(value: string): string {
@@ -92,7 +94,7 @@ function parseDuration(text: string): number {
   return unit === "us" ? value / 1000 : unit === "ms" ? value : unit === "s" ? value * 1000 : value * 60_000;
 }
 
-export function parseWrkOutput(output: string): Omit<WrkResult, "serverCpu"> {
+export function parseWrkOutput(output: string): Omit<WrkResult, "serverCpu" | "backingCpu"> {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(output);
   const p50 = /^\s+50%\s+(\S+)/m.exec(output);
   const p99 = /^\s+99%\s+(\S+)/m.exec(output);
@@ -135,11 +137,19 @@ export async function runWrk(
     const warm = await run("wrk", args(load.warmupSeconds), { cpu });
     if (warm.code !== 0) throw new Error(`wrk failed: ${warm.stderr || warm.stdout}`);
   }
-  const cpuBefore = system.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const cpuOf = (pids: readonly number[]): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const backingPids = system.backing?.pids ?? [];
+  const cpuBefore = cpuOf(system.pids);
+  const backingBefore = cpuOf(backingPids);
   const started = performance.now();
   const result = await run("wrk", args(load.seconds), { cpu });
   const elapsed = (performance.now() - started) / 1000;
-  const cpuAfter = system.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const cpuAfter = cpuOf(system.pids);
+  const backingAfter = cpuOf(backingPids);
   if (result.code !== 0) throw new Error(`wrk failed: ${result.stderr || result.stdout}`);
-  return { ...parseWrkOutput(result.stdout), serverCpu: (cpuAfter - cpuBefore) / elapsed };
+  return {
+    ...parseWrkOutput(result.stdout),
+    serverCpu: (cpuAfter - cpuBefore) / elapsed,
+    backingCpu: (backingAfter - backingBefore) / elapsed,
+  };
 }
