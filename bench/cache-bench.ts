@@ -4,6 +4,9 @@
  *
  *   - cache hit of 4 KiB files, 64 connections, wrk (req/s, p99)
  *   - cache hit of one 256 MiB file, curl, 1 and 4 concurrent clients (MB/s)
+ *   - for both hit rows, also against the "Node ceiling": a bare node:http server serving the
+ *     same bytes at the same URLs (bench/lib/node-ceiling-main.ts), what the vault would reach
+ *     if its own code cost nothing
  *   - cold miss of a 256 MiB file: first byte and total time, against the upstream direct
  *   - 32 concurrent cold GETs of a 64 MiB file from a rate-limited upstream: requests that reached
  *     the upstream, and the time until all 32 finished, against one download direct
@@ -39,6 +42,7 @@ import { makeWorkDir, pinCpus, requireTools, type CpuLayout } from "./lib/enviro
 import { BenchClient } from "./lib/http-client.js";
 import { runBenchmark, UsageError } from "./lib/lifecycle.js";
 import { countRequests, startNginxProxyCache, startNginxUpstream, type NginxUpstream } from "./lib/nginx.js";
+import { NODE_CEILING, startNodeCeiling } from "./lib/node-ceiling.js";
 import { packumentLocation, writeNpmPackage, type NpmPackage } from "./lib/npm-package.js";
 import { cpuSeconds, PeakRssMeter } from "./lib/proc-stats.js";
 import { startRedis } from "./lib/redis.js";
@@ -232,6 +236,14 @@ function cacheTarget(system: SystemUnderTest): Target {
   return { name: system.name, system, path: (name) => `${PREFIX}${name}`, isCache: true };
 }
 
+/**
+ * The Node ceiling (a bare node:http server) at the caches' URLs: not a cache, so no X-Cache is
+ * asked of it; it serves what the upstream's root held when it started.
+ */
+function ceilingTarget(system: SystemUnderTest): Target {
+  return { name: system.name, system, path: (name) => `${PREFIX}${name}`, isCache: false };
+}
+
 function directTarget(upstream: NginxUpstream): Target {
   return { name: "upstream direct", system: upstream, path: (name) => `/${name}`, isCache: false };
 }
@@ -370,30 +382,46 @@ async function primeSmall(caches: readonly Target[]): Promise<void> {
   }
 }
 
-async function smallHits(workDir: string, caches: readonly Target[], options: Options, cpus: CpuLayout): Promise<Map<string, WrkResult[]>> {
+/** `others` (the Node ceiling) need no priming: they are measured in the same rounds, in turn. */
+async function smallHits(workDir: string, caches: readonly Target[], options: Options, cpus: CpuLayout, others: readonly Target[] = []): Promise<Map<string, WrkResult[]>> {
   log(`4 KiB hits: fetching ${SMALL_FILES} files once through each cache`);
   await primeSmall(caches);
   return wrkRounds(
     "4 KiB hits",
     workDir,
-    caches.map((target) => target.system),
+    [...caches, ...others].map((target) => target.system),
     () => ({ pathPattern: `${PREFIX}${SMALL_PATTERN}`, keyCount: SMALL_FILES }),
     options,
     cpus,
   );
 }
 
+/** CPU seconds a system used over the runs with one number of clients, and the requests they made. */
+interface CpuPerRequest {
+  cpuSeconds: number;
+  requests: number;
+}
+
 interface LargeHits {
   readonly one: number[];
   readonly four: number[];
+  /** The same CPU seconds as `cpuSeconds`, split by runs of 1 and of 4 clients, with their requests. */
+  readonly oneCpu: CpuPerRequest;
+  readonly fourCpu: CpuPerRequest;
   cpuSeconds: number;
   /** The system's `backing` processes (the S3 server); 0 without. */
   backingCpuSeconds: number;
   seconds: number;
 }
 
+/** Large hits from each target (the caches, and the Node ceiling), rounds rotating the order. */
 async function largeHits(caches: readonly Target[], options: Options, cpus: CpuLayout): Promise<Map<string, LargeHits>> {
-  const results = new Map<string, LargeHits>(caches.map((target) => [target.name, { one: [], four: [], cpuSeconds: 0, backingCpuSeconds: 0, seconds: 0 }]));
+  const results = new Map<string, LargeHits>(
+    caches.map((target) => [
+      target.name,
+      { one: [], four: [], oneCpu: { cpuSeconds: 0, requests: 0 }, fourCpu: { cpuSeconds: 0, requests: 0 }, cpuSeconds: 0, backingCpuSeconds: 0, seconds: 0 },
+    ]),
+  );
   const name = "large/hit.bin";
   for (const clients of [1, 4]) {
     for (let round = 0; round < options.rounds; round++) {
@@ -408,6 +436,9 @@ async function largeHits(caches: readonly Target[], options: Options, cpus: CpuL
         // All clients start together; the slowest one's time covers every byte sent.
         const rate = (clients * options.largeBytes) / Math.max(...value.map((got) => got.totalSeconds));
         (clients === 1 ? entry.one : entry.four).push(rate);
+        const perClients = clients === 1 ? entry.oneCpu : entry.fourCpu;
+        perClients.cpuSeconds += cpu;
+        perClients.requests += clients;
         entry.cpuSeconds += cpu;
         entry.seconds += seconds;
         log(`${options.largeBytes / MiB} MiB hit ×${clients} ${target.name} round ${round + 1}: ${Math.round(rate / MB)} MB/s`);
@@ -886,6 +917,54 @@ const cpuShare = (r: { cpuSeconds: number; seconds: number } | undefined): strin
   r === undefined || r.seconds === 0 ? "?" : `${Math.round((r.cpuSeconds / r.seconds) * 100)}%`;
 const list = (values: readonly number[], digits: number): string => values.map((v) => v.toFixed(digits)).join(" / ");
 
+/**
+ * A row comparing the vault with the Node ceiling: `target` is e.g. "≥ 0.70×" (the ceiling's
+ * name is added), `meets(vault, ceiling)` decides PASS / MISS.
+ */
+function ceilingRow(
+  measurement: string,
+  unit: string,
+  vault: number | undefined,
+  node: number | undefined,
+  target: string,
+  meets: (vault: number, node: number) => boolean,
+): Row {
+  return {
+    measurement,
+    unit,
+    vault,
+    reference: node,
+    against: NODE_CEILING,
+    target: `${target} ${NODE_CEILING}`,
+    pass: vault !== undefined && node !== undefined && meets(vault, node),
+  };
+}
+
+/**
+ * Before timing: the Node ceiling answers the 2 checked small files and the large one with the
+ * right bytes; its ETag for a small file is compared with the vault's (a difference is noted,
+ * not fatal). Returns the note.
+ */
+async function verifyCeiling(files: UpstreamFiles, ceiling: Target, vault: SystemUnderTest, options: Options): Promise<string> {
+  const url = (system: SystemUnderTest, name: string): string => `${system.baseUrl}${PREFIX}${name}`;
+  for (const [i, sha256] of files.smallSha256) await expectBytes(ceiling.name, url(ceiling.system, smallName(i)), sha256, SMALL_BYTES);
+  if (files.largeSha256 !== "") await expectBytes(ceiling.name, url(ceiling.system, "large/hit.bin"), files.largeSha256, options.largeBytes);
+  const headersOf = async (system: SystemUnderTest): Promise<string> => {
+    const response = await fetch(url(system, smallName(0)), { signal: AbortSignal.timeout(10_000) });
+    await response.arrayBuffer();
+    return ["content-length", "content-type", "etag"].map((name) => `${name}: ${response.headers.get(name) ?? "-"}`).join(", ");
+  };
+  const [fromVault, fromCeiling] = [await headersOf(vault), await headersOf(ceiling.system)];
+  return (
+    `${NODE_CEILING}: a bare node:http server in a process of its own on the server core (bench/lib/node-ceiling-main.ts), serving the ` +
+    `upstream's files at the caches' URLs (${PREFIX}…): files up to 1 MiB from a Map loaded at start (one res.end(buffer)), larger ones ` +
+    `from disk (fs.createReadStream, 1 MiB highWaterMark, Content-Length from a stat per request); bytes checked (sha256) for 2 small files` +
+    (files.largeSha256 === "" ? "" : ` and the ${options.largeBytes / MiB} MiB file`) +
+    `. ${smallName(0)}: vault ${fromVault}; ${NODE_CEILING} ${fromCeiling}` +
+    (fromVault === fromCeiling ? " (the same)." : " — WARNING: they differ.")
+  );
+}
+
 /** The `http` backend against nginx proxy_cache: every section but `oci`. */
 async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
   const has = (section: Section): boolean => options.sections.has(section);
@@ -911,6 +990,7 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
   const direct = directTarget(upstream);
 
   const mib = options.largeBytes / MiB;
+  let ceiling: Target | undefined;
 
   try {
     log("checking every system's bytes (sha256) before timing");
@@ -920,55 +1000,83 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
         `and one cold ${mib} MiB file.`,
     );
 
+    if (has("small") || has("large")) {
+      // The hit rows' second reference: a bare node:http server with the upstream's files at the caches' URLs.
+      const system = await startNodeCeiling({ dir: join(workDir, "node-ceiling"), cpu: cpus.server, mounts: [{ prefix: PREFIX, dir: upstream.root }] });
+      ceiling = ceilingTarget(system);
+      notes.push(await verifyCeiling(files, ceiling, vault, options));
+    }
+    const ceilings = ceiling === undefined ? [] : [ceiling];
+
     if (has("small")) {
-      const small = await smallHits(workDir, caches, options, cpus);
+      const small = await smallHits(workDir, caches, options, cpus, ceilings);
       const v = bestRound(small, "vault");
       const n = bestRound(small, "nginx");
+      const c = bestRound(small, NODE_CEILING);
+      const measurement = `cache hit 4 KiB ×${options.connections}`;
       rows.push(
         {
-          measurement: `cache hit 4 KiB ×${options.connections}`,
+          measurement,
           unit: "req/s",
           vault: v?.opsPerSecond,
           reference: n?.opsPerSecond,
           target: "≥ 0.50× nginx",
           pass: (v?.opsPerSecond ?? 0) >= 0.5 * (n?.opsPerSecond ?? Infinity),
         },
+        ceilingRow(measurement, "req/s", v?.opsPerSecond, c?.opsPerSecond, "≥ 0.70×", (vault, node) => vault >= 0.7 * node),
         {
-          measurement: `cache hit 4 KiB ×${options.connections}`,
+          measurement,
           unit: "p99 ms",
           vault: v?.p99Ms,
           reference: n?.p99Ms,
           target: "≤ 2× nginx",
           pass: v !== undefined && n !== undefined && v.p99Ms <= 2 * n.p99Ms,
         },
+        ceilingRow(measurement, "p99 ms", v?.p99Ms, c?.p99Ms, "≤ 2×", (vault, node) => vault <= 2 * node),
       );
       notes.push(
         `4 KiB hits: ${SMALL_FILES} files fetched once through each cache, then wrk -t1 -c${options.connections} --latency over them, ` +
-          `${options.warmup} s warm-up + ${options.seconds} s, best of ${options.wrkRounds} round(s) alternating order. ` +
-          `Server CPU in the best round (CPU per request): vault ${cpuPerRequest(v)}, nginx ${cpuPerRequest(n)}; under 100% means the server was not the bottleneck.`,
+          `${options.warmup} s warm-up + ${options.seconds} s, best of ${options.wrkRounds} round(s) rotating the order of vault, nginx and the ${NODE_CEILING}. ` +
+          `Server CPU in the best round (CPU per request): vault ${cpuPerRequest(v)}, ${NODE_CEILING} ${cpuPerRequest(c)}, nginx ${cpuPerRequest(n)}; ` +
+          `under 100% means the server was not the bottleneck.`,
         ...wrkErrorNote(small, "wrk runs"),
       );
     }
 
     if (has("large")) {
-      const large = await largeHits(caches, options, cpus);
+      const large = await largeHits([...caches, ...ceilings], options, cpus);
       const v = large.get("vault");
       const n = large.get("nginx");
+      const c = large.get(NODE_CEILING);
       for (const [clients, pick] of [[1, (r: LargeHits) => r.one], [4, (r: LargeHits) => r.four]] as const) {
         const vb = v === undefined ? undefined : best(pick(v));
         const nb = n === undefined ? undefined : best(pick(n));
-        rows.push({
-          measurement: `cache hit ${mib} MiB, ${clients} client${clients === 1 ? "" : "s"}`,
-          unit: "MB/s",
-          vault: vb === undefined ? undefined : vb / MB,
-          reference: nb === undefined ? undefined : nb / MB,
-          target: "≥ 0.70× nginx",
-          pass: (vb ?? 0) >= 0.7 * (nb ?? Infinity),
-        });
+        const cb = c === undefined ? undefined : best(pick(c));
+        const measurement = `cache hit ${mib} MiB, ${clients} client${clients === 1 ? "" : "s"}`;
+        const mbs = (rate: number | undefined): number | undefined => (rate === undefined ? undefined : rate / MB);
+        rows.push(
+          {
+            measurement,
+            unit: "MB/s",
+            vault: mbs(vb),
+            reference: mbs(nb),
+            target: "≥ 0.70× nginx",
+            pass: (vb ?? 0) >= 0.7 * (nb ?? Infinity),
+          },
+          ceilingRow(measurement, "MB/s", mbs(vb), mbs(cb), "≥ 0.90×", (vault, node) => vault >= 0.9 * node),
+        );
       }
+      const perRequest = (r: LargeHits | undefined, clients: 1 | 4): string => {
+        const cpu = clients === 1 ? r?.oneCpu : r?.fourCpu;
+        return cpu === undefined || cpu.requests === 0 ? "?" : `${Math.round((cpu.cpuSeconds / cpu.requests) * 1e6).toLocaleString("en-US")} µs/req`;
+      };
+      const cpuLine = (clients: 1 | 4): string =>
+        `vault ${perRequest(v, clients)}, ${NODE_CEILING} ${perRequest(c, clients)}, nginx ${perRequest(n, clients)}`;
       notes.push(
-        `${mib} MiB hits: curl -o /dev/null on a new connection, best of ${options.rounds}; with 4 clients at once the rate is ` +
-          `4 × ${mib} MiB ÷ the slowest client's time. Server CPU over these runs: vault ${cpuShare(v)}, nginx ${cpuShare(n)} of its core.`,
+        `${mib} MiB hits: curl -o /dev/null on a new connection, best of ${options.rounds} rounds rotating the order of vault, nginx and the ` +
+          `${NODE_CEILING}; with 4 clients at once the rate is 4 × ${mib} MiB ÷ the slowest client's time. Server CPU over these runs: ` +
+          `vault ${cpuShare(v)}, ${NODE_CEILING} ${cpuShare(c)}, nginx ${cpuShare(n)} of its core; CPU per request (all rounds), ` +
+          `1 client: ${cpuLine(1)}; 4 clients: ${cpuLine(4)}.`,
       );
     }
 
@@ -1073,6 +1181,7 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
       );
     }
   } finally {
+    await ceiling?.system.stop();
     await vault.stop();
     await nginx.stop();
     await upstream.stop();
@@ -1417,6 +1526,7 @@ async function main(): Promise<void> {
 
   const references = [
     ...(httpSections ? [`${nginxVersion()} proxy_cache (proxy_cache_lock on)`] : []),
+    ...(has("small") || has("large") ? [`a bare node:http server, node ${process.version} (${NODE_CEILING} rows)`] : []),
     ...(has("oci") ? [`docker-registry ${await dockerRegistryVersion()} as a pull-through proxy (oci rows)`] : []),
     ...(verdaccio !== undefined ? [`Verdaccio ${verdaccio} as a caching proxy (npm rows)`] : []),
     ...(has("s3") ? ["the vault on the filesystem driver (S3 rows; S3 server: the tests' s3rver)"] : []),

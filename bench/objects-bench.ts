@@ -1,7 +1,9 @@
 /**
  * `npm run bench:objects` — the object store against nginx + WebDAV, side by side in one run:
  *
- *   - GET and PUT of 4 KiB objects, 64 connections, wrk (ops/s, p99)
+ *   - GET and PUT of 4 KiB objects, 64 connections, wrk (ops/s, p99); the GET also against the
+ *     "Node ceiling", a bare node:http server serving the same objects at the same URLs after
+ *     checking the same bearer token (bench/lib/node-ceiling-main.ts)
  *   - GET and PUT of one 256 MiB object, curl, best of 3 (MB/s)
  *   - peak RSS of each server during the 256 MiB transfers
  *   - one list page of 100 keys at random positions in stores of 10,000 and 100,000 objects
@@ -14,7 +16,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -23,6 +25,7 @@ import { makeWorkDir, onAllCores, pinCpus, requireTools, type CpuLayout } from "
 import { BenchClient } from "./lib/http-client.js";
 import { runBenchmark, UsageError } from "./lib/lifecycle.js";
 import { startNginxWebdav } from "./lib/nginx.js";
+import { NODE_CEILING, startNodeCeiling } from "./lib/node-ceiling.js";
 import { openFilesystemDriver, writeThroughDriver } from "./lib/populate.js";
 import { cpuSeconds, PeakRssMeter } from "./lib/proc-stats.js";
 import { runChecked } from "./lib/processes.js";
@@ -155,12 +158,18 @@ interface WrkBest {
   readonly all: readonly WrkResult[];
 }
 
+/**
+ * The 4 KiB GET and PUT wrk rounds. `readOnly` systems (the Node ceiling) already serve the
+ * objects (written before they started): they are checked and take part in the GET rounds, not
+ * in the PUT rounds (their `put` is undefined).
+ */
 async function smallObjects(
   workDir: string,
   systems: readonly SystemUnderTest[],
   options: Options,
   cpus: CpuLayout,
-): Promise<Map<string, { get: WrkBest; put: WrkBest }>> {
+  readOnly: readonly SystemUnderTest[] = [],
+): Promise<Map<string, { get: WrkBest; put: WrkBest | undefined }>> {
   log(`small objects: storing ${SMALL_KEYS} × 4 KiB in each system`);
   for (const system of systems) {
     const client = new BenchClient(system, 16);
@@ -170,14 +179,16 @@ async function smallObjects(
       await client.close();
     }
   }
-  await verifySmallObjects(systems);
+  const all = [...systems, ...readOnly];
+  await verifySmallObjects(all);
 
   const results = new Map<string, { get: WrkResult[]; put: WrkResult[] }>();
-  for (const system of systems) results.set(system.name, { get: [], put: [] });
+  for (const system of all) results.set(system.name, { get: [], put: [] });
   for (const method of ["GET", "PUT"] as const) {
+    const measured = method === "GET" ? all : systems;
     for (let round = 0; round < options.rounds; round++) {
       // Alternate who goes first, so drift on a noisy machine does not favour one side.
-      const order = round % 2 === 0 ? systems : [...systems].reverse();
+      const order = round % 2 === 0 ? measured : [...measured].reverse();
       for (const system of order) {
         const result = await runWrk(
           workDir,
@@ -204,12 +215,12 @@ async function smallObjects(
       }
     }
   }
-  const pick = (all: WrkResult[]): WrkBest => ({
-    best: all.reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a)),
-    all,
+  const pick = (rounds: WrkResult[]): WrkBest => ({
+    best: rounds.reduce((a, b) => (b.opsPerSecond > a.opsPerSecond ? b : a)),
+    all: rounds,
   });
-  const out = new Map<string, { get: WrkBest; put: WrkBest }>();
-  for (const [name, { get, put }] of results) out.set(name, { get: pick(get), put: pick(put) });
+  const out = new Map<string, { get: WrkBest; put: WrkBest | undefined }>();
+  for (const [name, { get, put }] of results) out.set(name, { get: pick(get), put: put.length === 0 ? undefined : pick(put) });
   return out;
 }
 
@@ -472,6 +483,30 @@ function largeFile(workDir: string, bytes: number): string {
   return file;
 }
 
+/** Content-Length, Content-Type and ETag each system answers `GET path` with, as text. */
+async function answerHeaders(systems: readonly SystemUnderTest[], path: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const system of systems) {
+    const response = await fetch(`${system.baseUrl}${path}`, { headers: system.headers, signal: AbortSignal.timeout(10_000) });
+    await response.arrayBuffer();
+    out.push(["content-length", "content-type", "etag"].map((name) => `${name}: ${response.headers.get(name) ?? "-"}`).join(", "));
+  }
+  return out;
+}
+
+/**
+ * The Node ceiling of the GET 4 KiB row: the objects the vault and nginx get through their PUTs
+ * written as files first (`<dir>/objects/<key>`), then served from memory at the same URLs,
+ * checking the vault's bearer token.
+ */
+async function startObjectsCeiling(workDir: string, vault: VaultServer, cpus: CpuLayout): Promise<SystemUnderTest> {
+  const dir = join(workDir, "node-ceiling");
+  const objects = join(dir, "root", "objects");
+  mkdirSync(objects, { recursive: true });
+  for (let i = 0; i < SMALL_KEYS; i++) writeFileSync(join(objects, GET_KEY(i)), smallBody(i));
+  return startNodeCeiling({ dir, cpu: cpus.server, mounts: [{ prefix: "/objects/", dir: objects }], token: vault.token });
+}
+
 const S3_AGAINST = "vault on fs";
 const S3_PROBES = 50;
 
@@ -563,7 +598,7 @@ async function s3Objects(workDir: string, options: Options, cpus: CpuLayout, vau
       shareRow("GET 4 KiB", v === undefined ? undefined : share(v.get.best.serverCpu, v.get.best.backingCpu)),
       op("PUT 4 KiB", "ops/s", (r) => r.opsPerSecond, v?.put, f?.put),
       op("PUT 4 KiB", "p99 ms", (r) => r.p99Ms, v?.put, f?.put),
-      shareRow("PUT 4 KiB", v === undefined ? undefined : share(v.put.best.serverCpu, v.put.best.backingCpu)),
+      shareRow("PUT 4 KiB", v?.put === undefined ? undefined : share(v.put.best.serverCpu, v.put.best.backingCpu)),
     );
     const perOp = (r: WrkResult, cpu: number): number => (cpu / r.opsPerSecond) * 1e6;
     const cpuText = (fs: WrkBest | undefined, vault: WrkBest | undefined): string => {
@@ -587,7 +622,7 @@ async function s3Objects(workDir: string, options: Options, cpus: CpuLayout, vau
         `S3 requests per object API request (${S3_PROBES} sequential GETs, then ${S3_PROBES} PUTs overwriting stored 4 KiB objects, after the wrk runs): ` +
         `GET ${perRequest.get}; PUT ${perRequest.put}.`,
     );
-    const errors = [...small].flatMap(([name, r]) => ([...r.get.all, ...r.put.all].some((x) => x.errors > 0) ? [name] : []));
+    const errors = [...small].flatMap(([name, r]) => ([...r.get.all, ...(r.put?.all ?? [])].some((x) => x.errors > 0) ? [name] : []));
     if (errors.length > 0) notes.push(`WARNING: non-2xx responses or socket errors during the S3 section's wrk runs of: ${errors.join(", ")}`);
 
     // -- the large object, curl
@@ -665,26 +700,50 @@ async function main(): Promise<void> {
     const nginx = await startNginxWebdav(join(workDir, "nginx"), cpus.server);
     const vault = await startVault({ dir: join(workDir, "vault"), cpu: cpus.server, nodeFlags: vaultFlags });
     const systems = [vault, nginx];
+    let ceiling: SystemUnderTest | undefined;
     try {
       if (options.sections.has("small")) {
-        const small = await smallObjects(workDir, systems, options, cpus);
+        ceiling = await startObjectsCeiling(workDir, vault, cpus);
+        const small = await smallObjects(workDir, systems, options, cpus, [ceiling]);
+        const headers = await answerHeaders([vault, ceiling], objectPath(GET_KEY(0)));
         const v = small.get("vault");
         const n = small.get("nginx");
+        const c = small.get(NODE_CEILING);
         const g = (r: WrkBest | undefined): WrkResult | undefined => r?.best;
+        const vaultOps = g(v?.get)?.opsPerSecond;
+        const ceilingOps = g(c?.get)?.opsPerSecond;
         rows.push(
           {
             measurement: `GET 4 KiB ×${options.connections}`,
             unit: "ops/s",
-            vault: g(v?.get)?.opsPerSecond,
+            vault: vaultOps,
             reference: g(n?.get)?.opsPerSecond,
             target: "≥ 0.50× nginx",
-            pass: (g(v?.get)?.opsPerSecond ?? 0) >= 0.5 * (g(n?.get)?.opsPerSecond ?? Infinity),
+            pass: (vaultOps ?? 0) >= 0.5 * (g(n?.get)?.opsPerSecond ?? Infinity),
+          },
+          {
+            measurement: `GET 4 KiB ×${options.connections}`,
+            unit: "ops/s",
+            vault: vaultOps,
+            reference: ceilingOps,
+            against: NODE_CEILING,
+            target: `≥ 0.60× ${NODE_CEILING}`,
+            pass: vaultOps !== undefined && ceilingOps !== undefined && vaultOps >= 0.6 * ceilingOps,
           },
           {
             measurement: `GET 4 KiB ×${options.connections}`,
             unit: "p99 ms",
             vault: g(v?.get)?.p99Ms,
             reference: g(n?.get)?.p99Ms,
+            target: "–",
+            pass: undefined,
+          },
+          {
+            measurement: `GET 4 KiB ×${options.connections}`,
+            unit: "p99 ms",
+            vault: g(v?.get)?.p99Ms,
+            reference: g(c?.get)?.p99Ms,
+            against: NODE_CEILING,
             target: "–",
             pass: undefined,
           },
@@ -712,13 +771,20 @@ async function main(): Promise<void> {
         };
         notes.push(
           `4 KiB: wrk -t1 -c${options.connections} --latency, ${options.warmup} s warm-up + ${options.seconds} s, ` +
-            `best of ${options.rounds} round(s) alternating order; ${SMALL_KEYS} keys cycled (PUT overwrites).`,
+            `best of ${options.rounds} round(s) alternating order (GET: vault, nginx and the ${NODE_CEILING}; PUT: vault and nginx); ` +
+            `${SMALL_KEYS} keys cycled (PUT overwrites).`,
+          `${NODE_CEILING} (GET rows): a bare node:http server in a process of its own on the server core (bench/lib/node-ceiling-main.ts) ` +
+            `with the same ${SMALL_KEYS} objects in a Map loaded at start, answering GET /objects/<key> with Content-Length, Content-Type ` +
+            `and ETag and one res.end(buffer), after checking the request's bearer token (SHA-256, constant-time compare with the one ` +
+            `hash) — the minimum the vault must do; wrk sends both the same requests (the vault's token). No PUT: it stores nothing. ` +
+            `${GET_KEY(0)}: vault ${headers[0]}; ${NODE_CEILING} ${headers[1]}` +
+            (headers[0] === headers[1] ? " (the same)." : " — WARNING: they differ."),
           `4 KiB server CPU in the best round, share of its core (CPU time per request): ` +
-            `GET vault ${cpu(v?.get)}, nginx ${cpu(n?.get)}; PUT vault ${cpu(v?.put)}, nginx ${cpu(n?.put)}. ` +
+            `GET vault ${cpu(v?.get)}, ${NODE_CEILING} ${cpu(c?.get)}, nginx ${cpu(n?.get)}; PUT vault ${cpu(v?.put)}, nginx ${cpu(n?.put)}. ` +
             `A server well under 100% was not the bottleneck (client core or disk was).`,
         );
         const errors = [...small].flatMap(([name, r]) =>
-          [...r.get.all, ...r.put.all].some((x) => x.errors > 0) ? [name] : [],
+          [...r.get.all, ...(r.put?.all ?? [])].some((x) => x.errors > 0) ? [name] : [],
         );
         if (errors.length > 0) {
           notes.push(`WARNING: non-2xx responses or socket errors during wrk runs of: ${errors.join(", ")}`);
@@ -764,6 +830,7 @@ async function main(): Promise<void> {
         );
       }
     } finally {
+      await ceiling?.stop();
       await vault.stop();
       await nginx.stop();
     }
@@ -817,6 +884,7 @@ async function main(): Promise<void> {
     `${cpus.cores} cores; reference: ` +
     [
       ...(needsNginx ? [nginxVersion()] : []),
+      ...(options.sections.has("small") ? [`a bare node:http server, node ${process.version} (${NODE_CEILING} rows)`] : []),
       ...(options.sections.has("s3") ? ["the vault on the filesystem driver (S3 rows; S3 server: the tests' s3rver)"] : []),
     ].join("; ");
   console.log(`\n${renderTable(title, "nginx", rows, notes)}\n`);
