@@ -104,6 +104,8 @@ const PATH_MAX = 4096;
 const READ_CHUNK = 1024 * 1024;
 /** Objects up to this size (body + trailer) are read whole in one read. */
 const SMALL_OBJECT_BYTES = 32 * 1024;
+/** Memory for small objects held after a read, per store (`SmallObjectCache`). */
+const SMALL_OBJECT_CACHE_BYTES = 32 * 1024 * 1024;
 const WRITE_BUFFER = 256 * 1024;
 const MKDIR_ATTEMPTS = 10;
 /** The open-time walk yields to the event loop after this long. */
@@ -150,6 +152,8 @@ export class FilesystemDriver implements StorageDriver {
   /** Staging files of writes in progress: the walk must not take them for crash leftovers. */
   readonly #liveStaging = new Set<string>();
   readonly #locks = new KeyLock();
+  /** Small objects as last read, so a hot one is answered without a file open (see `SmallObjectCache`). */
+  readonly #small = new SmallObjectCache(SMALL_OBJECT_CACHE_BYTES);
   readonly #fsync: boolean;
   readonly #fileMode: number;
   readonly #dirMode: number;
@@ -183,6 +187,17 @@ export class FilesystemDriver implements StorageDriver {
     );
     // `list` reports a failed walk; nothing else depends on it.
     this.indexed.catch((error: unknown) => warn(`indexing the store at ${root} failed: ${String(error)}`));
+  }
+
+  /** A new version of `key` is in place (renamed): the key is listed, a held copy dropped. */
+  #stored(key: string): void {
+    this.#index.set(key, true);
+    this.#small.delete(key);
+  }
+
+  #removed(key: string): void {
+    this.#index.delete(key);
+    this.#small.delete(key);
   }
 
   /** Whether the key may exist: the index knows once it is built; until then, ask the disk. */
@@ -266,6 +281,8 @@ export class FilesystemDriver implements StorageDriver {
   async open(key: string): Promise<OpenedObject | undefined> {
     this.#checkUsable(key);
     if (!this.#mayExist(key)) return undefined;
+    const held = this.#small.get(key);
+    if (held !== undefined) return bufferedObject(held.info, held.body);
     const location = this.#locate(key);
     const { file } = location;
     let fd: number | undefined;
@@ -279,6 +296,7 @@ export class FilesystemDriver implements StorageDriver {
         if (whole !== undefined) {
           closeSync(fd);
           fd = undefined;
+          this.#small.set(key, whole);
           return bufferedObject(whole.info, whole.body);
         }
       }
@@ -383,7 +401,7 @@ export class FilesystemDriver implements StorageDriver {
         throw error;
       }
     }
-    this.#index.set(key, true);
+    this.#stored(key);
     return { info, createdDir: staging.createdDir };
   }
 
@@ -428,7 +446,7 @@ export class FilesystemDriver implements StorageDriver {
             if (errorCode(error) !== "ENOENT" || attempt >= MKDIR_ATTEMPTS) throw error;
           }
         }
-        this.#index.set(key, true);
+        this.#stored(key);
         return { info, createdDir };
       });
       if (committed === undefined) return await this.#importByCopy(key, file, options);
@@ -469,17 +487,17 @@ export class FilesystemDriver implements StorageDriver {
         if (unsafe !== undefined) {
           // Behind a link (reported, never followed), or its directory is gone. (A link in place
           // of the FILE is removed below: unlink never follows it.)
-          if (unsafe.problem === "missing") this.#index.delete(key);
+          if (unsafe.problem === "missing") this.#removed(key);
           return false;
         }
         try {
           await unlink(file);
         } catch (error) {
           if (errorCode(error) !== "ENOENT") throw error;
-          this.#index.delete(key);
+          this.#removed(key);
           return false;
         }
-        this.#index.delete(key);
+        this.#removed(key);
         return true;
       });
       if (removed) {
@@ -969,3 +987,50 @@ function toStorageError(error: unknown, context: string): VaultError {
   }
   return new VaultError("internal", `${context}: ${detail}`, { cause: error });
 }
+
+/**
+ * Small objects (one read of at most `SMALL_OBJECT_BYTES` holds them whole) kept as last read,
+ * least recently used out first past `limit` bytes: a hot object is answered with no open, read,
+ * close, path check or trailer parse — nginx's `open_file_cache`, for the bytes as well. Sound
+ * because this process is the store's only writer (one server process per root): every write,
+ * import and delete drops the key once its change is in place, and a read is synchronous, so no
+ * read of the old file can land after that drop.
+ */
+class SmallObjectCache {
+  readonly #entries = new Map<string, { readonly info: ObjectInfo; readonly body: Buffer }>();
+  #bytes = 0;
+
+  constructor(private readonly limit: number) {}
+
+  get(key: string): { readonly info: ObjectInfo; readonly body: Buffer } | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    // Most recently used last.
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry;
+  }
+
+  set(key: string, entry: { readonly info: ObjectInfo; readonly body: Buffer }): void {
+    this.delete(key);
+    // Its own copy: the read buffer it came from may be larger than the object.
+    const body = Buffer.from(entry.body);
+    this.#entries.set(key, { info: entry.info, body });
+    this.#bytes += body.length + APPROXIMATE_ENTRY_OVERHEAD;
+    while (this.#bytes > this.limit) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.delete(oldest);
+    }
+  }
+
+  delete(key: string): void {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    this.#entries.delete(key);
+    this.#bytes -= entry.body.length + APPROXIMATE_ENTRY_OVERHEAD;
+  }
+}
+
+/** What an entry costs beyond its bytes (its description, key and map slot), roughly. */
+const APPROXIMATE_ENTRY_OVERHEAD = 512;
