@@ -37,13 +37,35 @@ const REDACTED_PATHS = [
   "*.s3_secret_key",
 ];
 
+/** Log lines wait at most this long in memory before they are written (or until 4 KiB gather). */
+const LOG_FLUSH_MS = 200;
+
+/**
+ * The service's logger: JSON lines on stdout, written in batches (every 200 ms or 4 KiB, and at
+ * exit) rather than one write per line — under load the access log alone would otherwise cost a
+ * system call per request, as nginx's `access_log ... buffer= flush=` avoids too. A process
+ * killed with SIGKILL loses at most the last 200 ms of lines.
+ */
 export function createLogger(level: VaultConfig["log_level"]): Logger {
-  return pino({
-    level,
-    base: { service: "artifact-vault" },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
-  });
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // flush() does nothing while a write is in flight (that write takes what is buffered next).
+  const flusher = setInterval(() => {
+    try {
+      destination.flush();
+    } catch {
+      clearInterval(flusher); // destroyed: nothing more will be written
+    }
+  }, LOG_FLUSH_MS);
+  flusher.unref();
+  return pino(
+    {
+      level,
+      base: { service: "artifact-vault" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+    },
+    destination,
+  );
 }
 
 /** The composition root: config → storage → auth → domain → HTTP server. */

@@ -71,6 +71,14 @@ export interface FillProgress {
   readonly startedAt: Date;
 }
 
+/** A hit answered from memory (`ArtifactCache.heldHit`). */
+export interface HeldHit {
+  readonly info: ObjectInfo;
+  readonly contents: Buffer;
+  readonly lastModified: Date;
+  readonly upstreamHeaders: Readonly<Record<string, string>>;
+}
+
 /**
  * The outcome of asking upstream once for a key (shared by every concurrent asker): a fill to
  * tail, a 304, a 404 — or `elsewhere`: another replica held the key's fill lease and has since
@@ -118,6 +126,8 @@ export class ArtifactCache implements ArtifactSource {
   readonly #digests: DigestIndex;
   readonly #ownDigestStore: StorageDriver | undefined;
   readonly #coordinator: Coordinator;
+  /** What `heldHit` derives from a held object's description, once per description. */
+  readonly #described = new WeakMap<ObjectInfo, { readonly lastModified: Date; readonly upstreamHeaders: Readonly<Record<string, string>> }>();
 
   constructor(options: ArtifactCacheOptions) {
     this.#driver = options.driver;
@@ -227,6 +237,32 @@ export class ArtifactCache implements ArtifactSource {
     const validatedAt = Math.max(Number(opened.info.metadata[META.fetchedAt] ?? 0), this.#revalidatedAt.get(key) ?? 0);
     if (decideFreshness(ref.freshness, validatedAt, now) === "fresh") return this.#hit(opened, "HIT");
     return this.#revalidate(ref, opened, fetchUpstream);
+  }
+
+  /**
+   * The fast lane of `get`, synchronous: a fresh stored copy that the store holds in memory, with
+   * no download, negative entry or revalidation in the way; undefined whenever anything else
+   * would have to be decided (then `get` decides it). Counted and touched like any hit.
+   */
+  heldHit(ref: ArtifactRef): HeldHit | undefined {
+    const key = ref.cacheKey;
+    if (this.#fills.has(key) || this.#negative.has(key)) return undefined;
+    const held = this.#driver.readHeld?.(key);
+    if (held === undefined) return undefined;
+    const { info, contents } = held;
+    if (ref.freshness.kind !== "immutable") {
+      const validatedAt = Math.max(Number(info.metadata[META.fetchedAt] ?? 0), this.#revalidatedAt.get(key) ?? 0);
+      if (decideFreshness(ref.freshness, validatedAt, this.#clock()) !== "fresh") return undefined;
+    }
+    this.#coordinator.count("hits");
+    this.#coordinator.count("bytesFromCache", info.size);
+    this.index.touched(key, info.size);
+    let described = this.#described.get(info);
+    if (described === undefined) {
+      described = { lastModified: lastModifiedOf(info), upstreamHeaders: keptHeadersOf(info) };
+      this.#described.set(info, described);
+    }
+    return { info, contents, lastModified: described.lastModified, upstreamHeaders: described.upstreamHeaders };
   }
 
   async peek(ref: ArtifactRef): Promise<CachedArtifact | undefined> {

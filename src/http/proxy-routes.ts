@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { VaultError } from "../core/errors.js";
 import type { ArtifactSource } from "../core/cache/artifact-source.js";
@@ -120,17 +121,22 @@ async function forward(request: FastifyRequest, reply: FastifyReply, backend: Ba
 }
 
 export function toProxyRequest(request: FastifyRequest, prefix: string): ProxyRequest {
-  const url = request.url;
+  return proxyRequestOf(request.raw, prefix);
+}
+
+/** The request as a backend sees it, from Node's own (`url` as routed: after apt's proxy-mode rewrite). */
+export function proxyRequestOf(raw: IncomingMessage, prefix: string): ProxyRequest {
+  const url = raw.url ?? "/";
   const queryStart = url.indexOf("?");
   const path = queryStart === -1 ? url : url.slice(0, queryStart);
   const headers: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(request.headers)) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  for (const [name, value] of Object.entries(raw.headers)) headers[name] = Array.isArray(value) ? value.join(", ") : value;
   return {
-    method: request.method,
+    method: raw.method ?? "GET",
     path: path.startsWith(prefix) ? path.slice(prefix.length) : "",
     query: queryStart === -1 ? "" : url.slice(queryStart + 1),
     headers,
-    baseUrl: `${clientFacingOrigin(request)}${prefix.slice(0, -1)}`,
+    baseUrl: `${clientFacingOrigin(raw)}${prefix.slice(0, -1)}`,
   };
 }
 
@@ -142,9 +148,9 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(
  * plain host name falls back to the address the client connected to. A client can only ever
  * steer the links in its own answer this way: nothing built from it is cached.
  */
-function clientFacingOrigin(request: FastifyRequest): string {
+function clientFacingOrigin(request: IncomingMessage): string {
   const forwardedProto = firstValue(request.headers["x-forwarded-proto"])?.toLowerCase();
-  const scheme = forwardedProto === "https" || forwardedProto === "http" ? forwardedProto : request.protocol;
+  const scheme = forwardedProto === "https" || forwardedProto === "http" ? forwardedProto : "encrypted" in request.socket ? "https" : "http";
   const candidates = [firstValue(request.headers["x-forwarded-host"]), firstValue(request.headers.host)];
   const host = candidates.find((candidate) => candidate !== undefined && HOST.test(candidate));
   if (host !== undefined) return `${scheme}://${host}`;

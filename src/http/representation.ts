@@ -42,9 +42,17 @@ const ACTIVE_TYPE = /^(?:text\/html|application\/xhtml\+xml|image\/svg\+xml|text
  */
 function setContentSafety(reply: FastifyReply, contentType: string, browsable: boolean): void {
   reply.header("x-content-type-options", "nosniff");
-  reply.header("content-security-policy", "sandbox; default-src 'none'");
+  reply.header("content-security-policy", CONTENT_SECURITY_POLICY);
+  if (isServedAsAttachment(contentType, browsable)) reply.header("content-disposition", "attachment");
+}
+
+export const CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'";
+
+/** Whether a body of this type goes out as a download (`Content-Disposition: attachment`). */
+export function isServedAsAttachment(contentType: string, browsable: boolean): boolean {
+  if (browsable) return false;
   const type = (contentType.split(";")[0] ?? "").trim().toLowerCase();
-  if (!browsable && ACTIVE_TYPE.test(type)) reply.header("content-disposition", "attachment");
+  return ACTIVE_TYPE.test(type);
 }
 
 /**

@@ -278,6 +278,12 @@ export class FilesystemDriver implements StorageDriver {
    * through libuv's thread pool and the promise machinery around them (measured: ~3× the
    * throughput for 4 KiB GETs). Larger objects are streamed asynchronously from the same fd.
    */
+  readHeld(key: string): { readonly info: ObjectInfo; readonly contents: Buffer } | undefined {
+    if (this.#closed) return undefined;
+    const held = this.#small.get(key);
+    return held === undefined ? undefined : { info: held.info, contents: held.body };
+  }
+
   async open(key: string): Promise<OpenedObject | undefined> {
     this.#checkUsable(key);
     if (!this.#mayExist(key)) return undefined;

@@ -63,6 +63,13 @@ export class MemoryDriver implements StorageDriver {
     return { info: stored.info, body };
   }
 
+  readHeld(key: string): { readonly info: ObjectInfo; readonly contents: Buffer } | undefined {
+    const stored = this.#closed ? undefined : this.#objects.get(key);
+    if (stored === undefined || stored.blocks.length !== 1) return undefined;
+    const [block] = stored.blocks;
+    return block === undefined ? undefined : { info: stored.info, contents: Buffer.from(block.buffer, block.byteOffset, block.byteLength) };
+  }
+
   async open(key: string): Promise<OpenedObject | undefined> {
     this.#checkUsable(key);
     const stored = this.#objects.get(key);

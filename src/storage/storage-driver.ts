@@ -149,6 +149,13 @@ export interface StorageDriver {
   importFile?(key: string, file: string, options: ImportOptions): Promise<ObjectInfo>;
 
   /**
+   * Optional: the object, synchronously, when the driver holds it whole in memory (a hot small
+   * object); undefined when it does not — which says nothing about whether the key exists (ask
+   * `open`). Lets a server answer its hottest requests without a promise or a file open.
+   */
+  readHeld?(key: string): { readonly info: ObjectInfo; readonly contents: Buffer } | undefined;
+
+  /**
    * Optional: a URL that lets anyone holding it GET the key's current object directly from the
    * store for `expiresInSeconds` (S3's presigned URLs), so large bodies need not pass through the
    * vault. Drivers without such URLs leave it out.
