@@ -9,7 +9,6 @@ import { createStorageDriver } from "./storage/registry.js";
 import { ArtifactCache } from "./cache/artifact-cache.js";
 import type { Coordinator } from "./coordination/coordinator.js";
 import { LocalCoordinator } from "./coordination/local-coordinator.js";
-import { RedisCoordinator } from "./coordination/redis-coordinator.js";
 import { createBackends } from "./upstreams/backend-types.js";
 import type { Backend } from "./upstreams/backend.js";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -165,7 +164,9 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
 /** Redis when `coordination.redis_url` is set, else this process alone; said in the log either way. */
 async function startCoordinator(config: VaultConfig, logger: Logger): Promise<Coordinator> {
   const { redis_url: url, key_prefix: keyPrefix, lease_ttl_ms: leaseTtlMs } = config.coordination;
-  const coordinator = url === undefined ? new LocalCoordinator() : await RedisCoordinator.connect({ url, keyPrefix, leaseTtlMs, logger });
+  // ioredis is loaded only when configured.
+  const coordinator =
+    url === undefined ? new LocalCoordinator() : await (await import("./coordination/redis-coordinator.js")).RedisCoordinator.connect({ url, keyPrefix, leaseTtlMs, logger });
   logger.info(`coordination: ${coordinator.describe()}`);
   return coordinator;
 }

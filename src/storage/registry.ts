@@ -1,7 +1,6 @@
 import { VaultError } from "../core/errors.js";
 import { FilesystemDriver } from "./filesystem-driver.js";
 import { MemoryDriver } from "./memory-driver.js";
-import { S3Driver } from "./s3-driver.js";
 import type { StorageDriver } from "./storage-driver.js";
 import type { StoreConfig } from "./store-config.js";
 
@@ -33,13 +32,16 @@ const FACTORIES: DriverFactories = {
       ...(deps.namespace === undefined ? {} : { namespace: deps.namespace }),
       ...(deps.onWarning === undefined ? {} : { onWarning: deps.onWarning }),
     }),
-  // The namespace is a key prefix below the configured one (`<prefix>cache/`).
-  s3: (config, deps) =>
-    S3Driver.open({
+  // The namespace is a key prefix below the configured one (`<prefix>cache/`). Loaded only when
+  // configured: the AWS SDK costs ~25 MB of memory in every vault that does not use it.
+  s3: async (config, deps) => {
+    const { S3Driver } = await import("./s3-driver.js");
+    return S3Driver.open({
       ...config,
       ...(deps.namespace === undefined ? {} : { namespace: deps.namespace }),
       ...(deps.onWarning === undefined ? {} : { onWarning: deps.onWarning }),
-    }),
+    });
+  },
 };
 
 /** Opens the driver a store's config names (aliases are resolved by the config loader). */
