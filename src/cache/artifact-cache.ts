@@ -604,6 +604,7 @@ export class ArtifactCache implements ArtifactSource {
       lastModified: parseHttpDate(fill.headers.upstreamLastModified) ?? new Date(fill.startedAt),
       upstreamHeaders: fill.headers.kept,
       contents: undefined,
+      arriving: fill.state === "running",
       body: (range) => reader.open(range),
       release: () => reader.cancel(),
     };

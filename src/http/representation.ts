@@ -27,6 +27,12 @@ export interface Representation {
    * HTML. Everything else of an active type is served as an attachment.
    */
   readonly browsable?: boolean | undefined;
+  /**
+   * A download still arriving: the status and headers go out at once, not with the first body
+   * bytes (which come only once they are on the spool's disk), so the client's first byte is not
+   * held up by the cache's own write.
+   */
+  readonly arriving?: boolean | undefined;
 }
 
 /**
@@ -96,7 +102,14 @@ export async function sendRepresentation(request: FastifyRequest, reply: Fastify
     handedOver = true;
     const { contents } = representation;
     if (contents !== undefined) return await reply.send(range === undefined ? contents : contents.subarray(range.start, range.end + 1));
-    return await reply.send(representation.body(range));
+    const body = representation.body(range);
+    // The framework starts piping (resume) right after it wrote the head: flush it then.
+    if (representation.arriving === true) {
+      body.once("resume", () => {
+        if (!reply.raw.destroyed && !reply.raw.writableEnded) reply.raw.flushHeaders();
+      });
+    }
+    return await reply.send(body);
   } finally {
     if (!handedOver) await representation.release();
   }

@@ -93,6 +93,8 @@ export interface CachedArtifact {
   body(range?: ByteRange): Readable;
   /** Lets go without reading (after a 304, a HEAD, or an error). */
   release(): void;
+  /** A download still arriving (its body follows the upstream's pace). */
+  readonly arriving?: boolean | undefined;
   /**
    * Stored immutable hits on a store that can sign URLs (S3): a short-lived URL the client can
    * fetch the same bytes from, for `redirect_hits`. Absent otherwise (fills, mutable entries,
