@@ -13,6 +13,7 @@ import type { ArtifactSource, CachedArtifact, CacheStatus, UpstreamFetch, Valida
 import type { ImportOptions, ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
 import type { Coordinator, Counters, Lease } from "../coordination/coordinator.js";
 import { LocalCoordinator } from "../coordination/local-coordinator.js";
+import { HeldObjects } from "../core/held-objects.js";
 import { CacheIndex } from "./cache-index.js";
 import { DigestIndex } from "./digest-index.js";
 import { Fill, type FillHeaders } from "./fill.js";
@@ -90,6 +91,8 @@ type UpstreamOutcome =
   | { readonly kind: "not-found" }
   | { readonly kind: "elsewhere" };
 
+/** Memory for small immutable entries served from a store that holds none itself (`#heldImmutable`). */
+const HELD_IMMUTABLE_BYTES = 32 * 1024 * 1024;
 /** Entries at least this large that another replica stored are read once and shared (`#relay`). */
 const RELAY_MIN_BYTES = 1024 * 1024;
 /** Times a request waits for other replicas' downloads of a key before it reports a failure. */
@@ -126,6 +129,12 @@ export class ArtifactCache implements ArtifactSource {
   readonly #digests: DigestIndex;
   readonly #ownDigestStore: StorageDriver | undefined;
   readonly #coordinator: Coordinator;
+  /**
+   * Small immutable entries as last served, for stores that hold nothing in memory themselves
+   * (S3): sound across replicas, since an immutable entry's bytes never change — only its removal
+   * (eviction, purge) must drop it, and that of this process does.
+   */
+  readonly #heldImmutable = new HeldObjects(HELD_IMMUTABLE_BYTES);
   /** What `heldHit` derives from a held object's description, once per description. */
   readonly #described = new WeakMap<ObjectInfo, { readonly lastModified: Date; readonly upstreamHeaders: Readonly<Record<string, string>> }>();
 
@@ -139,6 +148,7 @@ export class ArtifactCache implements ArtifactSource {
     this.maxSize = options.maxSize;
     this.#coordinator = options.coordinator ?? new LocalCoordinator(this.#clock);
     this.index = new CacheIndex(options.driver, options.logger, options.maxSize, this.#coordinator, this.#clock);
+    this.index.onRemove((key) => this.#heldImmutable.delete(key));
     const digestStore = options.digestIndex ?? new MemoryDriver();
     this.#ownDigestStore = options.digestIndex === undefined ? digestStore : undefined;
     this.#digests = new DigestIndex(digestStore, options.logger);
@@ -247,9 +257,10 @@ export class ArtifactCache implements ArtifactSource {
   heldHit(ref: ArtifactRef): HeldHit | undefined {
     const key = ref.cacheKey;
     if (this.#fills.has(key) || this.#negative.has(key)) return undefined;
-    const held = this.#driver.readHeld?.(key);
+    const held = this.#driver.readHeld?.(key) ?? (ref.freshness.kind === "immutable" ? this.#heldImmutable.get(key) : undefined);
     if (held === undefined) return undefined;
-    const { info, contents } = held;
+    const info = held.info;
+    const contents = "contents" in held ? held.contents : held.body;
     if (ref.freshness.kind !== "immutable") {
       const validatedAt = Math.max(Number(info.metadata[META.fetchedAt] ?? 0), this.#revalidatedAt.get(key) ?? 0);
       if (decideFreshness(ref.freshness, validatedAt, this.#clock()) !== "fresh") return undefined;
@@ -612,6 +623,9 @@ export class ArtifactCache implements ArtifactSource {
 
   #hit(opened: OpenedObject, status: CacheStatus, count = true): CachedArtifact {
     const { info } = opened;
+    if (opened.contents !== undefined && this.#driver.readHeld === undefined && info.metadata[META.freshness] === "immutable" && this.#heldImmutable.get(info.key) === undefined) {
+      this.#heldImmutable.set(info.key, { info, body: opened.contents });
+    }
     if (count && status === "HIT") this.#coordinator.count("hits");
     else if (count && status === "STALE") this.#coordinator.count("stale");
     else if (count && status === "REVALIDATED") this.#coordinator.count("revalidated");

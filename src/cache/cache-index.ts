@@ -25,6 +25,7 @@ const EVICTION_CANDIDATES = 64;
 export class CacheIndex {
   readonly #access: AccessIndex;
   readonly #leases = new Map<string, number>();
+  readonly #removeListeners: Array<(key: string) => void> = [];
   #scanned = false;
   #scan: Promise<void> | undefined;
   #stopped = false;
@@ -102,7 +103,14 @@ export class CacheIndex {
   /** Removes an artifact from the store and the index. */
   async remove(key: string): Promise<boolean> {
     await this.#access.forget(key);
-    return this.driver.delete(key);
+    const removed = await this.driver.delete(key);
+    for (const listener of this.#removeListeners) listener(key);
+    return removed;
+  }
+
+  /** Calls `listener` with each key removed (evicted or purged), once it is gone from the store. */
+  onRemove(listener: (key: string) => void): void {
+    this.#removeListeners.push(listener);
   }
 
   #maybeEvict(): void {

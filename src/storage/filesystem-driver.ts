@@ -68,6 +68,7 @@ import { errorCode } from "../core/error-code.js";
 import { VaultError, isVaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
 import { resolveRange } from "./byte-range.js";
+import { HeldObjects } from "../core/held-objects.js";
 import { KeyLock } from "./key-lock.js";
 import { CorruptObjectError, encodeObjectTail, parseWholeObject, readObjectTail, readObjectTailSync } from "./object-file.js";
 import { PathDecoder, keyToNames, keyToRelativePath } from "./object-path.js";
@@ -104,7 +105,7 @@ const PATH_MAX = 4096;
 const READ_CHUNK = 1024 * 1024;
 /** Objects up to this size (body + trailer) are read whole in one read. */
 const SMALL_OBJECT_BYTES = 32 * 1024;
-/** Memory for small objects held after a read, per store (`SmallObjectCache`). */
+/** Memory for small objects held after a read, per store. */
 const SMALL_OBJECT_CACHE_BYTES = 32 * 1024 * 1024;
 const WRITE_BUFFER = 256 * 1024;
 const MKDIR_ATTEMPTS = 10;
@@ -152,8 +153,14 @@ export class FilesystemDriver implements StorageDriver {
   /** Staging files of writes in progress: the walk must not take them for crash leftovers. */
   readonly #liveStaging = new Set<string>();
   readonly #locks = new KeyLock();
-  /** Small objects as last read, so a hot one is answered without a file open (see `SmallObjectCache`). */
-  readonly #small = new SmallObjectCache(SMALL_OBJECT_CACHE_BYTES);
+  /**
+   * Small objects (one read of at most `SMALL_OBJECT_BYTES` holds them whole) as last read: a hot
+   * object is answered with no open, read, close, path check or trailer parse — nginx's
+   * `open_file_cache`, for the bytes as well. Sound because this process is the store's only
+   * writer (one server process per root): every write, import and delete drops the key once its
+   * change is in place, and a read is synchronous, so no read of the old file lands after that.
+   */
+  readonly #small = new HeldObjects(SMALL_OBJECT_CACHE_BYTES);
   readonly #fsync: boolean;
   readonly #fileMode: number;
   readonly #dirMode: number;
@@ -994,49 +1001,3 @@ function toStorageError(error: unknown, context: string): VaultError {
   return new VaultError("internal", `${context}: ${detail}`, { cause: error });
 }
 
-/**
- * Small objects (one read of at most `SMALL_OBJECT_BYTES` holds them whole) kept as last read,
- * least recently used out first past `limit` bytes: a hot object is answered with no open, read,
- * close, path check or trailer parse — nginx's `open_file_cache`, for the bytes as well. Sound
- * because this process is the store's only writer (one server process per root): every write,
- * import and delete drops the key once its change is in place, and a read is synchronous, so no
- * read of the old file can land after that drop.
- */
-class SmallObjectCache {
-  readonly #entries = new Map<string, { readonly info: ObjectInfo; readonly body: Buffer }>();
-  #bytes = 0;
-
-  constructor(private readonly limit: number) {}
-
-  get(key: string): { readonly info: ObjectInfo; readonly body: Buffer } | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    // Most recently used last.
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
-    return entry;
-  }
-
-  set(key: string, entry: { readonly info: ObjectInfo; readonly body: Buffer }): void {
-    this.delete(key);
-    // Its own copy: the read buffer it came from may be larger than the object.
-    const body = Buffer.from(entry.body);
-    this.#entries.set(key, { info: entry.info, body });
-    this.#bytes += body.length + APPROXIMATE_ENTRY_OVERHEAD;
-    while (this.#bytes > this.limit) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.delete(oldest);
-    }
-  }
-
-  delete(key: string): void {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return;
-    this.#entries.delete(key);
-    this.#bytes -= entry.body.length + APPROXIMATE_ENTRY_OVERHEAD;
-  }
-}
-
-/** What an entry costs beyond its bytes (its description, key and map slot), roughly. */
-const APPROXIMATE_ENTRY_OVERHEAD = 512;

@@ -205,6 +205,34 @@ for (const [store, makeDriver] of STORES) describe(`ArtifactCache (${store} stor
     }
   });
 
+  test("a small fresh hit is answered from memory (heldHit) once served; a mutable one only while fresh; a purge drops it", async () => {
+    let now = 1_000_000;
+    await withCache({ clock: () => now }, async (cache) => {
+      const body = Buffer.from("a small artifact");
+      const { fetch, calls } = upstream(new Map([["small", () => response(200, body)], ["doc", () => response(200, body)]]));
+      const immutable = ref("small");
+      const mutable = ref("doc", { freshness: { kind: "mutable", ttlMs: 1_000 } });
+      assert.equal(cache.heldHit(immutable), undefined, "nothing held before the first fill");
+      for (const artifact of [immutable, mutable]) {
+        await readAll((await cache.get(artifact, fetch)).body());
+        await settle(cache);
+        // Served once from the store: held from then on (by the store itself, or by the cache).
+        const hit = await cache.get(artifact, fetch);
+        assert.equal(hit.status, "HIT");
+        hit.release();
+      }
+      const held = cache.heldHit(immutable);
+      assert.ok(held !== undefined && held.contents.equals(body));
+      if (store === "memory") assert.ok(cache.heldHit(mutable) !== undefined, "a store that holds the object answers a fresh mutable hit too");
+      else assert.equal(cache.heldHit(mutable), undefined, "a mutable entry is not held from a store that may change under us");
+      now += 2_000; // the mutable entry is stale now: never a held hit
+      assert.equal(cache.heldHit(mutable), undefined);
+      await cache.purge("t/small");
+      assert.equal(cache.heldHit(immutable), undefined, "a purged entry was still answered from memory");
+      assert.deepEqual(calls, ["small", "doc"]);
+    });
+  });
+
   test("eviction keeps the newest under max_size and never evicts an artifact being read", async () => {
     await withCache({ maxSize: 3_000 }, async (cache, driver) => {
       const answers = new Map<string, () => UpstreamResponse>();
