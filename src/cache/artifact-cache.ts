@@ -13,7 +13,7 @@ import type { ArtifactSource, CachedArtifact, CacheStatus, UpstreamFetch, Valida
 import type { ImportOptions, ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
 import type { Coordinator, Counters, Lease } from "../coordination/coordinator.js";
 import { LocalCoordinator } from "../coordination/local-coordinator.js";
-import { HeldObjects } from "../core/held-objects.js";
+import { HeldObjects } from "../storage/held-objects.js";
 import { CacheIndex } from "./cache-index.js";
 import { DigestIndex } from "./digest-index.js";
 import { Fill, type FillHeaders } from "./fill.js";

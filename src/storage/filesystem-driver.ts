@@ -68,7 +68,7 @@ import { errorCode } from "../core/error-code.js";
 import { VaultError, isVaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
 import { resolveRange } from "./byte-range.js";
-import { HeldObjects } from "../core/held-objects.js";
+import { HeldObjects } from "./held-objects.js";
 import { KeyLock } from "./key-lock.js";
 import { CorruptObjectError, encodeObjectTail, parseWholeObject, readObjectTail, readObjectTailSync } from "./object-file.js";
 import { PathDecoder, keyToNames, keyToRelativePath } from "./object-path.js";

@@ -1,4 +1,4 @@
-import type { ObjectInfo } from "../storage/storage-driver.js";
+import type { ObjectInfo } from "./storage-driver.js";
 
 /** What an entry costs beyond its bytes (its description, key and map slot), roughly. */
 const APPROXIMATE_ENTRY_OVERHEAD = 512;
