@@ -259,8 +259,7 @@ export class ArtifactCache implements ArtifactSource {
     if (this.#fills.has(key) || this.#negative.has(key)) return undefined;
     const held = this.#driver.readHeld?.(key) ?? (ref.freshness.kind === "immutable" ? this.#heldImmutable.get(key) : undefined);
     if (held === undefined) return undefined;
-    const info = held.info;
-    const contents = "contents" in held ? held.contents : held.body;
+    const { info, contents } = held;
     if (ref.freshness.kind !== "immutable") {
       const validatedAt = Math.max(Number(info.metadata[META.fetchedAt] ?? 0), this.#revalidatedAt.get(key) ?? 0);
       if (decideFreshness(ref.freshness, validatedAt, this.#clock()) !== "fresh") return undefined;
@@ -624,7 +623,7 @@ export class ArtifactCache implements ArtifactSource {
   #hit(opened: OpenedObject, status: CacheStatus, count = true): CachedArtifact {
     const { info } = opened;
     if (opened.contents !== undefined && this.#driver.readHeld === undefined && info.metadata[META.freshness] === "immutable" && this.#heldImmutable.get(info.key) === undefined) {
-      this.#heldImmutable.set(info.key, { info, body: opened.contents });
+      this.#heldImmutable.set(info.key, { info, contents: opened.contents });
     }
     if (count && status === "HIT") this.#coordinator.count("hits");
     else if (count && status === "STALE") this.#coordinator.count("stale");

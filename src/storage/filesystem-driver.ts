@@ -74,6 +74,7 @@ import { CorruptObjectError, encodeObjectTail, parseWholeObject, readObjectTail,
 import { PathDecoder, keyToNames, keyToRelativePath } from "./object-path.js";
 import { SortedKeyIndex } from "./sorted-key-index.js";
 import type {
+  HeldObject,
   ListOptions,
   ListPage,
   ImportOptions,
@@ -285,17 +286,15 @@ export class FilesystemDriver implements StorageDriver {
    * through libuv's thread pool and the promise machinery around them (measured: ~3× the
    * throughput for 4 KiB GETs). Larger objects are streamed asynchronously from the same fd.
    */
-  readHeld(key: string): { readonly info: ObjectInfo; readonly contents: Buffer } | undefined {
-    if (this.#closed) return undefined;
-    const held = this.#small.get(key);
-    return held === undefined ? undefined : { info: held.info, contents: held.body };
+  readHeld(key: string): HeldObject | undefined {
+    return this.#closed ? undefined : this.#small.get(key);
   }
 
   async open(key: string): Promise<OpenedObject | undefined> {
     this.#checkUsable(key);
     if (!this.#mayExist(key)) return undefined;
     const held = this.#small.get(key);
-    if (held !== undefined) return bufferedObject(held.info, held.body);
+    if (held !== undefined) return bufferedObject(held.info, held.contents);
     const location = this.#locate(key);
     const { file } = location;
     let fd: number | undefined;
@@ -309,7 +308,7 @@ export class FilesystemDriver implements StorageDriver {
         if (whole !== undefined) {
           closeSync(fd);
           fd = undefined;
-          this.#small.set(key, whole);
+          this.#small.set(key, { info: whole.info, contents: whole.body });
           return bufferedObject(whole.info, whole.body);
         }
       }

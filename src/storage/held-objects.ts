@@ -1,12 +1,7 @@
-import type { ObjectInfo } from "./storage-driver.js";
+import type { HeldObject } from "./storage-driver.js";
 
 /** What an entry costs beyond its bytes (its description, key and map slot), roughly. */
 const APPROXIMATE_ENTRY_OVERHEAD = 512;
-
-export interface HeldObject {
-  readonly info: ObjectInfo;
-  readonly body: Buffer;
-}
 
 /**
  * Small objects kept in memory, least recently used out first past `limit` bytes. Whoever holds
@@ -30,9 +25,9 @@ export class HeldObjects {
   set(key: string, entry: HeldObject): void {
     this.delete(key);
     // Its own copy: the buffer it came from may be larger than the object, or reused.
-    const body = Buffer.from(entry.body);
-    this.#entries.set(key, { info: entry.info, body });
-    this.#bytes += body.length + APPROXIMATE_ENTRY_OVERHEAD;
+    const contents = Buffer.from(entry.contents);
+    this.#entries.set(key, { info: entry.info, contents });
+    this.#bytes += contents.length + APPROXIMATE_ENTRY_OVERHEAD;
     while (this.#bytes > this.limit) {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;
@@ -44,6 +39,6 @@ export class HeldObjects {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
     this.#entries.delete(key);
-    this.#bytes -= entry.body.length + APPROXIMATE_ENTRY_OVERHEAD;
+    this.#bytes -= entry.contents.length + APPROXIMATE_ENTRY_OVERHEAD;
   }
 }

@@ -9,6 +9,11 @@ import type { ImportOptions, ObjectInfo, StorageDriver } from "./storage-driver.
  */
 export async function importFile(driver: StorageDriver, key: string, file: string, options: ImportOptions): Promise<ObjectInfo> {
   if (driver.importFile !== undefined) return driver.importFile(key, file, options);
+  return importByWrite(driver, key, file, options);
+}
+
+/** `importFile` through the driver's `write` (for drivers without one, or cases theirs leaves to `write`). */
+export async function importByWrite(driver: Pick<StorageDriver, "write">, key: string, file: string, options: ImportOptions): Promise<ObjectInfo> {
   const body = createReadStream(file, { highWaterMark: 1024 * 1024 });
   try {
     return await driver.write(key, body, {
@@ -27,7 +32,7 @@ export async function importFile(driver: StorageDriver, key: string, file: strin
 }
 
 /** Lets go of a file stream that may not have been read, opened, or even found. */
-export function closeQuietly(stream: ReadStream): void {
+function closeQuietly(stream: ReadStream): void {
   stream.on("error", () => undefined);
   stream.destroy();
 }

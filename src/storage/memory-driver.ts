@@ -4,6 +4,7 @@ import { validateKey } from "../core/storage-key.js";
 import { resolveRange } from "./byte-range.js";
 import { SortedKeyIndex } from "./sorted-key-index.js";
 import type {
+  HeldObject,
   ListOptions,
   ListPage,
   ObjectInfo,
@@ -63,7 +64,7 @@ export class MemoryDriver implements StorageDriver {
     return { info: stored.info, body };
   }
 
-  readHeld(key: string): { readonly info: ObjectInfo; readonly contents: Buffer } | undefined {
+  readHeld(key: string): HeldObject | undefined {
     const stored = this.#closed ? undefined : this.#objects.get(key);
     if (stored === undefined || stored.blocks.length !== 1) return undefined;
     const [block] = stored.blocks;

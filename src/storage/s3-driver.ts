@@ -18,7 +18,7 @@ import { VaultError, isVaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
 import { compareUtf8 } from "../core/utf8-order.js";
 import type { ByteRange } from "../core/byte-range.js";
-import { closeQuietly } from "./import-file.js";
+import { importByWrite } from "./import-file.js";
 import { KeyLock } from "./key-lock.js";
 import { createS3Client, detectConditionalWrites, type ConditionalWrites } from "./s3-client.js";
 import { decodeDescription, encodeDescription } from "./s3-description.js";
@@ -304,23 +304,8 @@ export class S3Driver implements StorageDriver {
   }
 
   async importFile(key: string, file: string, options: ImportOptions): Promise<ObjectInfo> {
-    if (options.ifNoneMatch !== undefined || options.ifMatch !== undefined) {
-      // Conditions ride on `write`'s commit (native or emulated, as configured).
-      const body = createReadStream(file, { highWaterMark: 1024 * 1024 });
-      try {
-        return await this.write(key, body, {
-          expectedSize: options.size,
-          expectedSha256: options.sha256,
-          contentType: options.contentType,
-          metadata: options.metadata,
-          ifNoneMatch: options.ifNoneMatch,
-          ifMatch: options.ifMatch,
-        });
-      } finally {
-        closeQuietly(body);
-        await unlink(file).catch(() => undefined);
-      }
-    }
+    // Conditions ride on `write`'s commit (native or emulated, as configured).
+    if (options.ifNoneMatch !== undefined || options.ifMatch !== undefined) return importByWrite(this, key, file, options);
     try {
       this.#checkUsable(key);
       const checked = checkWriteOptions({ contentType: options.contentType, metadata: options.metadata });

@@ -59,6 +59,12 @@ export interface OpenedObject {
   close(): Promise<void>;
 }
 
+/** An object whole in memory (`StorageDriver.readHeld`). */
+export interface HeldObject {
+  readonly info: ObjectInfo;
+  readonly contents: Buffer;
+}
+
 export interface WriteOptions {
   /** Create-only: fail with `precondition_failed` if the key exists (HTTP `If-None-Match: *`). */
   readonly ifNoneMatch?: "*";
@@ -153,7 +159,7 @@ export interface StorageDriver {
    * object); undefined when it does not — which says nothing about whether the key exists (ask
    * `open`). Lets a server answer its hottest requests without a promise or a file open.
    */
-  readHeld?(key: string): { readonly info: ObjectInfo; readonly contents: Buffer } | undefined;
+  readHeld?(key: string): HeldObject | undefined;
 
   /**
    * Optional: a URL that lets anyone holding it GET the key's current object directly from the
