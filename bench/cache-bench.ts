@@ -47,7 +47,7 @@ import { packumentLocation, writeNpmPackage, type NpmPackage } from "./lib/npm-p
 import { cpuSeconds, PeakRssMeter } from "./lib/proc-stats.js";
 import { startRedis } from "./lib/redis.js";
 import { renderTable, type Row } from "./lib/report.js";
-import { s3RequestsBetween, startS3Server } from "./lib/s3.js";
+import { s3RequestsBetween, startS3Server, startVaultsOnFsAndS3 } from "./lib/s3.js";
 import { best } from "./lib/stats.js";
 import type { SystemUnderTest } from "./lib/system-under-test.js";
 import { expectBytes } from "./lib/verify.js";
@@ -1228,21 +1228,11 @@ async function s3Hits(options: Options, cpus: CpuLayout, workDir: string, vaultF
 
     const s3 = await startS3Server({ dir: join(dir, "s3rver"), cpu: cpus.server });
     stops.push(() => s3.stop());
-    const fsServer = await startVault({ dir: join(dir, "vault-fs"), cpu: cpus.server, nodeFlags: vaultFlags, name: "vault-fs", env: { TMPDIR: tmp }, extraConfig: filesBackend(upstream) });
-    stops.push(() => fsServer.stop());
-    const prefix = `bench-cache-${randomBytes(4).toString("hex")}/`;
-    const s3Server = await startVault({
-      dir: join(dir, "vault-s3"),
-      cpu: cpus.server,
-      nodeFlags: vaultFlags,
-      name: "vault-s3",
-      env: { TMPDIR: tmp },
-      extraConfig: { storage: s3.storage(prefix), ...filesBackend(upstream) },
-    });
-    stops.push(() => s3Server.stop());
+    const vaults = await startVaultsOnFsAndS3({ dir, cpu: cpus.server, nodeFlags: vaultFlags, tmp, s3, prefixName: "bench-cache", extraConfig: filesBackend(upstream), stops });
+    const { prefix } = vaults;
     // Proxy routes are anonymous: no token.
-    const onFs: SystemUnderTest = { ...fsServer, headers: {} };
-    const onS3: SystemUnderTest = { ...s3Server, headers: {}, backing: { name: "s3rver", pids: [s3.pid] } };
+    const onFs: SystemUnderTest = { ...vaults.onFs, headers: {} };
+    const onS3: SystemUnderTest = { ...vaults.onS3, headers: {} };
     const caches = [cacheTarget(onFs), cacheTarget(onS3)];
     log(`s3: s3rver at ${s3.endpoint} (pid ${s3.pid}), prefix ${prefix}; checking both vaults' bytes (sha256)`);
     const s3Before = await s3.stats();

@@ -15,7 +15,6 @@
  * temp dir that is removed at the end, whatever happens. See bench/README.md.
  */
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,7 +28,7 @@ import { NODE_CEILING, startNodeCeiling } from "./lib/node-ceiling.js";
 import { openFilesystemDriver, writeThroughDriver } from "./lib/populate.js";
 import { cpuSeconds, PeakRssMeter } from "./lib/proc-stats.js";
 import { runChecked } from "./lib/processes.js";
-import { s3RequestsBetween, startS3Server, type S3Server } from "./lib/s3.js";
+import { s3RequestsBetween, startS3Server, startVaultsOnFsAndS3, type S3Server } from "./lib/s3.js";
 import { renderTable, type Row } from "./lib/report.js";
 import { best, median, quantile } from "./lib/stats.js";
 import { objectPath, type SystemUnderTest } from "./lib/system-under-test.js";
@@ -550,19 +549,7 @@ async function s3Objects(workDir: string, options: Options, cpus: CpuLayout, vau
   const s3 = await startS3Server({ dir: join(dir, "s3rver"), cpu: cpus.server });
   const stops: Array<() => Promise<void>> = [() => s3.stop()];
   try {
-    const onFs = await startVault({ dir: join(dir, "vault-fs"), cpu: cpus.server, nodeFlags: vaultFlags, name: "vault-fs", env: { TMPDIR: tmp } });
-    stops.push(() => onFs.stop());
-    const prefix = `bench-objects-${randomBytes(4).toString("hex")}/`;
-    const s3Vault = await startVault({
-      dir: join(dir, "vault-s3"),
-      cpu: cpus.server,
-      nodeFlags: vaultFlags,
-      name: "vault-s3",
-      env: { TMPDIR: tmp },
-      extraConfig: { storage: s3.storage(prefix) },
-    });
-    stops.push(() => s3Vault.stop());
-    const onS3: SystemUnderTest = { ...s3Vault, backing: { name: "s3rver", pids: [s3.pid] } };
+    const { onFs, onS3, prefix } = await startVaultsOnFsAndS3({ dir, cpu: cpus.server, nodeFlags: vaultFlags, tmp, s3, prefixName: "bench-objects", stops });
     const systems = [onFs, onS3];
     log(`s3: s3rver at ${s3.endpoint} (pid ${s3.pid}), bucket ${s3.bucket}, prefix ${prefix}`);
 

@@ -4,11 +4,13 @@
  * other servers, so its CPU time can be read from `/proc/<pid>/stat` apart from the vault's, and
  * always stopped. Its data lives in the run's temp dir.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer, tail } from "./processes.js";
 import type { S3ServerReady, S3ServerStats } from "./s3rver-main.js";
+import { startVault, type VaultServer } from "./vault.js";
 
 const MAIN = fileURLToPath(new URL("s3rver-main.js", import.meta.url));
 
@@ -89,4 +91,39 @@ export function s3RequestsBetween(before: S3ServerStats, after: S3ServerStats): 
     .sort((a, b) => b[1] - a[1])
     .map(([method, count]) => `${count.toLocaleString("en-US")} ${method}`);
   return { total, text: `${total.toLocaleString("en-US")}${parts.length > 0 ? ` (${parts.join(", ")})` : ""}` };
+}
+
+/**
+ * The two vaults an `s3` section compares: one on the filesystem driver, one on `s3` under a fresh
+ * prefix of this server, both pinned to `cpu` with their downloads spooled in `tmp`. The S3 one
+ * carries the server as its `backing`, so its CPU is reported apart. Each is added to `stops` as
+ * soon as it runs.
+ */
+export async function startVaultsOnFsAndS3(options: {
+  readonly dir: string;
+  readonly cpu: number | undefined;
+  readonly nodeFlags: readonly string[];
+  readonly tmp: string;
+  readonly s3: S3Server;
+  /** Names the prefix (`<prefixName>-<random>/`). */
+  readonly prefixName: string;
+  /** Config keys both vaults get (backends). */
+  readonly extraConfig?: Readonly<Record<string, unknown>>;
+  readonly stops: Array<() => Promise<void>>;
+}): Promise<{ readonly onFs: VaultServer; readonly onS3: VaultServer; readonly prefix: string }> {
+  const { dir, cpu, nodeFlags, tmp, s3, stops } = options;
+  const extraConfig = options.extraConfig ?? {};
+  const onFs = await startVault({ dir: join(dir, "vault-fs"), cpu, nodeFlags, name: "vault-fs", env: { TMPDIR: tmp }, extraConfig });
+  stops.push(() => onFs.stop());
+  const prefix = `${options.prefixName}-${randomBytes(4).toString("hex")}/`;
+  const s3Vault = await startVault({
+    dir: join(dir, "vault-s3"),
+    cpu,
+    nodeFlags,
+    name: "vault-s3",
+    env: { TMPDIR: tmp },
+    extraConfig: { storage: s3.storage(prefix), ...extraConfig },
+  });
+  stops.push(() => s3Vault.stop());
+  return { onFs, onS3: { ...s3Vault, backing: { name: "s3rver", pids: [s3.pid] } }, prefix };
 }
