@@ -264,6 +264,9 @@ test("OCI test support: layouts, docker-registry (anonymous, htpasswd, token, pr
       await skopeoCopy(reference, `oci:${join(dir, "via-proxy-1")}:v1`);
       const index = JSON.parse(readFileSync(join(dir, "via-proxy-1", "index.json"), "utf8")) as { manifests: Array<{ digest: string }> };
       assert.equal(index.manifests[0]?.digest, entry.index.digest, "the pull through the proxy keeps the index digest");
+      // The background copy can finish after the client's: wait for it before reading the upstream's
+      // log (its GET is only logged once answered), and so that the next pull does not miss.
+      await waitFor("the proxy to store every blob", () => (entry.blobs.every((digest) => proxy.hasBlob(digest)) ? true : undefined));
       const first = await upstreamSince();
       for (const digest of entry.blobs) {
         // Surprise: on a miss distribution 2.8's proxy GETs a blob twice from upstream (one
@@ -272,8 +275,6 @@ test("OCI test support: layouts, docker-registry (anonymous, htpasswd, token, pr
       }
       const proxyTokens = server.requests().slice(tokensBefore);
       assert.ok(proxyTokens.length > 0 && proxyTokens.every((request) => request.credentials === "valid" && request.username === server.credentials.username), "the proxy logs in upstream with its credentials");
-      // The background copy can finish after the client's; wait for it, or the next pull may miss.
-      await waitFor("the proxy to store every blob", () => (entry.blobs.every((digest) => proxy.hasBlob(digest)) ? true : undefined));
 
       await skopeoCopy(reference, `oci:${join(dir, "via-proxy-2")}:v1`);
       const second = await upstreamSince();
