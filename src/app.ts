@@ -9,6 +9,7 @@ import { createStorageDriver } from "./storage/registry.js";
 import { ArtifactCache } from "./cache/artifact-cache.js";
 import type { Coordinator } from "./coordination/coordinator.js";
 import { LocalCoordinator } from "./coordination/local-coordinator.js";
+import type { StoreSharing } from "./storage/store-sharing.js";
 import { createBackends } from "./upstreams/backend-types.js";
 import type { Backend } from "./upstreams/backend.js";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -18,6 +19,8 @@ import path from "node:path";
 export interface RunningVault {
   /** Where it listens, e.g. `http://127.0.0.1:8080`. */
   readonly url: string;
+  /** What each backend answers, as the start-up log says it (`pypi /pypi/`). */
+  readonly backends: readonly string[];
   /** Stops accepting, lets in-flight requests finish (up to `shutdown_timeout`), releases resources. */
   close(): Promise<void>;
 }
@@ -45,8 +48,10 @@ const LOG_FLUSH_MS = 200;
  * system call per request, as nginx's `access_log ... buffer= flush=` avoids too. A process
  * killed with SIGKILL loses at most the last 200 ms of lines.
  */
-export function createLogger(level: VaultConfig["log_level"]): Logger {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+export function createLogger(level: VaultConfig["log_level"], fields: Record<string, unknown> = {}): Logger {
+  // Each write is whole lines of at most 4 KiB (PIPE_BUF): the workers of one vault share stdout,
+  // and writes that size are never interleaved with another process's on a pipe.
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 3072, maxWrite: 4096 });
   // flush() does nothing while a write is in flight (that write takes what is buffered next).
   const flusher = setInterval(() => {
     try {
@@ -59,7 +64,7 @@ export function createLogger(level: VaultConfig["log_level"]): Logger {
   return pino(
     {
       level,
-      base: { service: "artifact-vault" },
+      base: { service: "artifact-vault", ...fields },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     },
@@ -67,8 +72,18 @@ export function createLogger(level: VaultConfig["log_level"]): Logger {
   );
 }
 
+/** What a worker process of `workers: N` puts in place of a lone vault's own parts. */
+export interface WorkerSeams {
+  /** Who this worker is among its peers: it spools apart, and `/health` says which answered. */
+  readonly worker?: { readonly id: number; readonly count: number };
+  /** Coordination through the primary process (unless Redis coordinates). */
+  readonly coordinator?: Coordinator;
+  /** How each filesystem store namespace ("" for the object API's) is shared with the other workers. */
+  readonly storeSharing?: (store: string) => StoreSharing;
+}
+
 /** The composition root: config → storage → auth → domain → HTTP server. */
-export async function startVault(config: VaultConfig, logger: Logger = createLogger(config.log_level)): Promise<RunningVault> {
+export async function startVault(config: VaultConfig, logger: Logger = createLogger(config.log_level), seams: WorkerSeams = {}): Promise<RunningVault> {
   const onWarning = (message: string): void => logger.warn(message);
   const resources: Array<() => Promise<void> | void> = [];
   const releaseAll = async (): Promise<void> => {
@@ -77,13 +92,14 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
   let app;
   let served: string[] = [];
   try {
-    const driver = await createStorageDriver(mainStore(config), { onWarning });
+    const sharing = (store: string): { sharing?: StoreSharing } => (seams.storeSharing === undefined ? {} : { sharing: seams.storeSharing(store) });
+    const driver = await createStorageDriver(mainStore(config), { onWarning, ...sharing("") });
     resources.push(() => driver.close());
     // The cache lives in its own namespace of the store: object-API keys can never reach it.
-    const cacheDriver = await createStorageDriver(mainStore(config), { onWarning, namespace: "cache" });
+    const cacheDriver = await createStorageDriver(mainStore(config), { onWarning, namespace: "cache", ...sharing("cache") });
     resources.push(() => cacheDriver.close());
     // The cache's digest index (which entries hold which bytes) in a namespace of its own.
-    const digestDriver = await createStorageDriver(mainStore(config), { onWarning, namespace: "cache-digests" });
+    const digestDriver = await createStorageDriver(mainStore(config), { onWarning, namespace: "cache-digests", ...sharing("cache-digests") });
     resources.push(() => digestDriver.close());
     const authenticator = new TokenAuthenticator(config.auth.tokens_file, logger);
     await authenticator.start();
@@ -98,8 +114,12 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
       const temporary = await mkdtemp(path.join(tmpdir(), "artifact-vault-spool-"));
       resources.push(() => rm(temporary, { recursive: true, force: true }));
       spoolDirectory = temporary;
+    } else if (seams.worker !== undefined) {
+      // The cache empties its spool directory at start: a worker's own, so that a replacement
+      // clears what its crashed predecessor left and nothing of the other workers'.
+      spoolDirectory = path.join(spoolDirectory, `worker-${seams.worker.id}`);
     }
-    const coordinator = await startCoordinator(config, logger);
+    const coordinator = seams.coordinator ?? (await startCoordinator(config, logger));
     resources.push(() => coordinator.close());
     const cache = new ArtifactCache({
       coordinator,
@@ -117,6 +137,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     served = backends.map(describeBackend);
     app = await buildServer({
       logger,
+      ...(seams.worker === undefined ? {} : { worker: seams.worker }),
       timeouts: { requestMs: config.request_timeout_ms, bodyMs: config.body_timeout_ms },
       authenticator,
       objects: new ObjectService(driver, config.max_object_size),
@@ -137,7 +158,9 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
   const address = server.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, storage: mainStore(config).type, backends: served }, "artifact-vault listening");
+  // A worker's line is short: the primary says where the vault listens, once all of them do.
+  if (seams.worker === undefined) logger.info({ url, storage: mainStore(config).type, backends: served }, "artifact-vault listening");
+  else logger.info({ pid: process.pid }, `worker ${seams.worker.id} listening`);
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
@@ -157,6 +180,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
   };
   return {
     url,
+    backends: served,
     close: () => (closing ??= close()),
   };
 }

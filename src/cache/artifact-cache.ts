@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, rm, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, rm, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { errorCode } from "../core/error-code.js";
@@ -61,6 +61,50 @@ const NEGATIVE_CACHE_LIMIT = 10_000;
  * share one short prefix) before giving up: a stale fallback is a last resort, not a search.
  */
 const STAND_IN_SCAN_LIMIT = 100;
+
+/** What a fill lease's holder publishes for worker processes that follow its download. */
+interface FollowNote {
+  readonly spoolPath: string;
+  /** The body's length: the follower reads no further (the holder's commit appends to the file). */
+  readonly size: number;
+  readonly headers: FillHeaders;
+  readonly digest: ArtifactRef["digest"];
+}
+
+/** How often a follower that caught up with another worker's download looks for more. */
+const FOLLOW_POLL_MS = 5;
+const FOLLOW_CHUNK = 1024 * 1024;
+
+/**
+ * The first `size` bytes of a file another process is writing, as they arrive. Fails if the
+ * writer's lease ends (`ended`) before they are all there: its download failed.
+ */
+async function* tailSpool(spool: FileHandle, size: number, ended: Promise<void>): AsyncGenerator<Buffer> {
+  let over = false;
+  ended.then(
+    () => (over = true),
+    () => (over = true), // the coordination link is gone: stop once the file stops growing
+  );
+  try {
+    let position = 0;
+    while (position < size) {
+      // Looked at before the read: bytes written before the lease ended are all seen by a read
+      // that starts after it did.
+      const wasOver = over;
+      const want = Math.min(FOLLOW_CHUNK, size - position);
+      const { bytesRead, buffer } = await spool.read(Buffer.allocUnsafe(want), 0, want, position);
+      if (bytesRead > 0) {
+        position += bytesRead;
+        yield bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
+        continue;
+      }
+      if (wasOver) throw new VaultError("upstream_failed", `the download another worker ran stopped at ${position} of ${size} bytes`);
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS))]);
+    }
+  } finally {
+    await spool.close();
+  }
+}
 
 /** A download in progress, visible to `cache stats` and the UI. */
 export interface FillProgress {
@@ -421,6 +465,8 @@ export class ArtifactCache implements ArtifactSource {
     const resource = `fill:${ref.cacheKey}`;
     const lease = await this.#coordinator.claim(resource);
     if (lease === undefined) {
+      const followed = await this.#follow(ref, resource);
+      if (followed !== undefined) return followed;
       await this.#coordinator.released(resource);
       return this.#relay(ref);
     }
@@ -485,6 +531,54 @@ export class ArtifactCache implements ArtifactSource {
     return { kind: "fill", fill };
   }
 
+  /**
+   * Another worker process on this machine holds the fill lease and said where its download
+   * spools (`FollowNote`): this process tails that file as it grows, into a fill of its own that
+   * every request here shares, so its clients stream at the download's pace instead of waiting
+   * for the end. The bytes are checked as the holder's are (length and digest) and, once its
+   * lease ends, against what it stored. Undefined when there is nothing to follow (no note, an
+   * unknown length, the spool already gone): the caller then waits for the lease to end.
+   */
+  async #follow(ref: ArtifactRef, resource: string): Promise<UpstreamOutcome | undefined> {
+    const published = await this.#coordinator.noteOf?.(resource);
+    if (published === undefined) return undefined;
+    const note = JSON.parse(published) as FollowNote;
+    let spool: FileHandle;
+    try {
+      spool = await open(note.spoolPath, "r");
+    } catch {
+      return undefined; // already committed (renamed away) or failed: the store has the answer
+    }
+    const key = ref.cacheKey;
+    const followedRef: ArtifactRef = { ...ref, ...(note.digest === undefined ? {} : { digest: note.digest }), size: note.size };
+    let fill: Fill;
+    try {
+      fill = await Fill.create(followedRef, note.headers, path.join(this.#spoolDirectory, `${randomBytes(12).toString("hex")}.part`));
+    } catch (error) {
+      await spool.close();
+      throw new VaultError("internal", `cannot spool a download: ${(error as Error).message}`, { cause: error });
+    }
+    const ended = this.#coordinator.released(resource);
+    ended.catch(() => undefined); // observed by the tail and the commit
+    this.#fills.set(key, fill);
+    void fill
+      .consume(tailSpool(spool, note.size, ended), async (ownSpool, summary) => {
+        await ended;
+        await unlink(ownSpool).catch(() => undefined);
+        const stored = await this.#driver.stat(key);
+        if (stored === undefined || stored.sha256 !== summary.sha256) {
+          throw new VaultError("upstream_failed", "the download another worker ran was not stored");
+        }
+        return stored;
+      })
+      .then(() => {
+        if (this.#fills.get(key) === fill) this.#fills.delete(key);
+        if (fill.state === "committed") this.index.touched(key, note.size);
+        else this.#logger.warn({ key, reason: fill.error?.message }, "following another worker's download failed");
+      });
+    return { kind: "fill", fill };
+  }
+
   async #startExchange(ref: ArtifactRef, validators: Validators | undefined, fetchUpstream: UpstreamFetch, lease: Lease, current: ObjectInfo | undefined): Promise<UpstreamOutcome> {
     // The download belongs to the cache, not to the client that started it: it goes on when
     // that client disconnects, so the next one gets a hit.
@@ -521,6 +615,12 @@ export class ArtifactCache implements ArtifactSource {
     }
     this.#fills.set(ref.cacheKey, fill);
     this.#downloads.set(fill, download);
+    const size = verifiedRef.size ?? headers.contentLength;
+    // Other worker processes waiting for this lease can tail the spool (`#follow`) when they know
+    // where it ends: the store's trailer is appended to this very file at commit.
+    if (size !== undefined && lease.publish !== undefined) {
+      lease.publish(JSON.stringify({ spoolPath: fill.spoolPath, size, headers, digest: verifiedRef.digest } satisfies FollowNote));
+    }
     // If the upstream breaks off, the rest is fetched and follows on in the same body.
     const decision = decideResume({
       total: verifiedRef.size ?? headers.contentLength,

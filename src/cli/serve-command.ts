@@ -9,7 +9,9 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { pino, type Logger } from "pino";
 import type { VaultConfig } from "../config/schema.js";
-import { loadConfig } from "../config/load-config.js";
+import { availableParallelism } from "node:os";
+import { loadConfig, type LoadConfigOptions } from "../config/load-config.js";
+import { mainStore } from "../config/schema.js";
 import { isVaultError } from "../core/errors.js";
 import { CliError, EXIT_FAILURE, EXIT_OK } from "./cli-errors.js";
 import type { CliIo } from "./cli-io.js";
@@ -40,6 +42,7 @@ export function registerServeCommand(program: Command, io: CliIo, deps: ServeDep
     .option("-c, --config <file>", "YAML configuration file (default: built-in defaults)")
     .option("--host <host>", "listen address (overrides http_host and $HOST)")
     .option("--port <port>", "listen port, 0 for any free port (overrides http_port and $PORT)", parsePort)
+    .option("--workers <n>", "worker processes (overrides workers; default: one per core)", parseWorkers)
     .addHelpText(
       "after",
       `
@@ -48,18 +51,38 @@ use) and AUTH_TOKENS_FILE override the file; --host/--port override both. \${VAR
 \${VAR:-default} in the file are replaced from the environment.
 Exit codes: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage or configuration.`,
     )
-    .action(async (options: { config?: string; host?: string; port?: number }) => {
-      const config = await loadConfig({
+    .action(async (options: { config?: string; host?: string; port?: number; workers?: number }) => {
+      const load = {
         ...(options.config === undefined ? {} : { file: options.config }),
-        env: io.env,
         cwd: io.cwd,
         overrides: {
           ...(options.host === undefined ? {} : { host: options.host }),
           ...(options.port === undefined ? {} : { port: options.port }),
+          ...(options.workers === undefined ? {} : { workers: options.workers }),
         },
-      });
-      await serve(config, deps);
+      };
+      const config = await loadConfig({ ...load, env: io.env });
+      await serve(config, load, deps);
     });
+}
+
+function parseWorkers(value: string): number {
+  const count = /^\d{1,3}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(count >= 1 && count <= 256)) throw new InvalidArgumentError("expected a number of worker processes from 1 to 256");
+  return count;
+}
+
+/**
+ * How many worker processes serve: `workers`, `auto` being one per core. A memory store lives in
+ * one process's memory, so it gets one whatever was asked (said in the log).
+ */
+export function workerCount(config: VaultConfig, logger: Pick<Logger, "info">, cores: number = availableParallelism()): number {
+  const asked = config.workers === "auto" ? cores : config.workers;
+  if (asked > 1 && mainStore(config).type === "memory") {
+    logger.info({ workers: 1 }, "workers: 1, since the memory store lives in one process's memory");
+    return 1;
+  }
+  return asked;
 }
 
 function parsePort(value: string): number {
@@ -68,11 +91,17 @@ function parsePort(value: string): number {
   return port;
 }
 
-async function serve(config: VaultConfig, deps: ServeDeps): Promise<void> {
+async function serve(config: VaultConfig, load: Omit<LoadConfigOptions, "env">, deps: ServeDeps): Promise<void> {
   const exit = deps.exit ?? ((code: number) => process.exit(code));
   const signals = deps.signals ?? process;
-  const logger: Logger = pino({ level: config.log_level, base: { service: "artifact-vault" } });
-  const loadStartVault = deps.loadStartVault ?? (async () => (await import("../app.js")).startVault);
+  const logger: Logger = pino({ level: config.log_level, base: { service: "artifact-vault" }, timestamp: pino.stdTimeFunctions.isoTime });
+  const loadStartVault = deps.loadStartVault ?? (async () => {
+    const count = workerCount(config, logger);
+    if (count === 1) return (await import("../app.js")).startVault;
+    const { startWorkers } = await import("../cluster/primary.js");
+    logger.info({ workers: count }, `starting ${count} worker processes over one store`);
+    return (loaded: VaultConfig) => startWorkers({ count, load, shutdownTimeoutMs: loaded.shutdown_timeout_ms, logger });
+  });
 
   let vault: RunningVault | undefined;
   let signalled: NodeJS.Signals | undefined;

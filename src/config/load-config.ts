@@ -19,7 +19,7 @@ export interface LoadConfigOptions {
   /** Defaults to `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
   /** From the command line (`--host`, `--port`); they beat everything else. */
-  readonly overrides?: { readonly host?: string; readonly port?: number };
+  readonly overrides?: { readonly host?: string; readonly port?: number; readonly workers?: number };
   /** What relative paths outside any file resolve against; defaults to `process.cwd()`. */
   readonly cwd?: string;
 }
@@ -52,6 +52,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Vault
 
   if (options.overrides?.host !== undefined) setOverride(raw, ["http_host"], options.overrides.host, "--host", origins);
   if (options.overrides?.port !== undefined) setOverride(raw, ["http_port"], options.overrides.port, "--port", origins);
+  if (options.overrides?.workers !== undefined) setOverride(raw, ["workers"], options.overrides.workers, "--workers", origins);
 
   const result = parseConfig(raw);
   if (!result.ok) throw new ConfigError(result.issues.map((issue) => attribute(issue, source, origins)));

@@ -281,6 +281,11 @@ const sections = z.strictObject({
     .prefault({})
     .transform((limits) => ({ ...limits, enabled: limits.enabled && limits.per_token_per_minute > 0 })),
   max_object_size: size(1).default(5 * GiB),
+  /**
+   * Worker processes serving over one store: `auto` is one per core. A memory store lives in one
+   * process's memory, so it is always served by one.
+   */
+  workers: z.union([z.literal("auto"), integer(1, 256)]).default("auto"),
   shutdown_timeout: duration().default(30_000),
   /** The longest a request (an upload, mostly) may take to arrive whole: 408 past it. */
   request_timeout: duration(1).default(15 * 60_000),
@@ -367,6 +372,7 @@ export const configSchema = z
       auth: config.auth,
       rate_limit: config.rate_limit,
       max_object_size: config.max_object_size,
+      workers: config.workers,
       shutdown_timeout_ms: config.shutdown_timeout,
       request_timeout_ms: config.request_timeout,
       body_timeout_ms: config.body_timeout,

@@ -3,13 +3,14 @@
  * an artifact while the others wait for it), shared counters (cache statistics), rate-limit
  * windows, and the least-recently-used access index that eviction and `cache stats` read.
  *
- * Two implementations: `LocalCoordinator` (one process: today's behaviour, and the fallback of
- * the other) and `RedisCoordinator` (replicas on one bucket and one Redis). A local cross-process
- * one (worker processes on one machine) would be a third implementation of the same interface.
+ * Three implementations: `LocalCoordinator` (one process, and the fallback of the Redis one),
+ * `ClusterCoordinator` (the worker processes of one vault, through their primary process, which
+ * runs a `LocalCoordinator` for them) and `RedisCoordinator` (replicas on one bucket and one
+ * Redis; each worker of a replica talks to Redis itself).
  */
 
 /** What `/health` says about coordination. */
-export type CoordinationHealth = { readonly mode: "alone" } | { readonly mode: "redis"; readonly redis: "up" | "down" };
+export type CoordinationHealth = { readonly mode: "alone" } | { readonly mode: "workers" } | { readonly mode: "redis"; readonly redis: "up" | "down" };
 
 /** The right to do one piece of work (download one artifact, run eviction) among the replicas. */
 export interface Lease {
@@ -23,6 +24,12 @@ export interface Lease {
   stillHeld(): Promise<boolean>;
   /** Gives the lease up (idempotent) and wakes those waiting for it. */
   release(): Promise<void>;
+  /**
+   * Tells those waiting for this lease how to follow the work while it runs (the download's spool
+   * file, for workers on one machine: `noteOf`). Absent where waiters cannot use it (replicas on
+   * other machines).
+   */
+  publish?(note: string): void;
 }
 
 /** The cache statistics every replica adds to and any replica reads. */
@@ -81,6 +88,11 @@ export interface Coordinator {
   claim(resource: string): Promise<Lease | undefined>;
   /** Resolves once another replica's lease on `resource` has ended (released or expired). */
   released(resource: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * What the holder of `resource` published about its work (`Lease.publish`), as soon as it does;
+   * undefined if its lease ends first or nobody holds it. Only where leases can publish.
+   */
+  noteOf?(resource: string): Promise<string | undefined>;
   /** Adds to a shared counter (batched; never fails the request that counts). */
   count(name: CounterName, delta?: number): void;
   /** Totals over every replica (or this one's alone, when the shared ones cannot be read). */

@@ -62,6 +62,8 @@ export interface ServerDependencies {
   readonly rateLimit: RateLimitSettings;
   /** Rate-limit windows (and `/health`'s account of coordination) come from here. */
   readonly coordinator: Coordinator;
+  /** Which worker process this is, when the vault runs several (`/health` says). */
+  readonly worker?: { readonly id: number; readonly count: number };
   /** The vault's face: proxy routes per backend over the artifact cache. */
   readonly vault?: {
     readonly backends: readonly Backend[];
@@ -206,7 +208,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     handler: async () => {
       const coordination = deps.coordinator.health();
       const degraded = coordination.mode === "redis" && coordination.redis === "down";
-      return { status: degraded ? "degraded" : "healthy", service: "artifact-vault", version: VERSION, coordination };
+      return { status: degraded ? "degraded" : "healthy", service: "artifact-vault", version: VERSION, coordination, ...(deps.worker === undefined ? {} : { worker: { ...deps.worker, pid: process.pid } }) };
     },
   });
   rejectOtherMethods(app, "/health", ["GET", "HEAD"]);

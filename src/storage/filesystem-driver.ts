@@ -14,19 +14,23 @@
  * - An object file is `[body][JSON trailer][16-byte footer]` (`object-file.ts`): reads stream a byte
  *   range of the body straight from the file; `stat` reads only the tail.
  * - A write streams the body into a staging file in the SAME directory as the final file
- *   (`.tmp-<random>`, a name no key produces) while hashing it, appends trailer and footer, fsyncs
- *   the file, then renames it over the final name — or, for create-only writes, link()s it to the
- *   final name (which fails atomically with EEXIST if the key exists) and unlinks the staging name —
- *   and fsyncs the directory (and any directories it created). Readers see the old object or the
+ *   (`.tmp-<pid><random>`: the writing process's pid in 8 hex digits, then 16 random ones; a name no
+ *   key produces) while hashing it, appends trailer and footer, fsyncs the file, then renames it
+ *   over the final name — or, for create-only writes, link()s it to the final name (which fails
+ *   atomically with EEXIST if the key exists) and unlinks the staging name — and fsyncs the
+ *   directory (and any directories it created). Readers see the old object or the
  *   whole new one; a reader that already opened the old file keeps reading the old bytes.
- * - Overwrites and compare-and-swap hold a per-key in-process lock for the commit step (check the
+ * - Overwrites and compare-and-swap hold a per-key lock for the commit step (check the
  *   precondition, read the previous createdAt, append the trailer, fsync, rename); bodies stream
- *   without it.
+ *   without it. The lock is in-process, or held among the processes sharing the store
+ *   (`StoreSharing`, below).
  * - Open walks `objects/` with readdir only (no file opens) to rebuild the in-memory sorted key
  *   index that answers `list`, and removes staging files left by interrupted writes: a crashed write
- *   never shows up as an object. Files whose footer is invalid are found when they are opened
- *   (stat/read): they are reported through `onWarning` and treated as missing, never served.
- *   Entries that are not the canonical path of a key are reported and ignored.
+ *   never shows up as an object. When processes share the store, a staging file named with the
+ *   pid of another live process is that process's write in progress, and is kept. Files whose
+ *   footer is invalid are found when they are opened (stat/read): they are reported through
+ *   `onWarning` and treated as missing, never served. Entries that are not the canonical path of a
+ *   key are reported and ignored.
  * - Delete unlinks the file, then removes empty parent directories best-effort; writes retry
  *   mkdir+create when such an rmdir races them.
  * - Permissions: files (staging, imported and object files) are `file_mode` (default 0600) and the
@@ -56,7 +60,11 @@
  * users from planting anything at all; anyone running as the service's user (or root) is trusted.
  *
  * Assumptions: a case-sensitive filesystem (keys `a` and `A` are distinct files), POSIX rename and
- * link semantics, and ONE server process per root (the key lock and the index live in memory).
+ * link semantics, and ONE server process per root — or the worker processes of one vault sharing
+ * it through `StoreSharing` (`sharing`): the key lock is then taken through the primary process,
+ * and every change is announced to the other workers (their key index and held small objects)
+ * before the operation resolves. Other setups — two separate vaults on one root — are still not
+ * supported: each would keep its own lock and index.
  * The root path must leave room for the longest encoded key under PATH_MAX: at most about 940 bytes.
  */
 import { randomBytes } from "node:crypto";
@@ -73,6 +81,7 @@ import { KeyLock } from "./key-lock.js";
 import { CorruptObjectError, encodeObjectTail, parseWholeObject, readObjectTail, readObjectTailSync } from "./object-file.js";
 import { PathDecoder, keyToNames, keyToRelativePath } from "./object-path.js";
 import { SortedKeyIndex } from "./sorted-key-index.js";
+import type { StoreChange, StoreSharing } from "./store-sharing.js";
 import type {
   HeldObject,
   ListOptions,
@@ -97,6 +106,29 @@ import {
 
 /** Staging files start with this; encoded names never start with `.`. */
 export const STAGING_PREFIX = ".tmp-";
+/** After the prefix: the writer's pid (8 hex digits), then 16 random ones. */
+const STAGING_NAME = /^\.tmp-([0-9a-f]{8})[0-9a-f]{16}$/;
+/** The largest pid kill(2) takes as one process (pid_t is 32-bit; above is a process group). */
+const MAX_PID = 0x7fffffff;
+/**
+ * Staging files of writes in progress in THIS process, whatever driver instance owns them: the
+ * walk must not take them for crash leftovers. Process-wide because a file named with this
+ * process's pid is a leftover exactly when no write of this process owns it (the pid of a
+ * previous process reused, as in containers that restart with the same pids).
+ */
+const liveStaging = new Set<string>();
+// A process that exits mid-write (a worker whose primary died is ended by node:cluster at once)
+// takes its staging files with it, rather than leave them for the next walk — which keeps a file
+// whose writer's pid is still alive, and might run while this process is still exiting.
+process.on("exit", () => {
+  for (const file of liveStaging) {
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  }
+});
 /**
  * The longest path below `objects/` a key or its staging file can take: about 3 bytes per key byte
  * plus chunk suffixes, plus a staging name in place of a short file name (checked by the unit tests).
@@ -131,6 +163,11 @@ export interface FilesystemDriverOptions extends FilesystemStoreOptions {
   readonly scanSliceMs?: number;
   /** The start-up walk begins once this resolves (tests hold it to work while the index is not built). */
   readonly scanGate?: Promise<void>;
+  /**
+   * Set when other processes (the vault's workers) serve this same store: the commit lock and the
+   * news of every change go through it. One per driver instance (per namespace).
+   */
+  readonly sharing?: StoreSharing;
 }
 
 /** What `open` found. */
@@ -151,15 +188,22 @@ export class FilesystemDriver implements StorageDriver {
   readonly indexed: Promise<FilesystemOpenReport>;
   readonly #index = new SortedKeyIndex<true>();
   #indexReady = false;
-  /** Staging files of writes in progress: the walk must not take them for crash leftovers. */
-  readonly #liveStaging = new Set<string>();
+  /**
+   * Keys another process removed while the start-up walk runs: the walk does not index them
+   * unless stored again since. Defensive: a directory's readdir and its keys are one synchronous
+   * step and an announcement arrives after its unlink, so the walk should never see such a key.
+   */
+  readonly #removedWhileWalking = new Set<string>();
   readonly #locks = new KeyLock();
+  readonly #sharing: StoreSharing | undefined;
   /**
    * Small objects (one read of at most `SMALL_OBJECT_BYTES` holds them whole) as last read: a hot
    * object is answered with no open, read, close, path check or trailer parse — nginx's
-   * `open_file_cache`, for the bytes as well. Sound because this process is the store's only
-   * writer (one server process per root): every write, import and delete drops the key once its
-   * change is in place, and a read is synchronous, so no read of the old file lands after that.
+   * `open_file_cache`, for the bytes as well. Sound because every writer of the store drops the
+   * key once its change is in place, before the operation resolves: this process in `#stored` /
+   * `#removed`, and every other process sharing the store by announcing the change, which drops
+   * the key here before its write or delete is answered. A read is synchronous, so no read of the
+   * old file lands after that.
    */
   readonly #small = new HeldObjects(SMALL_OBJECT_CACHE_BYTES);
   readonly #fsync: boolean;
@@ -180,16 +224,22 @@ export class FilesystemDriver implements StorageDriver {
     this.#dirMode = directoryMode(this.#fileMode);
     this.#clock = options.clock ?? (() => new Date());
     this.#warn = warn;
+    this.#sharing = options.sharing;
+    this.#sharing?.onChange((change) => this.#changedElsewhere(change));
+    const shared = this.#sharing !== undefined;
     const gate = options.scanGate ?? Promise.resolve();
     this.indexed = gate.then(() => scanObjects(
       this.objectsDir,
-      (key) => this.#index.set(key, true),
+      (key) => {
+        if (!this.#removedWhileWalking.has(key)) this.#index.set(key, true);
+      },
       warn,
-      (file) => this.#liveStaging.has(file),
+      (file, name) => liveStaging.has(file) || (shared && writtenByOtherLiveProcess(name)),
       options.scanSliceMs ?? SCAN_SLICE_MS,
     )).then(
       (report) => {
         this.#indexReady = true;
+        this.#removedWhileWalking.clear();
         return report;
       },
     );
@@ -201,11 +251,38 @@ export class FilesystemDriver implements StorageDriver {
   #stored(key: string): void {
     this.#index.set(key, true);
     this.#small.delete(key);
+    this.#removedWhileWalking.delete(key);
   }
 
   #removed(key: string): void {
     this.#index.delete(key);
     this.#small.delete(key);
+  }
+
+  /**
+   * Runs `fn` holding `key`'s commit lock: among all processes sharing the store, or in this one.
+   * Each change is applied here and announced inside `fn` (`#announce`), so processes apply the
+   * changes of one key in the order they were made. Announcing after the lock is released would
+   * let a write's "stored" and a following delete's "removed" arrive in the other order, leaving
+   * another process's index without a key that exists (read as missing) or listing a removed one.
+   */
+  #withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.#sharing === undefined ? this.#locks.run(key, fn) : this.#sharing.withKeyLock(key, fn);
+  }
+
+  /** Tells the other processes sharing the store that `key`'s change is in place (after `#stored` / `#removed`). */
+  async #announce(key: string, removed: boolean): Promise<void> {
+    await this.#sharing?.announce({ key, removed });
+  }
+
+  /** Another process changed `key`: this process's index and held copy follow. */
+  #changedElsewhere({ key, removed }: StoreChange): void {
+    if (removed) {
+      this.#removed(key);
+      if (!this.#indexReady) this.#removedWhileWalking.add(key);
+    } else {
+      this.#stored(key);
+    }
   }
 
   /** Whether the key may exist: the index knows once it is built; until then, ask the disk. */
@@ -357,7 +434,7 @@ export class FilesystemDriver implements StorageDriver {
       const writer = new StagingWriter(staging.handle);
       // The last bytes may stay in the writer's buffer: the commit flushes them with the trailer.
       const summary = await consumeBody(body, checked, (chunk) => writer.write(chunk));
-      const committed = await this.#locks.run(key, () => this.#commit(key, location, staging!, writer, summary, checked));
+      const committed = await this.#withKeyLock(key, () => this.#commit(key, location, staging!, writer, summary, checked));
       handleOpen = false;
       staging = undefined;
       if (this.#fsync) await this.#syncDirectories(dir, committed.createdDir);
@@ -369,7 +446,7 @@ export class FilesystemDriver implements StorageDriver {
         if (handleOpen) await staging.handle.close().catch(() => undefined);
         await unlink(staging.path).catch(() => undefined);
       }
-      if (livePath !== undefined) this.#liveStaging.delete(livePath);
+      if (livePath !== undefined) liveStaging.delete(livePath);
     }
   }
 
@@ -414,6 +491,7 @@ export class FilesystemDriver implements StorageDriver {
       }
     }
     this.#stored(key);
+    await this.#announce(key, false);
     return { info, createdDir: staging.createdDir };
   }
 
@@ -430,7 +508,7 @@ export class FilesystemDriver implements StorageDriver {
     const location = this.#locate(key);
     const { dir, file: target } = location;
     try {
-      const committed = await this.#locks.run(key, async () => {
+      const committed = await this.#withKeyLock(key, async () => {
         this.#checkOpen();
         const current = this.#mayExist(key) ? await this.#statFile(key, location) : undefined;
         checkPreconditions(key, current, checkWriteOptions({ ifNoneMatch: options.ifNoneMatch, ifMatch: options.ifMatch }));
@@ -459,6 +537,7 @@ export class FilesystemDriver implements StorageDriver {
           }
         }
         this.#stored(key);
+        await this.#announce(key, false);
         return { info, createdDir };
       });
       if (committed === undefined) return await this.#importByCopy(key, file, options);
@@ -494,7 +573,7 @@ export class FilesystemDriver implements StorageDriver {
     const location = this.#locate(key);
     const { dir, file } = location;
     try {
-      const removed = await this.#locks.run(key, async () => {
+      const removed = await this.#withKeyLock(key, async () => {
         const unsafe = this.#checkPath(key, location);
         if (unsafe !== undefined) {
           // Behind a link (reported, never followed), or its directory is gone. (A link in place
@@ -510,6 +589,7 @@ export class FilesystemDriver implements StorageDriver {
           return false;
         }
         this.#removed(key);
+        await this.#announce(key, true);
         return true;
       });
       if (removed) {
@@ -630,8 +710,8 @@ export class FilesystemDriver implements StorageDriver {
     let createdDir: string | undefined;
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW;
     for (let attempt = 1; ; attempt++) {
-      const stagingPath = path.join(location.dir, STAGING_PREFIX + randomBytes(12).toString("hex"));
-      this.#liveStaging.add(stagingPath);
+      const stagingPath = path.join(location.dir, stagingName());
+      liveStaging.add(stagingPath);
       let handle: FileHandle | undefined;
       try {
         createdDir = higher(createdDir, await this.#prepareDirectories(key, location));
@@ -641,7 +721,7 @@ export class FilesystemDriver implements StorageDriver {
         fchmodSync(handle.fd, this.#fileMode);
         return { path: stagingPath, handle, createdDir };
       } catch (error) {
-        this.#liveStaging.delete(stagingPath);
+        liveStaging.delete(stagingPath);
         if (handle !== undefined) {
           await handle.close().catch(() => undefined);
           await unlink(stagingPath).catch(() => undefined);
@@ -901,6 +981,29 @@ async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
+/** A fresh staging name: the prefix, this process's pid, 16 random hex digits (24 in all). */
+function stagingName(): string {
+  return STAGING_PREFIX + (process.pid >>> 0).toString(16).padStart(8, "0") + randomBytes(8).toString("hex");
+}
+
+/**
+ * Whether a staging file's name says another process that is still alive writes it (its write
+ * in progress, in a store shared by several processes). A name whose pid does not parse, or this
+ * process's own pid (a write of this process is in `liveStaging`), is a leftover.
+ */
+function writtenByOtherLiveProcess(name: string): boolean {
+  const match = STAGING_NAME.exec(name);
+  if (match === null) return false;
+  const pid = Number.parseInt(match[1] ?? "", 16);
+  if (!(pid > 0 && pid <= MAX_PID) || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0); // signal 0: only checks that the process exists
+    return true;
+  } catch (error) {
+    return errorCode(error) === "EPERM"; // exists, run by another user; ESRCH: gone
+  }
+}
+
 interface ScanDirectory {
   readonly abs: string;
   /** Relative to the objects directory, `/`-separated. */
@@ -921,13 +1024,13 @@ interface ScanDirectory {
  * Walks `objects/` and reports every key. Each directory is read and its keys reported in one
  * synchronous step (no await in between), so a delete or write running meanwhile can never leave
  * a key indexed that is gone, or miss one; the walk yields between directories. Staging files are
- * crash leftovers (one process per root) unless `isLive` says a write in progress owns them.
+ * crash leftovers unless `isLive` (given the path and the name) says a write in progress owns them.
  */
 async function scanObjects(
   objectsDir: string,
   onKey: (key: string) => void,
   warn: (message: string) => void,
-  isLive: (file: string) => boolean,
+  isLive: (file: string, name: string) => boolean,
   sliceMs: number,
 ): Promise<FilesystemOpenReport> {
   let objects = 0;
@@ -956,7 +1059,7 @@ async function scanObjects(
       const abs = `${directory.abs}${path.sep}${name}`;
       const rel = directory.rel === "" ? name : `${directory.rel}/${name}`;
       if (name.startsWith(STAGING_PREFIX) && entry.isFile()) {
-        if (isLive(abs)) continue;
+        if (isLive(abs, name)) continue;
         try {
           unlinkSync(abs);
           removedStagingFiles++;

@@ -3,6 +3,7 @@ import { FilesystemDriver } from "./filesystem-driver.js";
 import { MemoryDriver } from "./memory-driver.js";
 import type { StorageDriver } from "./storage-driver.js";
 import type { StoreConfig } from "./store-config.js";
+import type { StoreSharing } from "./store-sharing.js";
 
 /** What the composition root can hand every driver (all optional). */
 export interface StorageDriverDeps {
@@ -14,6 +15,11 @@ export interface StorageDriverDeps {
    * object-API key, whatever its scope, can read or overwrite a cached artifact.
    */
   readonly namespace?: string;
+  /**
+   * How the vault's worker processes share a filesystem store (its commit lock and the news of
+   * each change): one per driver, i.e. per namespace. The memory and S3 drivers ignore it.
+   */
+  readonly sharing?: StoreSharing;
 }
 
 type ConfigOf<T extends StoreConfig["type"]> = Extract<StoreConfig, { type: T }>["config"];
@@ -31,6 +37,7 @@ const FACTORIES: DriverFactories = {
       ...config,
       ...(deps.namespace === undefined ? {} : { namespace: deps.namespace }),
       ...(deps.onWarning === undefined ? {} : { onWarning: deps.onWarning }),
+      ...(deps.sharing === undefined ? {} : { sharing: deps.sharing }),
     }),
   // The namespace is a key prefix below the configured one (`<prefix>cache/`). Loaded only when
   // configured: the AWS SDK costs ~25 MB of memory in every vault that does not use it.
