@@ -71,6 +71,10 @@ interface FollowNote {
   readonly digest: ArtifactRef["digest"];
 }
 
+/** The names under which the workers share a remembered 404 and a revalidation (`Coordinator.remember`). */
+const notFoundFact = (key: string): string => `404:${key}`;
+const validatedFact = (key: string): string => `validated:${key}`;
+
 /** How often a follower that caught up with another worker's download looks for more. */
 const FOLLOW_POLL_MS = 5;
 const FOLLOW_CHUNK = 1024 * 1024;
@@ -255,6 +259,8 @@ export class ArtifactCache implements ArtifactSource {
   async purge(key: string): Promise<boolean> {
     this.#revalidatedAt.delete(key);
     this.#negative.delete(key);
+    this.#coordinator.remember?.(notFoundFact(key), 0);
+    this.#coordinator.remember?.(validatedFact(key), 0);
     return this.index.remove(key);
   }
 
@@ -285,11 +291,26 @@ export class ArtifactCache implements ArtifactSource {
     const opened = await this.#driver.open(key);
     if (opened === undefined) {
       const same = ref.staleFallback?.exact === true ? await this.#standIn(ref) : undefined;
-      return same === undefined ? this.#miss(ref, fetchUpstream) : this.#hit(same.opened, "HIT");
+      if (same !== undefined) return this.#hit(same.opened, "HIT");
+      // Another worker of this vault may have just been told 404 for it.
+      const sharedUntil = await this.#coordinator.recall?.(notFoundFact(key));
+      if (sharedUntil !== undefined && sharedUntil > now) {
+        this.#negative.set(key, sharedUntil);
+        throw notFound(ref);
+      }
+      return this.#miss(ref, fetchUpstream);
     }
 
-    const validatedAt = Math.max(Number(opened.info.metadata[META.fetchedAt] ?? 0), this.#revalidatedAt.get(key) ?? 0);
+    const storedAt = Number(opened.info.metadata[META.fetchedAt] ?? 0);
+    let validatedAt = Math.max(storedAt, this.#revalidatedAt.get(key) ?? 0);
     if (decideFreshness(ref.freshness, validatedAt, now) === "fresh") return this.#hit(opened, "HIT");
+    // Another worker of this vault may have revalidated it since.
+    const shared = await this.#coordinator.recall?.(validatedFact(key));
+    if (shared !== undefined && shared > validatedAt) {
+      this.#revalidatedAt.set(key, shared);
+      validatedAt = shared;
+      if (decideFreshness(ref.freshness, validatedAt, now) === "fresh") return this.#hit(opened, "HIT");
+    }
     return this.#revalidate(ref, opened, fetchUpstream);
   }
 
@@ -370,7 +391,7 @@ export class ArtifactCache implements ArtifactSource {
       return this.#hit(stale, "STALE");
     }
     if (outcome.kind === "not-modified") {
-      this.#revalidatedAt.set(key, this.#clock());
+      this.#validated(key);
       return this.#hit(stale, "REVALIDATED");
     }
     await stale.close();
@@ -378,7 +399,7 @@ export class ArtifactCache implements ArtifactSource {
       // Another replica asked upstream just now: what it left in the store is current.
       const current = await this.#driver.open(key);
       if (current === undefined) return this.#miss(ref, fetchUpstream);
-      this.#revalidatedAt.set(key, this.#clock());
+      this.#validated(key);
       return this.#hit(current, "REVALIDATED");
     }
     if (outcome.kind === "not-found") {
@@ -765,8 +786,16 @@ export class ArtifactCache implements ArtifactSource {
     return (expiresInSeconds) => presign(info.key, expiresInSeconds);
   }
 
+  /** The upstream just said the stored copy is current (here, and to the other workers). */
+  #validated(key: string): void {
+    const now = this.#clock();
+    this.#revalidatedAt.set(key, now);
+    this.#coordinator.remember?.(validatedFact(key), now);
+  }
+
   #rememberNotFound(key: string): void {
     if (this.#negativeTtlMs <= 0) return;
+    this.#coordinator.remember?.(notFoundFact(key), this.#clock() + this.#negativeTtlMs);
     if (this.#negative.size >= NEGATIVE_CACHE_LIMIT) {
       const oldest = this.#negative.keys().next().value;
       if (oldest !== undefined) this.#negative.delete(oldest);

@@ -20,6 +20,9 @@ export interface HubPorts {
 
 type Handler = (worker: number, args: unknown[]) => unknown;
 
+/** Shared facts kept at most (the oldest are forgotten first: each worker then asks upstream itself). */
+const MAX_FACTS = 100_000;
+
 export class ClusterHub {
   readonly coordinator = new LocalCoordinator();
   readonly #leases = new Map<string, { worker: number; lease: Lease; note?: string }>();
@@ -30,6 +33,8 @@ export class ClusterHub {
   readonly #lockHolders = new Map<string, { worker: number; unlock: () => void }>();
   readonly #announcements = new Map<number, { waiting: Set<number>; done: () => void }>();
   readonly #gone = new Set<number>();
+  /** Facts the workers share (`Coordinator.remember`), oldest first. */
+  readonly #facts = new Map<string, number>();
   #nextAnnouncement = 1;
   readonly #handlers: ReadonlyMap<string, Handler>;
 
@@ -41,6 +46,8 @@ export class ClusterHub {
       [COORDINATION_OPS.released, (_worker, [resource]) => c.released(String(resource))],
       [COORDINATION_OPS.publish, (worker, [resource, note]) => this.#publish(worker, String(resource), String(note))],
       [COORDINATION_OPS.noteOf, (_worker, [resource]) => this.#noteOf(String(resource))],
+      [COORDINATION_OPS.remember, (_worker, [name, value]) => this.#remember(String(name), Number(value))],
+      [COORDINATION_OPS.recall, (_worker, [name]) => this.#facts.get(String(name)) ?? null],
       [COORDINATION_OPS.count, (_worker, [name, delta]) => c.count(name as CounterName, Number(delta))],
       [COORDINATION_OPS.counters, () => c.countersNow()],
       [COORDINATION_OPS.rateHit, (_worker, [bucket, windowMs]) => c.rateHitNow(String(bucket), Number(windowMs))],
@@ -75,6 +82,16 @@ export class ClusterHub {
   /** A worker id in use again (a replacement): it is alive. */
   workerStarted(worker: number): void {
     this.#gone.delete(worker);
+  }
+
+  #remember(name: string, value: number): void {
+    this.#facts.delete(name);
+    if (value === 0) return;
+    if (this.#facts.size >= MAX_FACTS) {
+      const oldest = this.#facts.keys().next().value;
+      if (oldest !== undefined) this.#facts.delete(oldest);
+    }
+    this.#facts.set(name, value);
   }
 
   #claim(worker: number, resource: string): number | null {

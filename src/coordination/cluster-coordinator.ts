@@ -27,6 +27,8 @@ export const COORDINATION_OPS = {
   released: "coordination.released",
   publish: "coordination.publish",
   noteOf: "coordination.noteOf",
+  remember: "coordination.remember",
+  recall: "coordination.recall",
   count: "coordination.count",
   counters: "coordination.counters",
   rateHit: "coordination.rateHit",
@@ -117,6 +119,14 @@ export class ClusterCoordinator implements Coordinator {
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  remember(name: string, value: number): void {
+    this.link.post(COORDINATION_OPS.remember, name, value);
+  }
+
+  async recall(name: string): Promise<number | undefined> {
+    return ((await this.link.call(COORDINATION_OPS.recall, name)) as number | null) ?? undefined;
   }
 
   count(name: CounterName, delta = 1): void {

@@ -93,6 +93,14 @@ export interface Coordinator {
    * undefined if its lease ends first or nobody holds it. Only where leases can publish.
    */
   noteOf?(resource: string): Promise<string | undefined>;
+  /**
+   * Shares a small fact with the other processes of this vault — an upstream 404 remembered until
+   * a time, when an entry was last revalidated — so that none of them asks upstream again for what
+   * another just learnt. 0 forgets it. Only where processes share a machine's memory (workers);
+   * elsewhere each process keeps its own.
+   */
+  remember?(name: string, value: number): void;
+  recall?(name: string): Promise<number | undefined>;
   /** Adds to a shared counter (batched; never fails the request that counts). */
   count(name: CounterName, delta?: number): void;
   /** Totals over every replica (or this one's alone, when the shared ones cannot be read). */

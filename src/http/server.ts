@@ -21,7 +21,6 @@ import { registerAdminRoutes } from "./admin-routes.js";
 import { rejectOtherMethods } from "./reject-methods.js";
 import { requestIdFrom } from "./request-id.js";
 import { redactUrl } from "./url-redaction.js";
-import { FailedAuthThrottle } from "../auth/failed-auth-throttle.js";
 import { clientErrorResponder, HEADERS_TIMEOUT_MS, serverWithTimeouts } from "./client-errors.js";
 import { errorRendererOf } from "../upstreams/backend-types.js";
 import type { ServerResponse } from "node:http";
@@ -46,6 +45,7 @@ declare module "fastify" {
 }
 
 const BEARER_CHALLENGE = 'Bearer realm="artifact-vault"';
+const FAILED_AUTH_WINDOW_MS = 60_000;
 
 export interface RateLimitSettings {
   readonly enabled: boolean;
@@ -124,13 +124,19 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null));
 
-  // Failed authentication is throttled per address on every route that authenticates.
-  const failedAuth =
-    deps.rateLimit.enabled && deps.rateLimit.perIpPerMinute > 0 ? new FailedAuthThrottle({ limit: deps.rateLimit.perIpPerMinute }) : undefined;
-  const refuse = (request: FastifyRequest, message: string): VaultError => {
-    const wait = failedAuth?.failed(request.ip);
-    if (wait !== undefined) {
-      return new VaultError("rate_limited", `too many failed authentications from this address: try again in ${wait} s`, { retryAfterSeconds: wait });
+  // Failed authentication is throttled per address on every route that authenticates: past
+  // `per_ip_per_minute` failures in a minute the address gets 429 instead of 401 until the minute
+  // is over, so token guessing costs a minute per that many tries. Counted in the coordinator's
+  // windows, so the limit holds across the workers (and the replicas) of the vault. Requests
+  // with a valid token are never counted here.
+  const failedAuthLimit = deps.rateLimit.enabled && deps.rateLimit.perIpPerMinute > 0 ? deps.rateLimit.perIpPerMinute : undefined;
+  const refuse = async (request: FastifyRequest, message: string): Promise<VaultError> => {
+    if (failedAuthLimit !== undefined) {
+      const window = await deps.coordinator.rateHit(`failed-auth:${request.ip}`, FAILED_AUTH_WINDOW_MS);
+      if (window.count > failedAuthLimit) {
+        const wait = Math.max(1, Math.ceil(window.resetInMs / 1000));
+        return new VaultError("rate_limited", `too many failed authentications from this address: try again in ${wait} s`, { retryAfterSeconds: wait });
+      }
     }
     return new VaultError("unauthenticated", message, { challenge: request.routeOptions.config.challenge ?? BEARER_CHALLENGE });
   };
@@ -147,10 +153,10 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
       const proxied = request.originalUrl !== request.url && request.headers.authorization === undefined;
       principal = deps.authenticator.authenticate(proxied ? header(request, "proxy-authorization") : request.headers.authorization);
     } catch (error) {
-      if (error instanceof VaultError && error.kind === "unauthenticated") throw refuse(request, error.message);
+      if (error instanceof VaultError && error.kind === "unauthenticated") throw await refuse(request, error.message);
       throw error;
     }
-    if (principal === undefined) throw refuse(request, "missing credentials: send a token");
+    if (principal === undefined) throw await refuse(request, "missing credentials: send a token");
     requireScope(principal, scope);
     request.principal = principal;
   });

@@ -47,6 +47,7 @@ const FACTORIES: DriverFactories = {
       ...config,
       ...(deps.namespace === undefined ? {} : { namespace: deps.namespace }),
       ...(deps.onWarning === undefined ? {} : { onWarning: deps.onWarning }),
+      ...(deps.sharing === undefined ? {} : { sharing: deps.sharing }),
     });
   },
 };

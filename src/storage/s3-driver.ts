@@ -20,6 +20,7 @@ import { compareUtf8 } from "../core/utf8-order.js";
 import type { ByteRange } from "../core/byte-range.js";
 import { importByWrite } from "./import-file.js";
 import { KeyLock } from "./key-lock.js";
+import type { StoreSharing } from "./store-sharing.js";
 import { createS3Client, detectConditionalWrites, type ConditionalWrites } from "./s3-client.js";
 import { decodeDescription, encodeDescription } from "./s3-description.js";
 import { isConditionalConflict, isMissingObject, isNotImplemented, isPreconditionFailed, s3Error, s3Status } from "./s3-errors.js";
@@ -118,6 +119,8 @@ export interface S3DriverOptions extends S3StoreOptions {
   readonly maxNameBytes?: number;
   /** Staging objects and multipart uploads older than this are swept at open (default 24 h). */
   readonly staleUploadMs?: number;
+  /** The workers of one vault: the emulated conditional writes' per-key lock is then theirs in common. */
+  readonly sharing?: StoreSharing;
 }
 
 interface Current {
@@ -148,6 +151,7 @@ export class S3Driver implements StorageDriver {
   readonly #maxCopyObjectSize: number;
   readonly #copyPartSize: number;
   readonly #lock = new KeyLock();
+  readonly #sharing: StoreSharing | undefined;
   #closed = false;
   #warnedForeign = false;
   /** The start-up sweep (tests wait for it). */
@@ -155,6 +159,7 @@ export class S3Driver implements StorageDriver {
 
   private constructor(options: S3DriverOptions, client: S3Client, root: string, conditionalWrites: ConditionalWrites) {
     this.#client = client;
+    this.#sharing = options.sharing;
     this.#bucket = options.bucket_name;
     this.#where = `"${options.bucket_name}"${options.endpoint_url === undefined ? "" : ` at ${options.endpoint_url}`}`;
     this.#names = new ObjectNames(`${root}objects/`, options.maxNameBytes);
@@ -609,8 +614,10 @@ export class S3Driver implements StorageDriver {
       return info;
     };
     if (this.conditionalWrites === "emulated") {
-      // Every commit of the key in this process takes its turn, so a check and its write are one step here.
-      return this.#lock.run(key, async () => {
+      // Every commit of the key in this process (in this vault's workers, when shared) takes its
+      // turn, so a check and its write are one step here.
+      const locked = <T>(fn: () => Promise<T>): Promise<T> => (this.#sharing === undefined ? this.#lock.run(key, fn) : this.#sharing.withKeyLock(key, fn));
+      return locked(async () => {
         if (!conditional) return this.#storing(key, () => run({}, version(current)));
         const now = await this.#head(key);
         checkPreconditions(key, now?.info, checked);
