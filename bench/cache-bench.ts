@@ -23,11 +23,15 @@
  * its own) against a vault on the filesystem driver, with the S3 server's share of the CPU;
  *
  * `replicas`: a herd of cold GETs of one artifact spread over 3 vault processes on one S3 bucket
- * and one Redis (`coordination`), against the same herd sent to one of them.
+ * and one Redis (`coordination`), against the same herd sent to one of them;
  *
- * The systems under test (the vault, nginx proxy_cache with one worker, the registry proxy, Verdaccio) run on
- * core 0; the load generators and the upstreams (which stand in for remote servers) on core 1. Everything lives in a
- * temp dir that is removed at the end, whatever happens. See bench/README.md.
+ * `workers`: the vault with `workers: 2` against nginx proxy_cache with `worker_processes 2`, both
+ * on every core (no taskset), with the vault with `workers: 1` and nginx with one worker for
+ * scale: the 4 KiB hits (wrk req/s, p99, CPU per request) and the large hit with 4 clients (MB/s).
+ *
+ * Elsewhere the systems under test (the vault with `workers: 1`, nginx proxy_cache with one worker, the registry
+ * proxy, Verdaccio) run on core 0; the load generators and the upstreams (which stand in for remote servers) on
+ * core 1. Everything lives in a temp dir that is removed at the end, whatever happens. See bench/README.md.
  */
 import { spawnSync } from "node:child_process";
 import { linkSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -38,7 +42,7 @@ import { parseArgs } from "node:util";
 import { request as undiciRequest } from "undici";
 import { curlTimed, writeRandomFile, type TimedTransfer } from "./lib/curl.js";
 import { dockerRegistryVersion, pushBlob, pushManifest, startDockerRegistry } from "./lib/docker-registry.js";
-import { makeWorkDir, pinCpus, requireTools, type CpuLayout } from "./lib/environment.js";
+import { makeWorkDir, onAllCores, pinCpus, requireTools, type CpuLayout } from "./lib/environment.js";
 import { BenchClient } from "./lib/http-client.js";
 import { runBenchmark, UsageError } from "./lib/lifecycle.js";
 import { countRequests, startNginxProxyCache, startNginxUpstream, type NginxUpstream } from "./lib/nginx.js";
@@ -51,11 +55,11 @@ import { s3RequestsBetween, startS3Server, startVaultsOnFsAndS3 } from "./lib/s3
 import { best } from "./lib/stats.js";
 import type { SystemUnderTest } from "./lib/system-under-test.js";
 import { expectBytes } from "./lib/verify.js";
-import { startVault, VAULT_CLI, vaultIsBuilt } from "./lib/vault.js";
+import { startVault, VAULT_CLI, vaultHasWorkers, vaultIsBuilt } from "./lib/vault.js";
 import { startVerdaccioProxy, verdaccioVersion } from "./lib/verdaccio.js";
 import { runWrk, type WrkLoad, type WrkResult } from "./lib/wrk.js";
 
-const SECTIONS = ["small", "large", "miss", "herd", "rss", "oci", "npm", "s3", "replicas"] as const;
+const SECTIONS = ["small", "large", "miss", "herd", "rss", "oci", "npm", "s3", "replicas", "workers"] as const;
 type Section = (typeof SECTIONS)[number];
 /** The sections that measure the `http` backend against nginx proxy_cache. */
 const HTTP_SECTIONS: readonly Section[] = ["small", "large", "miss", "herd", "rss"];
@@ -414,8 +418,11 @@ interface LargeHits {
   seconds: number;
 }
 
-/** Large hits from each target (the caches, and the Node ceiling), rounds rotating the order. */
-async function largeHits(caches: readonly Target[], options: Options, cpus: CpuLayout): Promise<Map<string, LargeHits>> {
+/**
+ * Large hits from each target (the caches, and the Node ceiling), rounds rotating the order: with
+ * 1 client, then with 4 at once (or just the `clientCounts` given).
+ */
+async function largeHits(caches: readonly Target[], options: Options, cpus: CpuLayout, clientCounts: readonly (1 | 4)[] = [1, 4]): Promise<Map<string, LargeHits>> {
   const results = new Map<string, LargeHits>(
     caches.map((target) => [
       target.name,
@@ -423,7 +430,7 @@ async function largeHits(caches: readonly Target[], options: Options, cpus: CpuL
     ]),
   );
   const name = "large/hit.bin";
-  for (const clients of [1, 4]) {
+  for (const clients of clientCounts) {
     for (let round = 0; round < options.rounds; round++) {
       for (const target of rotate(caches, round)) {
         const entry = results.get(target.name);
@@ -1461,6 +1468,134 @@ async function replicaHerd(options: Options, cpus: CpuLayout, workDir: string, v
   }
 }
 
+// ------------------------------------------------------------------------------------------------
+// workers: the vault with `workers: 2` against nginx with 2 worker processes, on every core
+
+/** Worker processes in the `workers` section: the issue's 2-core machine, one per core. */
+const WORKERS = 2;
+const vaultWithWorkers = (workers: number): string => `vault workers:${workers}`;
+const nginxWithWorkers = (workers: number): string => `nginx ${workers} worker${workers === 1 ? "" : "s"}`;
+
+/**
+ * The `workers` section: its own nginx upstream (load core, as elsewhere; idle during hits) with
+ * the hit rows' files; in front of it the vault with `workers: 2` and nginx proxy_cache with
+ * `worker_processes 2`, and for scale the vault with `workers: 1` and nginx with one worker — all
+ * four, and wrk and curl, on every core. Children inherit the harness's CPU affinity, so it leaves
+ * its load-core pin (`onAllCores`) while it starts them and runs the load: nothing here is pinned.
+ * Checked like the other hit rows, then the same 4 KiB hits (wrk) and large hits (4 curls at once).
+ */
+async function workersScaling(options: Options, cpus: CpuLayout, workDir: string, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
+  if (!(await vaultHasWorkers())) throw new UsageError(`--only workers: ${VAULT_CLI} has no workers setting (a build from before it)`);
+  const dir = join(workDir, "workers");
+  const mib = options.largeBytes / MiB;
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const upstream = await startNginxUpstream(join(dir, "upstream"), cpus.load, { rateBytesPerSecond: options.rateBytesPerSecond, name: "workers upstream" });
+    stops.push(() => upstream.stop());
+    const files = new UpstreamFiles(upstream.root, join(dir, "blobs"));
+    log(`workers: writing the upstream's files: ${SMALL_FILES} × 4 KiB, ${mib} MiB`);
+    files.writeSmall();
+    files.writeLarge(options.largeBytes);
+    // No pin for the systems nor for wrk and curl (`cpu: undefined`, and the harness unpinned meanwhile).
+    const everyCore: CpuLayout = { ...cpus, server: undefined, load: undefined };
+
+    await onAllCores(cpus, async () => {
+      const startVaultWith = async (workers: number): Promise<SystemUnderTest> => {
+        const server = await startVault({
+          dir: join(dir, `vault-${workers}`),
+          cpu: everyCore.server,
+          nodeFlags: vaultFlags,
+          name: `vault-${workers}`,
+          extraConfig: { workers, ...filesBackend(upstream) },
+        });
+        stops.push(() => server.stop());
+        if (server.workers !== workers) throw new Error(`${server.name}: asked for workers: ${workers}, runs ${server.workers}`);
+        // Proxy routes are anonymous: no token.
+        return { ...server, name: vaultWithWorkers(workers), headers: {} };
+      };
+      const startNginxWith = async (workers: number): Promise<SystemUnderTest> => {
+        const server = await startNginxProxyCache(join(dir, `nginx-${workers}`), everyCore.server, upstream.baseUrl, { name: nginxWithWorkers(workers), workers });
+        stops.push(() => server.stop());
+        return server;
+      };
+      const systems = [await startVaultWith(WORKERS), await startNginxWith(WORKERS), await startVaultWith(1), await startNginxWith(1)];
+      const [v2, n2, v1, n1] = systems.map((system) => system.name) as [string, string, string, string];
+      const caches = systems.map(cacheTarget);
+      log(`workers: checking the bytes (sha256) of ${systems.map((system) => `${system.name} (${system.pids.length} process${system.pids.length === 1 ? "" : "es"})`).join(", ")}`);
+      const verified = await verify(files, caches, directTarget(upstream), options);
+
+      const small = await smallHits(dir, caches, options, everyCore);
+      const best4k = (name: string): WrkResult | undefined => bestRound(small, name);
+      const usPerRequest = (r: WrkResult | undefined): number | undefined => (r === undefined ? undefined : (r.serverCpu / r.opsPerSecond) * 1e6);
+      const label = `workers: cache hit 4 KiB ×${options.connections}`;
+      const info = { target: "–", pass: undefined };
+      const smallRow = (unit: string, figure: (r: WrkResult | undefined) => number | undefined, vault: string, against: string): Row => ({
+        measurement: `${label}, ${vault}`,
+        unit,
+        vault: figure(best4k(vault)),
+        reference: figure(best4k(against)),
+        against,
+        ...info,
+      });
+      const reqs = (r: WrkResult | undefined): number | undefined => r?.opsPerSecond;
+      const p99 = (r: WrkResult | undefined): number | undefined => r?.p99Ms;
+      rows.push(
+        smallRow("req/s", reqs, v2, n2),
+        smallRow("req/s", reqs, v2, v1),
+        smallRow("req/s", reqs, v1, n1),
+        smallRow("p99 ms", p99, v2, n2),
+        smallRow("p99 ms", p99, v1, n1),
+        smallRow("CPU µs/req", usPerRequest, v2, n2),
+        smallRow("CPU µs/req", usPerRequest, v1, n1),
+      );
+
+      const large = await largeHits(caches, options, everyCore, [4]);
+      const mbs = (name: string): number | undefined => {
+        const rates = large.get(name)?.four ?? [];
+        return rates.length === 0 ? undefined : best(rates) / MB;
+      };
+      const largeRow = (vault: string, against: string): Row => ({
+        measurement: `workers: cache hit ${mib} MiB, 4 clients, ${vault}`,
+        unit: "MB/s",
+        vault: mbs(vault),
+        reference: mbs(against),
+        against,
+        ...info,
+      });
+      rows.push(largeRow(v2, n2), largeRow(v2, v1), largeRow(v1, n1));
+
+      const scaling = (more: number | undefined, one: number | undefined): string => (more === undefined || one === undefined || one === 0 ? "?" : `${(more / one).toFixed(2)}×`);
+      const largeCpu = (name: string): string => {
+        const r = large.get(name);
+        const perRequest = r === undefined || r.fourCpu.requests === 0 ? "?" : Math.round((r.fourCpu.cpuSeconds / r.fourCpu.requests) * 1e6).toLocaleString("en-US");
+        return `${name} ${cpuShare(r)} (${perRequest} µs/req)`;
+      };
+      notes.push(
+        `workers section: the vault with workers: ${WORKERS} (a primary process and ${WORKERS} node:cluster workers sharing one listening socket, ` +
+          `connections handed out round-robin, and one filesystem store) and nginx proxy_cache with worker_processes ${WORKERS} (accept_mutex off, ` +
+          `no reuseport: nginx's defaults), and for scale the vault with workers: 1 (one process) and nginx with 1 worker; each with its own cache ` +
+          `in front of its own nginx upstream (load core, idle during hits) with the hit rows' files. Layout: the four systems and the load ` +
+          `generators (wrk -t1, curl) run WITHOUT taskset, on all ${cpus.cores} cores (the harness, otherwise pinned to the load core, leaves its pin ` +
+          `while it starts them and runs the load, since children inherit it): the load generator shares the cores with the server, so these rows ` +
+          `measure the whole machine, not one core each. Server CPU is summed over the vault's primary and its workers and over nginx's workers ` +
+          `(not the master), in % of one core. Bytes checked (sha256) before timing for ${verified} (MISS, then HIT; and a cold ${mib} MiB file). ` +
+          `No targets: the rows are information.`,
+        `workers 4 KiB hits: ${SMALL_FILES} files fetched once through each cache, then wrk -t1 -c${options.connections} --latency over them, ` +
+          `${options.warmup} s warm-up + ${options.seconds} s, best of ${options.wrkRounds} round(s) rotating the order of the four. Server CPU in the ` +
+          `best round: ${systems.map((system) => `${system.name} ${cpuPerRequest(best4k(system.name))}`).join(", ")}. Scaling (${WORKERS} workers ÷ 1): ` +
+          `vault ${scaling(reqs(best4k(v2)), reqs(best4k(v1)))}, nginx ${scaling(reqs(best4k(n2)), reqs(best4k(n1)))} in req/s.`,
+        `workers ${mib} MiB hits: 4 curls -o /dev/null at once, each on a new connection, best of ${options.rounds} round(s) rotating the order; ` +
+          `4 × ${mib} MiB ÷ the slowest client's time. Server CPU over these runs (share of one core, CPU per request): ` +
+          `${systems.map((system) => largeCpu(system.name)).join(", ")}. Scaling (${WORKERS} workers ÷ 1): vault ${scaling(mbs(v2), mbs(v1))}, ` +
+          `nginx ${scaling(mbs(n2), mbs(n1))} in MB/s.`,
+        ...wrkErrorNote(small, "workers section's wrk runs"),
+      );
+    });
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseOptions();
   const has = (section: Section): boolean => options.sections.has(section);
@@ -1470,7 +1605,7 @@ async function main(): Promise<void> {
       "wrk",
       "taskset",
       "curl",
-      ...(httpSections || has("npm") || has("s3") || has("replicas") ? ["nginx"] : []),
+      ...(httpSections || has("npm") || has("s3") || has("replicas") || has("workers") ? ["nginx"] : []),
       ...(has("oci") ? ["docker-registry"] : []),
       ...(has("npm") ? ["tar"] : []),
       ...(has("replicas") ? ["redis-server"] : []),
@@ -1495,7 +1630,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const notes: string[] = [
     cpus.note +
-      (httpSections || has("npm") || has("s3") || has("replicas") ? "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server" : ""),
+      (httpSections || has("npm") || has("s3") || has("replicas") || has("workers") ? "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server" : ""),
   ];
   const loadBefore = loadavg()[0] ?? 0;
   if (httpSections) await httpCache(options, cpus, workDir, vaultFlags, rows, notes);
@@ -1503,6 +1638,7 @@ async function main(): Promise<void> {
   if (has("npm")) await npmPackages(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("s3")) await s3Hits(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("replicas")) await replicaHerd(options, cpus, workDir, vaultFlags, rows, notes);
+  if (has("workers")) await workersScaling(options, cpus, workDir, vaultFlags, rows, notes);
 
   if (profileDir !== undefined) notes.push(`vault CPU profiles (.cpuprofile, open in Chrome DevTools): ${profileDir}`);
   const loadAfter = loadavg()[0] ?? 0;
@@ -1521,6 +1657,7 @@ async function main(): Promise<void> {
     ...(verdaccio !== undefined ? [`Verdaccio ${verdaccio} as a caching proxy (npm rows)`] : []),
     ...(has("s3") ? ["the vault on the filesystem driver (S3 rows; S3 server: the tests' s3rver)"] : []),
     ...(has("replicas") ? [`1 replica (the ${options.replicas}-replica herd)`] : []),
+    ...(has("workers") ? [`${nginxVersion()} proxy_cache with ${WORKERS} workers and with 1, and the vault with workers: 1 (workers rows)`] : []),
   ];
   const title =
     `artifact-vault cache benchmark — ${new Date().toISOString().slice(0, 16)}Z, node ${process.version}, ` +

@@ -1,7 +1,7 @@
 /**
  * Debian's nginx as a reference system, run unprivileged-safe from a temp dir: `daemon off`, one
- * worker (so it gets the same single core as the vault), every path (pid, logs, temp dirs) inside
- * the run's directory, listening on a free 127.0.0.1 port.
+ * worker (so it gets the same single core as the vault) unless asked for more, every path (pid,
+ * logs, temp dirs) inside the run's directory, listening on a free 127.0.0.1 port.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
@@ -20,10 +20,13 @@ export interface NginxOptions {
   /** Extra directives inside `http { }` (e.g. proxy_cache_path for a cache benchmark). */
   readonly httpExtra?: string;
   readonly name?: string;
+  /** `worker_processes` (default 1). */
+  readonly workers?: number;
 }
 
 export async function startNginx(options: NginxOptions): Promise<SystemUnderTest> {
   const { dir } = options;
+  const workerCount = options.workers ?? 1;
   const port = await freePort();
   for (const sub of ["logs", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"]) {
     mkdirSync(join(dir, sub), { recursive: true });
@@ -33,7 +36,7 @@ export async function startNginx(options: NginxOptions): Promise<SystemUnderTest
   const user = process.getuid?.() === 0 ? `user ${userInfo().username};\n` : "";
   const conf = `${user}daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${workerCount};
 pid ${join(dir, "nginx.pid")};
 error_log ${join(dir, "logs/error.log")} warn;
 events { worker_connections 4096; }
@@ -76,7 +79,7 @@ ${options.serverBody}
   });
   // With a proxy_cache_path the master also runs a cache manager and a cache loader: not workers.
   const workers = childPids(server.pid).filter((pid) => commandLine(pid).startsWith("nginx: worker process"));
-  if (workers.length !== 1) throw new Error(`nginx: expected 1 worker, found ${workers.length}`);
+  if (workers.length !== workerCount) throw new Error(`nginx: expected ${workerCount} worker(s), found ${workers.length}`);
   return {
     name: options.name ?? "nginx",
     baseUrl,
@@ -153,20 +156,22 @@ ${options.locations ?? ""}`,
  * same URLs as the vault's http backend (`/files/<path>` is `<upstream>/<path>`), one fetch per
  * key (`proxy_cache_lock on`: the others wait for it to be cached), 200s kept for an hour, the
  * cache in the run's dir, keep-alive connections to the upstream, and `X-Cache` set from
- * `$upstream_cache_status` (HIT, MISS, ...) like the vault's header.
+ * `$upstream_cache_status` (HIT, MISS, ...) like the vault's header. One worker unless
+ * `options.workers` says more (they share the cache's keys zone, as any nginx's workers do).
  */
 export async function startNginxProxyCache(
   dir: string,
   cpu: number | undefined,
   upstreamUrl: string,
-  name = "nginx",
+  options: { readonly name?: string; readonly workers?: number } = {},
 ): Promise<SystemUnderTest> {
   const upstream = new URL(upstreamUrl);
   mkdirSync(join(dir, "cache"), { recursive: true });
   return startNginx({
     dir,
     cpu,
-    name,
+    name: options.name ?? "nginx",
+    workers: options.workers,
     httpExtra: `  proxy_cache_path ${join(dir, "cache")} levels=1:2 keys_zone=artifacts:16m max_size=200g inactive=1d use_temp_path=off;
   upstream origin {
     server ${upstream.host};

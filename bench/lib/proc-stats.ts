@@ -1,6 +1,6 @@
 /**
  * Linux /proc readings for the processes under test: CPU time (was the server saturated?),
- * resident memory now and at its peak, and child pids (nginx's worker).
+ * resident memory now and at its peak, and child pids (nginx's workers, a vault's worker processes).
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -38,6 +38,33 @@ export function childPids(pid: number): number[] {
     if (fields !== undefined && Number(fields[1]) === pid) children.push(Number(entry));
   }
   return children;
+}
+
+/**
+ * Every process below `pid` (children, their children, ...), from one pass over /proc: e.g. the
+ * worker processes a vault with `workers: N` forks (node:cluster), whose CPU and memory are the
+ * vault's as much as its primary's.
+ */
+export function descendantPids(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    if (fields === undefined) continue;
+    const parent = Number(fields[1]);
+    let list = children.get(parent);
+    if (list === undefined) children.set(parent, (list = []));
+    list.push(Number(entry));
+  }
+  const found: number[] = [];
+  const pending = [pid];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    for (const child of children.get(next) ?? []) {
+      found.push(child);
+      pending.push(child);
+    }
+  }
+  return found;
 }
 
 /** The process's command line as `ps` shows it (nginx sets it to "nginx: worker process"). */

@@ -6,7 +6,10 @@ export interface SystemUnderTest {
   readonly baseUrl: string;
   /** Headers every request sends (the vault's `Authorization`; harmless for nginx). */
   readonly headers: Readonly<Record<string, string>>;
-  /** Processes whose CPU and memory are this system's (nginx: its worker, not the master). */
+  /**
+   * Processes whose CPU and memory are this system's, summed (nginx: its workers, not the master;
+   * a vault with `workers: N`: its primary and its N worker processes).
+   */
   readonly pids: readonly number[];
   /**
    * A process the system relies on that is measured apart from it (the S3 server behind a vault

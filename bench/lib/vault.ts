@@ -1,11 +1,13 @@
 /**
  * The artifact-vault under test: the built CLI (`dist/src/cli/main.js`), started with a config in
- * the run's temp dir on a free 127.0.0.1 port, with a fresh read/write/delete token.
+ * the run's temp dir on a free 127.0.0.1 port, with a fresh read/write/delete token, and
+ * `workers: 1` (one process, as the one-core comparisons assume) unless the caller asks for more.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, waitForHttp } from "./environment.js";
+import { descendantPids } from "./proc-stats.js";
 import { runChecked, startServer, tail } from "./processes.js";
 import type { SystemUnderTest } from "./system-under-test.js";
 
@@ -18,6 +20,16 @@ export const VAULT_CLI =
 
 export function vaultIsBuilt(): boolean {
   return existsSync(VAULT_CLI);
+}
+
+let workersSupport: Promise<boolean> | undefined;
+
+/**
+ * Whether this build knows `workers` (its `serve --help` names `--workers`). A build from before
+ * it rejects the key, and always runs one process anyway.
+ */
+export function vaultHasWorkers(): Promise<boolean> {
+  return (workersSupport ??= runChecked(process.execPath, [VAULT_CLI, "serve", "--help"]).then((help) => help.includes("--workers")));
 }
 
 /** Creates a token with the given scopes in `tokensFile`; the plaintext is the CLI's last line. */
@@ -41,7 +53,10 @@ export interface VaultOptions {
   readonly dataDir?: string;
   /** Reuse a token already in `<dir>/tokens.json` instead of creating one. */
   readonly token?: string;
-  /** Extra top-level config keys (e.g. `backends`, `cache` for the cache benchmark). */
+  /**
+   * Extra top-level config keys (e.g. `backends`, `cache` for the cache benchmark). Without a
+   * `workers` key the vault gets `workers: 1`.
+   */
   readonly extraConfig?: Readonly<Record<string, unknown>>;
   /** Node flags, e.g. `["--cpu-prof", "--cpu-prof-dir=..."]` to profile a run. */
   readonly nodeFlags?: readonly string[];
@@ -55,6 +70,8 @@ export interface VaultOptions {
 export interface VaultServer extends SystemUnderTest {
   readonly token: string;
   readonly dataDir: string;
+  /** Its worker processes (`workers: N`); 1: the vault serves in its own process. */
+  readonly workers: number;
 }
 
 export async function startVault(options: VaultOptions): Promise<VaultServer> {
@@ -76,6 +93,7 @@ export async function startVault(options: VaultOptions): Promise<VaultServer> {
     storage: { stores: { local: { type: "filesystem", config: { root_path: dataDir } } }, main: "local" },
     auth: { tokens_file: tokensFile },
     rate_limit: { enabled: false },
+    ...((await vaultHasWorkers()) ? { workers: 1 } : {}),
     ...options.extraConfig,
   };
   const configFile = join(dir, "config.yml");
@@ -97,14 +115,24 @@ export async function startVault(options: VaultOptions): Promise<VaultServer> {
     timeoutMs: options.readyTimeoutMs ?? 60_000,
     gaveUp: () => (server.exited() ? `the vault exited at start:\n${tail(logFile)}` : undefined),
   });
+  // With `workers: N` the vault is a primary and N worker processes (node:cluster): its CPU and
+  // memory are theirs together. The primary forks them all before any listens, so they are there
+  // once /health answers. (A worker replaced later is not followed: a run where one dies is void.)
+  const asked = typeof config.workers === "number" ? config.workers : undefined;
+  const workerPids = descendantPids(server.pid);
+  if (asked !== undefined && asked > 1 && workerPids.length !== asked) {
+    await server.stop();
+    throw new Error(`${name}: workers: ${asked}, but ${workerPids.length} worker process(es) under pid ${server.pid}`);
+  }
   return {
     name,
     baseUrl,
     headers: { authorization: `Bearer ${token}` },
-    pids: [server.pid],
+    pids: [server.pid, ...workerPids],
     logFile,
     token,
     dataDir,
+    workers: Math.max(1, workerPids.length),
     stop: () => server.stop(),
   };
 }
