@@ -178,6 +178,7 @@ describe("ClusterHub with ClusterCoordinators", () => {
     assert.deepEqual([(await one.rateHit("ip:1", 60_000)).count, (await two.rateHit("ip:1", 60_000)).count, (await two.rateHit("ip:2", 60_000)).count], [1, 2, 1]);
 
     one.access.record("pypi/a", 10, 1);
+    await one.access.isSeeded();
     two.access.record("npm/b", 5, 2);
     two.access.record("pypi/c", 1, 3);
     await two.access.isSeeded();

@@ -63,6 +63,9 @@ export function usageToWire(usage: AccessUsage): WireUsage {
 export class ClusterCoordinator implements Coordinator {
   readonly shared = true;
   readonly access: AccessIndex;
+  /** Counts of this event-loop turn, summed: one post per counter per turn, not one per hit. */
+  readonly #pendingCounts = new Map<CounterName, number>();
+  #countsScheduled = false;
 
   constructor(
     private readonly link: CoordinationLink,
@@ -130,10 +133,21 @@ export class ClusterCoordinator implements Coordinator {
   }
 
   count(name: CounterName, delta = 1): void {
-    this.link.post(COORDINATION_OPS.count, name, delta);
+    this.#pendingCounts.set(name, (this.#pendingCounts.get(name) ?? 0) + delta);
+    if (this.#countsScheduled) return;
+    this.#countsScheduled = true;
+    // At the end of this event-loop turn: the hits of every request the turn handled, summed.
+    setImmediate(() => this.#postCounts());
+  }
+
+  #postCounts(): void {
+    this.#countsScheduled = false;
+    for (const [name, delta] of this.#pendingCounts) this.link.post(COORDINATION_OPS.count, name, delta);
+    this.#pendingCounts.clear();
   }
 
   async counters(): Promise<Counters> {
+    this.#postCounts();
     const totals = (await this.link.call(COORDINATION_OPS.counters)) as Partial<Counters>;
     const counters = zeroCounters();
     for (const name of COUNTER_NAMES) counters[name] = totals[name] ?? 0;
@@ -150,30 +164,50 @@ export class ClusterCoordinator implements Coordinator {
 }
 
 class ClusterAccessIndex implements AccessIndex {
+  /** Uses of this event-loop turn, the last per key: a hot key is one record per turn. */
+  readonly #pending = new Map<string, { size: number; at: number }>();
+  #scheduled = false;
+
   constructor(private readonly link: CoordinationLink) {}
 
   record(key: string, size: number, at: number): void {
-    this.link.post(COORDINATION_OPS.record, key, size, at);
+    this.#pending.delete(key); // re-inserted last: the records leave in the order of last use
+    this.#pending.set(key, { size, at });
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.#postRecords());
+  }
+
+  /** Sends what is pending; every call of this index does so first, so nothing overtakes a record. */
+  #postRecords(): void {
+    this.#scheduled = false;
+    for (const [key, { size, at }] of this.#pending) this.link.post(COORDINATION_OPS.record, key, size, at);
+    this.#pending.clear();
   }
 
   async forget(key: string): Promise<void> {
+    this.#postRecords();
     await this.link.call(COORDINATION_OPS.forget, key);
   }
 
   async usage(): Promise<AccessUsage> {
+    this.#postRecords();
     const wire = (await this.link.call(COORDINATION_OPS.usage)) as WireUsage;
     return { entries: wire.entries, bytes: wire.bytes, byBackend: new Map(wire.byBackend) };
   }
 
   async oldest(limit: number): Promise<AccessRecord[]> {
+    this.#postRecords();
     return (await this.link.call(COORDINATION_OPS.oldest, limit)) as AccessRecord[];
   }
 
   async isSeeded(): Promise<boolean> {
+    this.#postRecords();
     return (await this.link.call(COORDINATION_OPS.isSeeded)) as boolean;
   }
 
   async seed(records: readonly AccessRecord[], done: boolean): Promise<void> {
+    this.#postRecords();
     await this.link.call(COORDINATION_OPS.seed, records, done);
   }
 }

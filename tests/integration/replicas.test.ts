@@ -230,6 +230,8 @@ async function writeConfig(shared: Shared, name: string, options: { redisUrl?: s
     "http_host: 127.0.0.1",
     "http_port: 0",
     "log_level: info",
+    // One process per replica: what is tested here is the replicas' coordination (workers.test.ts has the workers').
+    "workers: 1",
     "shutdown_timeout: 5s",
     `auth: {tokens_file: ${JSON.stringify(shared.tokensFile)}}`,
     `storage: {stores: {s3: {type: s3, config: ${JSON.stringify(store)}}}, main: s3}`,
