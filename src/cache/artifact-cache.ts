@@ -69,6 +69,8 @@ interface FollowNote {
   readonly size: number;
   readonly headers: FillHeaders;
   readonly digest: ArtifactRef["digest"];
+  /** The download is whole and verified (being committed). */
+  readonly verified?: boolean;
 }
 
 /** The names under which the workers share a remembered 404 and a revalidation (`Coordinator.remember`). */
@@ -133,11 +135,15 @@ export interface HeldHit {
  * tail, a 304, a 404 — or `elsewhere`: another replica held the key's fill lease and has since
  * let it go, so the store has its result (or nothing, if its download failed).
  */
+/**
+ * `stored`: another process had the artifact whole and verified before this request asked (it
+ * only waited for the commit): the request is a hit, as it would be in one process.
+ */
 type UpstreamOutcome =
-  | { readonly kind: "fill"; readonly fill: Fill }
+  | { readonly kind: "fill"; readonly fill: Fill; readonly stored?: boolean }
   | { readonly kind: "not-modified" }
   | { readonly kind: "not-found" }
-  | { readonly kind: "elsewhere" };
+  | { readonly kind: "elsewhere"; readonly stored?: boolean };
 
 /** Memory for small immutable entries served from a store that holds none itself (`#heldImmutable`). */
 const HELD_IMMUTABLE_BYTES = 32 * 1024 * 1024;
@@ -356,6 +362,7 @@ export class ArtifactCache implements ArtifactSource {
         // Another replica fetched it meanwhile: its copy is in the store (unless it failed).
         const opened = await this.#driver.open(ref.cacheKey);
         if (opened !== undefined) {
+          if (outcome.stored === true) return this.#hit(opened, "HIT");
           this.#coordinator.count("misses");
           return this.#hit(opened, "MISS", false);
         }
@@ -367,7 +374,7 @@ export class ArtifactCache implements ArtifactSource {
       this.#logger.warn({ key: ref.cacheKey, standIn: standIn.key, reason: (error as VaultError).message }, "upstream unavailable; serving an equivalent stale copy");
       return this.#hit(standIn.opened, "STALE");
     }
-    if (outcome.kind === "fill") return this.#serveFill(outcome.fill);
+    if (outcome.kind === "fill") return this.#serveFill(outcome.fill, outcome.stored === true ? "HIT" : "MISS");
     if (outcome.kind === "not-found") throw notFound(ref);
     // A 304 to an unconditional request: the upstream is confused; say so.
     throw new VaultError("upstream_failed", "upstream answered 304 to an unconditional request");
@@ -449,11 +456,12 @@ export class ArtifactCache implements ArtifactSource {
   }
 
   /** Serves a fresh download; one that already finished is served from the store. */
-  async #serveFill(fill: Fill): Promise<CachedArtifact> {
-    if (fill.state === "running" || fill.state === "committing") return this.#fromFill(fill, "MISS");
+  async #serveFill(fill: Fill, status: "MISS" | "HIT" = "MISS"): Promise<CachedArtifact> {
+    if (fill.state === "running" || fill.state === "committing") return this.#fromFill(fill, status);
     if (fill.state === "failed") throw fill.error ?? new VaultError("upstream_failed", "download failed");
     const opened = await this.#driver.open(fill.ref.cacheKey);
     if (opened === undefined) throw new VaultError("internal", "a committed artifact is missing from the store");
+    if (status === "HIT") return this.#hit(opened, "HIT");
     this.#coordinator.count("misses");
     return this.#hit(opened, "MISS", false);
   }
@@ -497,7 +505,8 @@ export class ArtifactCache implements ArtifactSource {
         const now = await this.#driver.stat(ref.cacheKey);
         if (now !== undefined && now.etag !== current?.etag) {
           await lease.release();
-          return await this.#relay(ref);
+          // Stored by another process between our look in the store and the claim: a hit.
+          return { ...(await this.#relay(ref)), stored: true };
         }
       }
       const outcome = await this.#startExchange(ref, validators, fetchUpstream, lease, current);
@@ -514,7 +523,7 @@ export class ArtifactCache implements ArtifactSource {
    * per request — for a herd spread over replicas, one store read per replica. Its digest is
    * checked again on the way. Small entries, or none: `elsewhere` (each asker opens the store).
    */
-  async #relay(ref: ArtifactRef): Promise<UpstreamOutcome> {
+  async #relay(ref: ArtifactRef): Promise<Extract<UpstreamOutcome, { kind: "fill" | "elsewhere" }>> {
     const key = ref.cacheKey;
     const opened = await this.#driver.open(key);
     if (opened === undefined) return { kind: "elsewhere" };
@@ -564,6 +573,11 @@ export class ArtifactCache implements ArtifactSource {
     const published = await this.#coordinator.noteOf?.(resource);
     if (published === undefined) return undefined;
     const note = JSON.parse(published) as FollowNote;
+    if (note.verified === true) {
+      // Whole and verified already, being committed: wait for that, then it is a hit.
+      await this.#coordinator.released(resource);
+      return { ...(await this.#relay(ref)), stored: true };
+    }
     let spool: FileHandle;
     try {
       spool = await open(note.spoolPath, "r");
@@ -640,7 +654,10 @@ export class ArtifactCache implements ArtifactSource {
     // Other worker processes waiting for this lease can tail the spool (`#follow`) when they know
     // where it ends: the store's trailer is appended to this very file at commit.
     if (size !== undefined && lease.publish !== undefined) {
-      lease.publish(JSON.stringify({ spoolPath: fill.spoolPath, size, headers, digest: verifiedRef.digest } satisfies FollowNote));
+      const note: FollowNote = { spoolPath: fill.spoolPath, size, headers, digest: verifiedRef.digest };
+      lease.publish(JSON.stringify(note));
+      // From here on, those who ask get a hit once it is committed, as they would in this process.
+      fill.onVerified(() => lease.publish?.(JSON.stringify({ ...note, verified: true } satisfies FollowNote)));
     }
     // If the upstream breaks off, the rest is fetched and follows on in the same body.
     const decision = decideResume({

@@ -154,6 +154,7 @@ export class Fill {
       this.sha256 = sha256Hex;
       this.state = "committing";
       this.#events.emit("progress");
+      this.#events.emit("verified");
       this.info = await commit(this.spoolPath, { size: this.bytesWritten, sha256: sha256Hex });
       this.state = "committed";
       this.#settle.resolve(this.info);
@@ -220,6 +221,11 @@ export class Fill {
         this.readerDone();
       },
     };
+  }
+
+  /** Calls `listener` once the whole artifact has arrived and passed verification (before it is committed). */
+  onVerified(listener: () => void): void {
+    this.#events.once("verified", listener);
   }
 
   /** @internal SpoolReader's view of the spool. */
