@@ -130,6 +130,7 @@ export async function startWorkers(options: PrimaryOptions): Promise<RunningWork
         described = { storage: report.storage, backends: report.backends };
         listening.add(id);
         restartPause.delete(id);
+        if (started) logger.info({ worker: id, pid: worker.process.pid }, `worker ${id} is serving again`);
         if (!started && listening.size === count) {
           started = true;
           settleStart.resolve();
