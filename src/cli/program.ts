@@ -5,6 +5,7 @@ import { processIo, type CliIo } from "./cli-io.js";
 import { registerObjectsCommand } from "./objects-command.js";
 import { registerCacheCommand } from "./cache-command.js";
 import { registerServeCommand, type ServeDeps } from "./serve-command.js";
+import { registerSetupCommand } from "./setup-command.js";
 import { registerTokensCommand } from "./tokens-command.js";
 
 export function packageVersion(): string {
@@ -32,6 +33,7 @@ export function buildProgram(io: CliIo, serveDeps: ServeDeps = {}): Command {
   registerTokensCommand(program, io);
   registerObjectsCommand(program, io);
   registerCacheCommand(program, io);
+  registerSetupCommand(program, io);
   return program;
 }
 
