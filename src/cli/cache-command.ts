@@ -6,7 +6,9 @@
  * - `stats [--json]` shows hit/miss counters, bytes served, sizes per backend;
  * - `purge KEY | --prefix P | --all` forgets entries (stored copy, freshness, remembered 404);
  * - `fills [--json] [--once]` shows downloads in progress: live bars on standard error while it
- *   is a terminal, until none remain; one listing otherwise.
+ *   is a terminal, until none remain; one listing otherwise;
+ * - `warm ...` fills the cache ahead of builds, through the vault (`warm/warm-command.ts`; it
+ *   needs no admin token: only the proxy routes' read token, if they need one).
  *
  * `--url`/`$VAULT_URL` and `--api-key`/`$VAULT_API_KEY` as for `objects`. Exit codes:
  * 0 ok, 1 runtime failure (refused token, unreachable server), 2 bad usage (no API key, bad flags).
@@ -17,6 +19,7 @@ import { CliError, usageError } from "./cli-errors.js";
 import { DEFAULT_VAULT_URL, vaultUrl, type ConnectionOptions } from "./vault-connection.js";
 import type { CliIo } from "./cli-io.js";
 import type { ProgressOutput } from "./transfer-progress.js";
+import { registerWarmCommand } from "./warm/warm-command.js";
 
 /** Entries asked for per page by `ls` (the API's maximum). */
 const LS_PAGE = 1000;
@@ -72,12 +75,13 @@ interface FillJson {
 export function registerCacheCommand(program: Command, io: CliIo, deps: CacheDeps = {}): void {
   const cache = program
     .command("cache")
-    .description("inspect the pull-through cache, purge entries, and watch downloads in progress (needs an admin token)")
+    .description("inspect the pull-through cache, purge entries, watch downloads in progress (needs an admin token), and warm it ahead of builds")
     .addHelpText(
       "after",
       `
 Every subcommand takes --url (default: $VAULT_URL, else ${DEFAULT_VAULT_URL}) and --api-key
-(default: $VAULT_API_KEY), a token with the admin scope. Cache keys are <backend>/<path>.
+(default: $VAULT_API_KEY), a token with the admin scope (warm: a read token, if the vault's
+proxy routes need one). Cache keys are <backend>/<path>.
 Exit codes: 0 ok, 1 runtime failure (refused token, unreachable server), 2 bad usage.`,
     );
 
@@ -138,6 +142,8 @@ Exit codes: 0 ok, 1 runtime failure (refused token, unreachable server), 2 bad u
       else for (const line of await fillLines(fills)) io.out(line);
     });
   });
+
+  registerWarmCommand(cache, io, { stderr: deps.stderr, signals: deps.signals });
 }
 
 // ------------------------------------------------------------------------------------------------
