@@ -1,7 +1,9 @@
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import type { AddressInfo } from "node:net";
 import { TokenAuthenticator } from "./auth/token-authenticator.js";
-import { mainStore, type VaultConfig } from "./config/schema.js";
+import { DEFAULT_BACKENDS, mainStore, type VaultConfig } from "./config/schema.js";
+import { createLogger } from "./logger.js";
+import { Readiness, READY } from "./core/readiness.js";
 import { buildServer } from "./http/server.js";
 import { redirectHitsSettings } from "./http/redirect-hits.js";
 import { ObjectService } from "./objects/object-service.js";
@@ -10,8 +12,12 @@ import { ArtifactCache } from "./cache/artifact-cache.js";
 import type { Coordinator } from "./coordination/coordinator.js";
 import { LocalCoordinator } from "./coordination/local-coordinator.js";
 import type { StoreSharing } from "./storage/store-sharing.js";
+import type { StorageDriver } from "./storage/storage-driver.js";
 import { createBackends } from "./upstreams/backend-types.js";
 import type { Backend } from "./upstreams/backend.js";
+import type { Registry } from "prom-client";
+import { meteredBackend } from "./metrics/metered-backend.js";
+import { localExposition, VaultMetrics, type MetricsExposition } from "./metrics/vault-metrics.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -25,52 +31,7 @@ export interface RunningVault {
   close(): Promise<void>;
 }
 
-/** Secrets that must never reach a log line, wherever they appear in a logged object. */
-const REDACTED_PATHS = [
-  "req.headers.authorization",
-  "headers.authorization",
-  "authorization",
-  "*.authorization",
-  "password",
-  "*.password",
-  "token",
-  "*.token",
-  "s3_secret_key",
-  "*.s3_secret_key",
-];
-
-/** Log lines wait at most this long in memory before they are written (or until 4 KiB gather). */
-const LOG_FLUSH_MS = 200;
-
-/**
- * The service's logger: JSON lines on stdout, written in batches (every 200 ms or 4 KiB, and at
- * exit) rather than one write per line — under load the access log alone would otherwise cost a
- * system call per request, as nginx's `access_log ... buffer= flush=` avoids too. A process
- * killed with SIGKILL loses at most the last 200 ms of lines.
- */
-export function createLogger(level: VaultConfig["log_level"], fields: Record<string, unknown> = {}): Logger {
-  // Each write is whole lines of at most 4 KiB (PIPE_BUF): the workers of one vault share stdout,
-  // and writes that size are never interleaved with another process's on a pipe.
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 3072, maxWrite: 4096 });
-  // flush() does nothing while a write is in flight (that write takes what is buffered next).
-  const flusher = setInterval(() => {
-    try {
-      destination.flush();
-    } catch {
-      clearInterval(flusher); // destroyed: nothing more will be written
-    }
-  }, LOG_FLUSH_MS);
-  flusher.unref();
-  return pino(
-    {
-      level,
-      base: { service: "artifact-vault", ...fields },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
-    },
-    destination,
-  );
-}
+export { createLogger } from "./logger.js";
 
 /** What a worker process of `workers: N` puts in place of a lone vault's own parts. */
 export interface WorkerSeams {
@@ -80,10 +41,15 @@ export interface WorkerSeams {
   readonly coordinator?: Coordinator;
   /** How each filesystem store namespace ("" for the object API's) is shared with the other workers. */
   readonly storeSharing?: (store: string) => StoreSharing;
+  /**
+   * How `/metrics` shows the whole vault: given this worker's registry, answers the primary's
+   * requests for it and returns what asks every worker's (`cluster/metrics-link.ts`).
+   */
+  readonly metrics?: (registry: Registry) => MetricsExposition;
 }
 
 /** The composition root: config → storage → auth → domain → HTTP server. */
-export async function startVault(config: VaultConfig, logger: Logger = createLogger(config.log_level), seams: WorkerSeams = {}): Promise<RunningVault> {
+export async function startVault(config: VaultConfig, logger: Logger = createLogger(config.log_level, {}, { format: config.log_format }), seams: WorkerSeams = {}): Promise<RunningVault> {
   const onWarning = (message: string): void => logger.warn(message);
   const resources: Array<() => Promise<void> | void> = [];
   const releaseAll = async (): Promise<void> => {
@@ -121,8 +87,10 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     }
     const coordinator = seams.coordinator ?? (await startCoordinator(config, logger));
     resources.push(() => coordinator.close());
+    const metrics = config.metrics.enabled ? new VaultMetrics() : undefined;
     const cache = new ArtifactCache({
       coordinator,
+      observer: metrics,
       driver: cacheDriver,
       logger,
       spoolDirectory,
@@ -132,11 +100,17 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     });
     await cache.start();
     resources.push(() => cache.close());
-    const backends = await createBackends(config.backends, { logger, metadataTtlMs: config.cache.metadata_ttl_ms, artifacts: cache });
+    const created = await createBackends(config.backends, { logger, metadataTtlMs: config.cache.metadata_ttl_ms, artifacts: cache });
+    // Their upstream exchanges timed and classified for the metrics (a decorator: they do not know).
+    const backends = metrics === undefined ? created : created.map((backend) => meteredBackend(backend, metrics));
+    metrics?.watch(cache, backends.map((backend) => backend.name));
     resources.push(() => Promise.all(backends.map((backend) => backend.close())).then(() => undefined));
     served = backends.map(describeBackend);
+    // Said once per vault (by the first worker when there are several).
+    if (seams.worker === undefined || seams.worker.id === 1) noteReplacedDefaults(backends, logger);
     app = await buildServer({
       logger,
+      readiness: readinessOf(driver, cache, authenticator),
       ...(seams.worker === undefined ? {} : { worker: seams.worker }),
       timeouts: { requestMs: config.request_timeout_ms, bodyMs: config.body_timeout_ms },
       authenticator,
@@ -148,6 +122,14 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
         perIpPerMinute: config.rate_limit.per_ip_per_minute,
       },
       vault: { backends, cache, requireToken: config.auth.proxy === "token", redirectHits: redirectHitsSettings(config.cache, cacheDriver, onWarning) },
+      metrics:
+        metrics === undefined
+          ? undefined
+          : {
+              observer: metrics,
+              exposition: seams.metrics?.(metrics.registry) ?? localExposition(metrics.registry),
+              scope: config.metrics.token_required ? "read" : undefined,
+            },
     });
     await app.listen({ host: config.http_host, port: config.http_port });
   } catch (error) {
@@ -183,6 +165,35 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     backends: served,
     close: () => (closing ??= close()),
   };
+}
+
+/**
+ * What `GET /ready` waits for: the store's walk of its keys (filesystem), the cache's index, the
+ * tokens file read, the backends made. The tokens and backends are in place before the vault
+ * listens (a tokens file that cannot be read stops the start), so they read ready from the first
+ * request on; the indexes are built in the background.
+ */
+export function readinessOf(driver: StorageDriver, cache: ArtifactCache, authenticator: TokenAuthenticator): Readiness {
+  return new Readiness()
+    .track("store_index", driver.indexed, "indexing the store's keys")
+    .add("cache_index", () => {
+      if (cache.index.ready) return READY;
+      const failure = cache.index.scanFailure;
+      return failure === undefined ? "indexing the cache" : `failed: ${failure} (eviction is off until a restart)`;
+    })
+    .add("tokens", () => (authenticator.loaded ? READY : "reading the tokens file"))
+    .add("backends", () => READY);
+}
+
+/**
+ * A config that lists `backends` gets those and none of the defaults: said at start, with the
+ * default prefixes nobody serves now, so that a 404 under `/npm/` is not a surprise.
+ */
+function noteReplacedDefaults(backends: readonly Backend[], logger: Logger): void {
+  const prefixes = new Set(backends.map((backend) => backend.prefix));
+  const notServed = DEFAULT_BACKENDS.filter((backend) => !prefixes.has(String(backend.config["prefix"]))).map((backend) => `${backend.name} ${String(backend.config["prefix"])}`);
+  if (notServed.length === 0) return;
+  logger.info({ notServed }, `backends from the config replace the defaults (${DEFAULT_BACKENDS.map((backend) => backend.name).join(", ")})`);
 }
 
 /** Redis when `coordination.redis_url` is set, else this process alone; said in the log either way. */

@@ -15,8 +15,10 @@ const CHALLENGE = 'Bearer realm="artifact-vault"';
  * Authenticates requests against the tokens file (`hash` = hex SHA-256 of the token; the
  * plaintext is never stored or logged). The file is re-read when it changes: a directory watch
  * reacts at once, and a cheap stat check every few seconds covers filesystems where watches do
- * not fire. A malformed file keeps the last good set in force and logs an error; it never lets
- * a request in and never stops the server.
+ * not fire. At start, an unreadable or malformed file stops the start (`start` throws, naming
+ * the file and the reason); a missing one is no tokens yet. Later, a malformed file keeps the
+ * last good set in force and logs an error; it never lets a request in and never stops the
+ * server.
  */
 export class TokenAuthenticator {
   private byHash = new Map<string, Entry>();
@@ -24,6 +26,7 @@ export class TokenAuthenticator {
   private lastCheck = 0;
   private reloading: Promise<void> | undefined;
   private watcher: FSWatcher | undefined;
+  private loadedOnce = false;
 
   constructor(
     private readonly tokensFile: string,
@@ -31,8 +34,9 @@ export class TokenAuthenticator {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Loads the file (throws `bad_request` if it cannot be read or parsed) and starts watching it. */
   async start(): Promise<void> {
-    await this.reload();
+    await this.reload(true);
     try {
       const file = basename(this.tokensFile);
       this.watcher = watch(dirname(this.tokensFile), { persistent: false }, (_event, changed) => {
@@ -61,6 +65,11 @@ export class TokenAuthenticator {
   /** The token count in force, for health and logs. */
   get size(): number {
     return this.byHash.size;
+  }
+
+  /** Whether the file has been read (or found missing) once: the tokens are in force. */
+  get loaded(): boolean {
+    return this.loadedOnce;
   }
 
   /**
@@ -93,7 +102,8 @@ export class TokenAuthenticator {
     });
   }
 
-  private async reload(): Promise<void> {
+  /** `atStart`: a file that cannot be used throws instead of keeping the (empty) last good set. */
+  private async reload(atStart = false): Promise<void> {
     this.lastCheck = this.now();
     let signature: string;
     try {
@@ -101,6 +111,7 @@ export class TokenAuthenticator {
       signature = `${info.ino}:${info.size}:${info.mtimeMs}`;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+        if (atStart) throw unusableFile(this.tokensFile, error);
         this.logger.error({ err: error, file: this.tokensFile }, "cannot read the tokens file; keeping the last good tokens");
         return;
       }
@@ -111,8 +122,10 @@ export class TokenAuthenticator {
       const records = signature === "missing" ? [] : await readTokensFile(this.tokensFile);
       this.byHash = new Map(records.map((record) => [record.hash.toLowerCase(), entryFor(record)]));
       this.fileSignature = signature;
+      this.loadedOnce = true;
       this.logger.info({ file: this.tokensFile, tokens: records.length }, "tokens loaded");
     } catch (error) {
+      if (atStart) throw unusableFile(this.tokensFile, error);
       // Remember the signature so a broken file is reported once, not on every check.
       this.fileSignature = signature;
       this.logger.error(
@@ -153,6 +166,19 @@ function extractToken(authorization: string): string {
     return password;
   }
   throw unauthenticated(`unsupported Authorization scheme '${scheme}'`);
+}
+
+/** Why the vault does not start with this tokens file: `cannot use the tokens file F: reason`. */
+function unusableFile(file: string, error: unknown): VaultError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reasons: Record<string, string> = { EACCES: "permission denied", EPERM: "permission denied", EISDIR: "it is a directory", ENOTDIR: "a part of its path is not a directory" };
+  let reason = code === undefined ? undefined : reasons[code];
+  if (reason === undefined) {
+    const message = error instanceof Error ? error.message : String(error);
+    // The parser's messages start with the file's path: said once.
+    reason = message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;
+  }
+  return new VaultError("bad_request", `cannot use the tokens file ${file}: ${reason}; fix it, or move it away to start with no tokens`, { cause: error });
 }
 
 function unauthenticated(message: string): VaultError {

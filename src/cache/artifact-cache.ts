@@ -15,6 +15,7 @@ import type { Coordinator, Counters, Lease } from "../coordination/coordinator.j
 import { LocalCoordinator } from "../coordination/local-coordinator.js";
 import { HeldObjects } from "../storage/held-objects.js";
 import { CacheIndex } from "./cache-index.js";
+import { CoordinatorCounts, observeBoth, type CacheObserver, type CacheResult } from "./cache-events.js";
 import { DigestIndex } from "./digest-index.js";
 import { Fill, type FillHeaders } from "./fill.js";
 import { resumingBody, type ResumeSettings } from "./resuming-body.js";
@@ -41,6 +42,11 @@ export interface ArtifactCacheOptions {
    * Default: a `LocalCoordinator` (this process alone). Closed by its owner, not by the cache.
    */
   readonly coordinator?: Coordinator | undefined;
+  /**
+   * Told how each request was answered, what was served, fetched and evicted (`cache-events.ts`),
+   * besides the coordinator's counters (`cache stats`), which are always kept.
+   */
+  readonly observer?: CacheObserver | undefined;
 }
 
 /** Metadata keys kept with each cached artifact (cache administration reads them too). */
@@ -145,6 +151,9 @@ type UpstreamOutcome =
   | { readonly kind: "not-found" }
   | { readonly kind: "elsewhere"; readonly stored?: boolean };
 
+/** The cache result an `X-Cache` status counts as. */
+const RESULT_OF: Readonly<Record<CacheStatus, CacheResult>> = { HIT: "hit", MISS: "miss", STALE: "stale", REVALIDATED: "revalidated" };
+
 /** Memory for small immutable entries served from a store that holds none itself (`#heldImmutable`). */
 const HELD_IMMUTABLE_BYTES = 32 * 1024 * 1024;
 /** Entries at least this large that another replica stored are read once and shared (`#relay`). */
@@ -183,6 +192,8 @@ export class ArtifactCache implements ArtifactSource {
   readonly #digests: DigestIndex;
   readonly #ownDigestStore: StorageDriver | undefined;
   readonly #coordinator: Coordinator;
+  /** Where every count goes: the coordinator's counters, and the options' observer. */
+  readonly #observer: CacheObserver;
   /**
    * Small immutable entries as last served, for stores that hold nothing in memory themselves
    * (S3): sound across replicas, since an immutable entry's bytes never change — only its removal
@@ -201,7 +212,9 @@ export class ArtifactCache implements ArtifactSource {
     this.#resume = options.resume;
     this.maxSize = options.maxSize;
     this.#coordinator = options.coordinator ?? new LocalCoordinator(this.#clock);
-    this.index = new CacheIndex(options.driver, options.logger, options.maxSize, this.#coordinator, this.#clock);
+    const counts = new CoordinatorCounts(this.#coordinator);
+    this.#observer = options.observer === undefined ? counts : observeBoth(counts, options.observer);
+    this.index = new CacheIndex(options.driver, options.logger, options.maxSize, this.#coordinator, this.#clock, this.#observer);
     this.index.onRemove((key) => this.#heldImmutable.delete(key));
     const digestStore = options.digestIndex ?? new MemoryDriver();
     this.#ownDigestStore = options.digestIndex === undefined ? digestStore : undefined;
@@ -276,6 +289,16 @@ export class ArtifactCache implements ArtifactSource {
    * `not_found` for an upstream 404, `upstream_failed` / `upstream_timeout` otherwise.
    */
   async get(ref: ArtifactRef, fetchUpstream: UpstreamFetch): Promise<CachedArtifact> {
+    try {
+      return await this.#get(ref, fetchUpstream);
+    } catch (error) {
+      // Answers are counted where they are made; a request that got none is counted here.
+      this.#observer.result(ref.backend, isVaultError(error) && error.kind === "not_found" ? "not_found" : "error");
+      throw error;
+    }
+  }
+
+  async #get(ref: ArtifactRef, fetchUpstream: UpstreamFetch): Promise<CachedArtifact> {
     const key = ref.cacheKey;
     const now = this.#clock();
     const negativeUntil = this.#negative.get(key);
@@ -297,7 +320,7 @@ export class ArtifactCache implements ArtifactSource {
     const opened = await this.#driver.open(key);
     if (opened === undefined) {
       const same = ref.staleFallback?.exact === true ? await this.#standIn(ref) : undefined;
-      if (same !== undefined) return this.#hit(same.opened, "HIT");
+      if (same !== undefined) return this.#hit(ref.backend, same.opened, "HIT");
       // Another worker of this vault may have just been told 404 for it.
       const sharedUntil = await this.#coordinator.recall?.(notFoundFact(key));
       if (sharedUntil !== undefined && sharedUntil > now) {
@@ -309,13 +332,13 @@ export class ArtifactCache implements ArtifactSource {
 
     const storedAt = Number(opened.info.metadata[META.fetchedAt] ?? 0);
     let validatedAt = Math.max(storedAt, this.#revalidatedAt.get(key) ?? 0);
-    if (decideFreshness(ref.freshness, validatedAt, now) === "fresh") return this.#hit(opened, "HIT");
+    if (decideFreshness(ref.freshness, validatedAt, now) === "fresh") return this.#hit(ref.backend, opened, "HIT");
     // Another worker of this vault may have revalidated it since.
     const shared = await this.#coordinator.recall?.(validatedFact(key));
     if (shared !== undefined && shared > validatedAt) {
       this.#revalidatedAt.set(key, shared);
       validatedAt = shared;
-      if (decideFreshness(ref.freshness, validatedAt, now) === "fresh") return this.#hit(opened, "HIT");
+      if (decideFreshness(ref.freshness, validatedAt, now) === "fresh") return this.#hit(ref.backend, opened, "HIT");
     }
     return this.#revalidate(ref, opened, fetchUpstream);
   }
@@ -323,9 +346,10 @@ export class ArtifactCache implements ArtifactSource {
   /**
    * The fast lane of `get`, synchronous: a fresh stored copy that the store holds in memory, with
    * no download, negative entry or revalidation in the way; undefined whenever anything else
-   * would have to be decided (then `get` decides it). Counted and touched like any hit.
+   * would have to be decided (then `get` decides it). Counted and touched like any hit; its
+   * bytes count as served unless `sendsBody` is false (a HEAD).
    */
-  heldHit(ref: ArtifactRef): HeldHit | undefined {
+  heldHit(ref: ArtifactRef, sendsBody = true): HeldHit | undefined {
     const key = ref.cacheKey;
     if (this.#fills.has(key) || this.#negative.has(key)) return undefined;
     const held = this.#driver.readHeld?.(key) ?? (ref.freshness.kind === "immutable" ? this.#heldImmutable.get(key) : undefined);
@@ -335,8 +359,8 @@ export class ArtifactCache implements ArtifactSource {
       const validatedAt = Math.max(Number(info.metadata[META.fetchedAt] ?? 0), this.#revalidatedAt.get(key) ?? 0);
       if (decideFreshness(ref.freshness, validatedAt, this.#clock()) !== "fresh") return undefined;
     }
-    this.#coordinator.count("hits");
-    this.#coordinator.count("bytesFromCache", info.size);
+    this.#observer.result(ref.backend, "hit");
+    if (sendsBody) this.#observer.bytesFromCache(ref.backend, info.size);
     this.index.touched(key, info.size);
     let described = this.#described.get(info);
     if (described === undefined) {
@@ -350,7 +374,7 @@ export class ArtifactCache implements ArtifactSource {
     const fill = this.#fills.get(ref.cacheKey);
     if (fill?.state === "running" || fill?.state === "committing") return this.#fromFill(fill, "MISS", false);
     const opened = await this.#driver.open(ref.cacheKey);
-    return opened === undefined ? undefined : this.#hit(opened, "HIT", false);
+    return opened === undefined ? undefined : this.#hit(ref.backend, opened, "HIT", false);
   }
 
   async #miss(ref: ArtifactRef, fetchUpstream: UpstreamFetch): Promise<CachedArtifact> {
@@ -362,17 +386,15 @@ export class ArtifactCache implements ArtifactSource {
         // Another replica fetched it meanwhile: its copy is in the store (unless it failed).
         const opened = await this.#driver.open(ref.cacheKey);
         if (opened !== undefined) {
-          if (outcome.stored === true) return this.#hit(opened, "HIT");
-          this.#coordinator.count("misses");
-          return this.#hit(opened, "MISS", false);
+          return this.#hit(ref.backend, opened, outcome.stored === true ? "HIT" : "MISS");
         }
         if (round >= ELSEWHERE_ROUNDS) throw new VaultError("upstream_failed", `the replicas that fetched ${ref.upstreamPath} stored nothing`);
       }
     } catch (error) {
       const standIn = isUpstreamUnavailable(error) ? await this.#standIn(ref) : undefined;
       if (standIn === undefined) throw error;
-      this.#logger.warn({ key: ref.cacheKey, standIn: standIn.key, reason: (error as VaultError).message }, "upstream unavailable; serving an equivalent stale copy");
-      return this.#hit(standIn.opened, "STALE");
+      this.#logger.warn({ reqId: ref.requestId, key: ref.cacheKey, standIn: standIn.key, reason: (error as VaultError).message }, "upstream unavailable; serving an equivalent stale copy");
+      return this.#hit(ref.backend, standIn.opened, "STALE");
     }
     if (outcome.kind === "fill") return this.#serveFill(outcome.fill, outcome.stored === true ? "HIT" : "MISS");
     if (outcome.kind === "not-found") throw notFound(ref);
@@ -394,12 +416,12 @@ export class ArtifactCache implements ArtifactSource {
         await stale.close();
         throw error;
       }
-      this.#logger.warn({ key, reason: error.message }, "upstream unavailable; serving a stale copy");
-      return this.#hit(stale, "STALE");
+      this.#logger.warn({ reqId: ref.requestId, key, reason: error.message }, "upstream unavailable; serving a stale copy");
+      return this.#hit(ref.backend, stale, "STALE");
     }
     if (outcome.kind === "not-modified") {
       this.#validated(key);
-      return this.#hit(stale, "REVALIDATED");
+      return this.#hit(ref.backend, stale, "REVALIDATED");
     }
     await stale.close();
     if (outcome.kind === "elsewhere") {
@@ -407,7 +429,7 @@ export class ArtifactCache implements ArtifactSource {
       const current = await this.#driver.open(key);
       if (current === undefined) return this.#miss(ref, fetchUpstream);
       this.#validated(key);
-      return this.#hit(current, "REVALIDATED");
+      return this.#hit(ref.backend, current, "REVALIDATED");
     }
     if (outcome.kind === "not-found") {
       // Gone upstream (a deleted tag or package): stop serving it.
@@ -461,9 +483,7 @@ export class ArtifactCache implements ArtifactSource {
     if (fill.state === "failed") throw fill.error ?? new VaultError("upstream_failed", "download failed");
     const opened = await this.#driver.open(fill.ref.cacheKey);
     if (opened === undefined) throw new VaultError("internal", "a committed artifact is missing from the store");
-    if (status === "HIT") return this.#hit(opened, "HIT");
-    this.#coordinator.count("misses");
-    return this.#hit(opened, "MISS", false);
+    return this.#hit(fill.ref.backend, opened, status);
   }
 
   /**
@@ -650,6 +670,7 @@ export class ArtifactCache implements ArtifactSource {
     }
     this.#fills.set(ref.cacheKey, fill);
     this.#downloads.set(fill, download);
+    this.#observer.fillStarted(ref.backend);
     const size = verifiedRef.size ?? headers.contentLength;
     // Other worker processes waiting for this lease can tail the spool (`#follow`) when they know
     // where it ends: the store's trailer is appended to this very file at commit.
@@ -730,18 +751,19 @@ export class ArtifactCache implements ArtifactSource {
   #fillSettled(fill: Fill): void {
     const key = fill.ref.cacheKey;
     if (this.#fills.get(key) === fill) this.#fills.delete(key);
-    this.#coordinator.count("bytesFromUpstream", fill.bytesWritten);
-    if (fill.state === "committed" && fill.info !== undefined) {
+    const info = fill.state === "committed" ? fill.info : undefined;
+    this.#observer.fillEnded(fill.ref.backend, fill.bytesWritten, info === undefined ? "failed" : "cached");
+    if (info !== undefined) {
       this.#revalidatedAt.delete(key);
-      this.index.added(key, fill.info.size);
-      this.#logger.info({ key, bytes: fill.info.size, ms: Date.now() - fill.startedAt }, "cached");
+      this.index.added(key, info.size);
+      this.#logger.info({ reqId: fill.ref.requestId, key, bytes: info.size, ms: Date.now() - fill.startedAt }, "cached");
     } else {
-      this.#logger.warn({ key, reason: fill.error?.message }, "download failed; nothing cached");
+      this.#logger.warn({ reqId: fill.ref.requestId, key, reason: fill.error?.message }, "download failed; nothing cached");
     }
   }
 
   #fromFill(fill: Fill, status: CacheStatus, count = true): CachedArtifact {
-    if (count) this.#coordinator.count(status === "HIT" ? "hits" : "misses");
+    if (count) this.#observer.result(fill.ref.backend, status === "HIT" ? "hit" : "miss");
     const reader = fill.reserveReader();
     return {
       status,
@@ -753,19 +775,21 @@ export class ArtifactCache implements ArtifactSource {
       upstreamHeaders: fill.headers.kept,
       contents: undefined,
       arriving: fill.state === "running",
-      body: (range) => reader.open(range),
+      body: (range) => {
+        // A hit on a download already whole and verified (being committed) is the cache's bytes too.
+        if (status === "HIT") this.#observer.bytesFromCache(fill.ref.backend, range === undefined ? (fill.totalSize ?? fill.bytesWritten) : range.end - range.start + 1);
+        return reader.open(range);
+      },
       release: () => reader.cancel(),
     };
   }
 
-  #hit(opened: OpenedObject, status: CacheStatus, count = true): CachedArtifact {
+  #hit(backend: string, opened: OpenedObject, status: CacheStatus, count = true): CachedArtifact {
     const { info } = opened;
     if (opened.contents !== undefined && this.#driver.readHeld === undefined && info.metadata[META.freshness] === "immutable" && this.#heldImmutable.get(info.key) === undefined) {
       this.#heldImmutable.set(info.key, { info, contents: opened.contents });
     }
-    if (count && status === "HIT") this.#coordinator.count("hits");
-    else if (count && status === "STALE") this.#coordinator.count("stale");
-    else if (count && status === "REVALIDATED") this.#coordinator.count("revalidated");
+    if (count) this.#observer.result(backend, RESULT_OF[status]);
     this.index.touched(info.key, info.size);
     const lease = this.index.lease(info.key);
     let done = false;
@@ -782,9 +806,11 @@ export class ArtifactCache implements ArtifactSource {
       lastModified: lastModifiedOf(info),
       upstreamHeaders: keptHeadersOf(info),
       contents: opened.contents,
+      // What a route sends from `contents` never passes through `body()`: counted here.
+      sent: (bytes) => this.#observer.bytesFromCache(backend, bytes),
       body: (range) => {
         const body = opened.body(range);
-        this.#coordinator.count("bytesFromCache", range === undefined ? info.size : range.end - range.start + 1);
+        this.#observer.bytesFromCache(backend, range === undefined ? info.size : range.end - range.start + 1);
         body.once("close", finish);
         return body;
       },

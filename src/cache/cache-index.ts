@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
-import type { AccessIndex, AccessRecord, AccessUsage, Coordinator } from "../coordination/coordinator.js";
+import { backendOfKey, type AccessIndex, type AccessRecord, type AccessUsage, type Coordinator } from "../coordination/coordinator.js";
 import { listEntries } from "../storage/list-entries.js";
 import type { StorageDriver } from "../storage/storage-driver.js";
+import { CoordinatorCounts, type CacheObserver } from "./cache-events.js";
 
 const SCAN_PAGE = 1000;
 /** Least-recently-used entries read from the access index per eviction round. */
@@ -27,6 +28,7 @@ export class CacheIndex {
   readonly #leases = new Map<string, number>();
   readonly #removeListeners: Array<(key: string) => void> = [];
   #scanned = false;
+  #scanFailure: string | undefined;
   #scan: Promise<void> | undefined;
   #stopped = false;
   #evicting: Promise<void> | undefined;
@@ -39,12 +41,19 @@ export class CacheIndex {
     private readonly maxSize: number | undefined,
     private readonly coordinator: Coordinator,
     private readonly clock: () => number = Date.now,
+    /** Told of each eviction (default: the coordinator's `evictions` counter). */
+    private readonly observer: CacheObserver = new CoordinatorCounts(coordinator),
   ) {
     this.#access = coordinator.access;
   }
 
   get ready(): boolean {
     return this.#scanned;
+  }
+
+  /** Why the start-up scan failed (eviction is then off until restart); undefined while it has not. */
+  get scanFailure(): string | undefined {
+    return this.#scanFailure;
   }
 
   /** Waits for the start-up scan (tests and admin tools). */
@@ -59,6 +68,7 @@ export class CacheIndex {
 
   startScan(): void {
     this.#scan ??= this.#runScan().catch((error: unknown) => {
+      this.#scanFailure = error instanceof Error ? error.message : String(error);
       this.logger.error({ err: error }, "indexing the cache failed; eviction is off until restart");
     });
   }
@@ -145,7 +155,7 @@ export class CacheIndex {
         }
         try {
           await this.remove(victim.key);
-          this.coordinator.count("evictions");
+          this.observer.evicted(backendOfKey(victim.key), victim.size);
           this.logger.debug({ key: victim.key }, "evicted");
         } catch (error) {
           this.logger.error({ err: error, key: victim.key }, "eviction failed");

@@ -83,7 +83,7 @@ export async function* resumingBody(first: Readable, context: ResumeContext): As
  */
 async function resume(context: ResumeContext, plan: ResumePlan, offset: number, attempt: number, reason: unknown): Promise<{ body: Readable; failure?: undefined } | { body?: undefined; failure: unknown }> {
   const { ref, signal, settings } = context;
-  context.logger.warn({ key: ref.cacheKey, offset, total: plan.total, attempt, reason: describe(reason) }, "upstream broke off mid-body; resuming the download");
+  context.logger.warn({ reqId: ref.requestId, key: ref.cacheKey, offset, total: plan.total, attempt, reason: describe(reason) }, "upstream broke off mid-body; resuming the download");
   await (settings?.sleep ?? abortableSleep)(resumeDelayMs(attempt, (settings?.random ?? Math.random)()), signal);
   let answer: UpstreamAnswer;
   try {

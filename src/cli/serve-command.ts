@@ -2,16 +2,18 @@
  * `artifact-vault serve`: load the configuration, start the vault, and on SIGTERM/SIGINT drain it
  * (`close()`, bounded by `shutdown_timeout`) and exit 0. A second signal exits at once with 1.
  *
- * Once the vault runs, everything this command prints is a JSON log line (the service's logs are
- * JSON lines); before that, problems are plain `error:` lines on stderr with exit code 2 for bad
- * configuration and 1 for anything else.
+ * Once the vault runs, everything this command prints is a log line (`src/logger.ts`: JSON lines,
+ * or human-readable ones on a terminal), written by the same logger as the vault's own when it
+ * runs in this process; before that, problems are plain `error:` lines on stderr with exit code 2
+ * for bad configuration (a malformed tokens file included) and 1 for anything else.
  */
 import { InvalidArgumentError, type Command } from "commander";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import type { VaultConfig } from "../config/schema.js";
 import { availableParallelism } from "node:os";
 import { loadConfig, type LoadConfigOptions } from "../config/load-config.js";
 import { mainStore } from "../config/schema.js";
+import { createLogger } from "../logger.js";
 import { isVaultError } from "../core/errors.js";
 import { CliError, EXIT_FAILURE, EXIT_OK } from "./cli-errors.js";
 import type { CliIo } from "./cli-io.js";
@@ -46,9 +48,10 @@ export function registerServeCommand(program: Command, io: CliIo, deps: ServeDep
     .addHelpText(
       "after",
       `
-Environment: HOST, PORT, LOG_LEVEL, STORAGE_CONFIG (a storage.yaml), STORAGE_NAME (its store to
-use) and AUTH_TOKENS_FILE override the file; --host/--port override both. \${VAR} and
-\${VAR:-default} in the file are replaced from the environment.
+Environment: HOST, PORT, LOG_LEVEL, LOG_FORMAT (auto, json or pretty), STORAGE_CONFIG (a
+storage.yaml), STORAGE_NAME (its store to use) and AUTH_TOKENS_FILE override the file;
+--host/--port override both. \${VAR} and \${VAR:-default} in the file are replaced from the
+environment.
 Exit codes: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage or configuration.`,
     )
     .action(async (options: { config?: string; host?: string; port?: number; workers?: number }) => {
@@ -94,10 +97,14 @@ function parsePort(value: string): number {
 async function serve(config: VaultConfig, load: Omit<LoadConfigOptions, "env">, deps: ServeDeps): Promise<void> {
   const exit = deps.exit ?? ((code: number) => process.exit(code));
   const signals = deps.signals ?? process;
-  const logger: Logger = pino({ level: config.log_level, base: { service: "artifact-vault" }, timestamp: pino.stdTimeFunctions.isoTime });
+  const logger: Logger = createLogger(config.log_level, {}, { format: config.log_format });
   const loadStartVault = deps.loadStartVault ?? (async () => {
     const count = workerCount(config, logger);
-    if (count === 1) return (await import("../app.js")).startVault;
+    if (count === 1) {
+      // One process, one logger: its lines keep their order.
+      const { startVault } = await import("../app.js");
+      return (loaded: VaultConfig) => startVault(loaded, logger);
+    }
     const { startWorkers } = await import("../cluster/primary.js");
     logger.info({ workers: count }, `starting ${count} worker processes over one store`);
     return (loaded: VaultConfig) => startWorkers({ count, load, shutdownTimeoutMs: loaded.shutdown_timeout_ms, logger });

@@ -16,7 +16,8 @@ import {
   type Scope,
   type TokenRecord,
 } from "../auth/tokens-file.js";
-import { CliError } from "./cli-errors.js";
+import { loadConfig } from "../config/load-config.js";
+import { CliError, usageError } from "./cli-errors.js";
 import type { CliIo } from "./cli-io.js";
 
 const DAY_MS = 86_400_000;
@@ -25,6 +26,7 @@ const MAX_TTL_DAYS = 36_500;
 
 interface FileOptions {
   readonly file?: string;
+  readonly config?: string;
 }
 
 export function registerTokensCommand(program: Command, io: CliIo): void {
@@ -34,13 +36,17 @@ export function registerTokensCommand(program: Command, io: CliIo): void {
     .addHelpText(
       "after",
       `
-The tokens file is --file, else $AUTH_TOKENS_FILE, else ./tokens.json. It holds only SHA-256
-hashes; \`tokens add\` prints the plaintext token once, on its last line.
+The tokens file is --file; else the one \`serve --config FILE\` reads, with --config FILE
+(auth.tokens_file, relative to the file; $AUTH_TOKENS_FILE overrides it, as for serve); else
+$AUTH_TOKENS_FILE, else ./tokens.json. It holds only SHA-256 hashes; \`tokens add\` prints the
+plaintext token once, on its last line.
 Scopes: ${SCOPES.join(", ")}. --ttl is a number of days (fractions allowed) or "never".`,
     );
 
   const fileOption = (command: Command) =>
-    command.option("-f, --file <path>", "tokens file (default: $AUTH_TOKENS_FILE, else ./tokens.json)");
+    command
+      .option("-f, --file <path>", "tokens file (default: $AUTH_TOKENS_FILE, else ./tokens.json)")
+      .option("-c, --config <file>", "the tokens file that `serve --config FILE` uses (its auth.tokens_file)");
 
   fileOption(
     tokens
@@ -50,7 +56,7 @@ Scopes: ${SCOPES.join(", ")}. --ttl is a number of days (fractions allowed) or "
       .requiredOption("--ttl <days>", 'days until it expires (> 0, fractions allowed), or "never"', parseTtl)
       .requiredOption("--scope <scope>", `a scope to grant (${SCOPES.join(", ")}); repeat for several`, collectScope),
   ).action(async (name: string, options: FileOptions & { ttl: Ttl; scope: Scope[] }) => {
-    const path = tokensFilePath(options, io);
+    const path = await tokensFilePath(options, io);
     const now = io.now();
     const token = generateToken();
     const record: TokenRecord = {
@@ -80,7 +86,7 @@ Scopes: ${SCOPES.join(", ")}. --ttl is a number of days (fractions allowed) or "
       .description("delete a token (the server stops accepting it once it notices the file changed)")
       .argument("<name>", "the token's name"),
   ).action(async (name: string, options: FileOptions) => {
-    const path = tokensFilePath(options, io);
+    const path = await tokensFilePath(options, io);
     await updateTokensFile(path, (records) => {
       if (!records.some((record) => record.name === name)) throw notFound(name, path);
       return records.filter((record) => record.name !== name);
@@ -96,7 +102,7 @@ Scopes: ${SCOPES.join(", ")}. --ttl is a number of days (fractions allowed) or "
       .requiredOption("--ttl <days>", 'days from now until it expires (> 0, fractions allowed), or "never"', parseTtl)
       .option("--scope <scope>", `replace the scopes (${SCOPES.join(", ")}); repeat for several`, collectScope),
   ).action(async (name: string, options: FileOptions & { ttl: Ttl; scope?: Scope[] }) => {
-    const path = tokensFilePath(options, io);
+    const path = await tokensFilePath(options, io);
     let updated: TokenRecord | undefined;
     await updateTokensFile(path, (records) => {
       const index = records.findIndex((record) => record.name === name);
@@ -116,7 +122,7 @@ Scopes: ${SCOPES.join(", ")}. --ttl is a number of days (fractions allowed) or "
       .description("list tokens: name, scopes, created, expires (never the tokens or their hashes)")
       .option("--json", "print a JSON list instead of a table"),
   ).action(async (options: FileOptions & { json?: boolean }) => {
-    const path = tokensFilePath(options, io);
+    const path = await tokensFilePath(options, io);
     const records = await readTokensFile(path);
     const now = io.now();
     if (options.json === true) {
@@ -154,7 +160,13 @@ Scopes: ${SCOPES.join(", ")}. --ttl is a number of days (fractions allowed) or "
   });
 }
 
-function tokensFilePath(options: FileOptions, io: CliIo): string {
+/** The tokens file a command works on: `serve`'s own when given its `--config` (loaded as `serve` loads it). */
+async function tokensFilePath(options: FileOptions, io: CliIo): Promise<string> {
+  if (options.config !== undefined) {
+    if (options.file !== undefined) throw usageError("give --file or --config, not both");
+    const config = await loadConfig({ file: options.config, env: io.env, cwd: io.cwd });
+    return config.auth.tokens_file;
+  }
   const fromEnv = io.env["AUTH_TOKENS_FILE"];
   const path = options.file ?? (fromEnv === undefined || fromEnv.trim() === "" ? "./tokens.json" : fromEnv);
   return resolve(io.cwd, path);

@@ -1,12 +1,14 @@
 /**
  * The primary process's side of the workers' IPC link: it keeps, in one place, what the workers
  * of one vault must agree on — fill leases, counters, rate-limit windows and the access index (a
- * `LocalCoordinator`), the filesystem store's per-key commit locks, and the fan-out of "this key
- * changed" announcements — and lets go of whatever a worker held the moment it exits.
+ * `LocalCoordinator`), the filesystem store's per-key commit locks, the fan-out of "this key
+ * changed" announcements and of questions to every worker (`ask`: their metrics) — and lets go
+ * of whatever a worker held, or was asked, the moment it exits.
  */
 import { COORDINATION_OPS, usageToWire } from "../coordination/cluster-coordinator.js";
 import type { AccessRecord, CounterName, Lease } from "../coordination/coordinator.js";
 import { LocalCoordinator } from "../coordination/local-coordinator.js";
+import { VaultError } from "../core/errors.js";
 import { KeyLock } from "../storage/key-lock.js";
 import { STORE_OPS, STORE_CHANGE_EVENT, type WireStoreChange } from "./store-link.js";
 
@@ -20,6 +22,9 @@ export interface HubPorts {
 
 type Handler = (worker: number, args: unknown[]) => unknown;
 
+/** How a worker answers what the primary asked every worker (`ClusterHub.ask`): `(ask id, value)`. */
+export const ANSWER_OP = "cluster.answer";
+
 /** Shared facts kept at most (the oldest are forgotten first: each worker then asks upstream itself). */
 const MAX_FACTS = 100_000;
 
@@ -32,11 +37,15 @@ export class ClusterHub {
   /** Lock name → how its holder's hold ends. */
   readonly #lockHolders = new Map<string, { worker: number; unlock: () => void }>();
   readonly #announcements = new Map<number, { waiting: Set<number>; done: () => void }>();
+  /** Questions to every worker (`ask`) still waiting for some. */
+  readonly #questions = new Map<number, { waiting: Set<number>; answers: Map<number, unknown>; done: () => void }>();
+  readonly #goneListeners: Array<(worker: number) => void> = [];
+  #nextQuestion = 1;
   readonly #gone = new Set<number>();
   /** Facts the workers share (`Coordinator.remember`), oldest first. */
   readonly #facts = new Map<string, number>();
   #nextAnnouncement = 1;
-  readonly #handlers: ReadonlyMap<string, Handler>;
+  readonly #handlers: Map<string, Handler>;
 
   constructor(private readonly ports: HubPorts) {
     const c = this.coordinator;
@@ -61,7 +70,46 @@ export class ClusterHub {
       [STORE_OPS.unlock, (worker, [store, key]) => this.#unlock(worker, lockName(store, key))],
       [STORE_OPS.announce, (worker, [change]) => this.#announce(worker, change as WireStoreChange)],
       [STORE_OPS.ack, (worker, [id]) => this.#acked(worker, Number(id))],
+      [ANSWER_OP, (worker, [id, value]) => this.#answered(worker, Number(id), { value })],
     ]);
+  }
+
+  /** Adds an operation the workers may send, for a part of the vault the hub does not know. */
+  on(op: string, handler: Handler): void {
+    if (this.#handlers.has(op)) throw new Error(`operation ${JSON.stringify(op)} is handled already`);
+    this.#handlers.set(op, handler);
+  }
+
+  /** Calls `listener` with each worker that exits, after the hub has let go of what it held. */
+  onGone(listener: (worker: number) => void): void {
+    this.#goneListeners.push(listener);
+  }
+
+  /**
+   * Sends event `name` to every live worker, with `{ask: id}` added to `data`, and resolves with
+   * their answers (`ANSWER_OP`) by worker once each has answered or exited (an exited worker
+   * gives none). Fails if some have not after `timeoutMs`.
+   */
+  ask(name: string, data: Readonly<Record<string, unknown>>, timeoutMs: number): Promise<Map<number, unknown>> {
+    const asked = new Set([...this.ports.workers()].filter((worker) => !this.#gone.has(worker)));
+    if (asked.size === 0) return Promise.resolve(new Map<number, unknown>());
+    const id = this.#nextQuestion++;
+    return new Promise<Map<number, unknown>>((resolve, reject) => {
+      const answers = new Map<number, unknown>();
+      const timer = setTimeout(() => {
+        this.#questions.delete(id);
+        reject(new VaultError("unavailable", `worker ${[...asked].join(", ")} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#questions.set(id, {
+        waiting: asked,
+        answers,
+        done: () => {
+          clearTimeout(timer);
+          resolve(answers);
+        },
+      });
+      for (const worker of asked) this.ports.emit(worker, name, { ...data, ask: id });
+    });
   }
 
   /** Runs one operation a worker sent; its value (or promise) is the answer, if one is wanted. */
@@ -77,6 +125,8 @@ export class ClusterHub {
     for (const [resource, held] of [...this.#leases]) if (held.worker === worker) this.#release(worker, resource);
     for (const [name, holder] of [...this.#lockHolders]) if (holder.worker === worker) this.#unlock(worker, name);
     for (const id of [...this.#announcements.keys()]) this.#acked(worker, id);
+    for (const id of [...this.#questions.keys()]) this.#answered(worker, id, undefined);
+    for (const listener of this.#goneListeners) listener(worker);
   }
 
   /** A worker id in use again (a replacement): it is alive. */
@@ -173,6 +223,15 @@ export class ClusterHub {
     if (announcement.waiting.size > 0) return;
     this.#announcements.delete(id);
     announcement.done();
+  }
+
+  #answered(worker: number, id: number, answer: { readonly value: unknown } | undefined): void {
+    const question = this.#questions.get(id);
+    if (question === undefined || !question.waiting.delete(worker)) return;
+    if (answer !== undefined) question.answers.set(worker, answer.value);
+    if (question.waiting.size > 0) return;
+    this.#questions.delete(id);
+    question.done();
   }
 }
 

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { LoadConfigOptions } from "../config/load-config.js";
 import { VaultError, isVaultError, type ErrorKind } from "../core/errors.js";
 import { ClusterHub } from "./hub.js";
+import { serveClusterMetrics } from "./metrics-link.js";
 import { isLinkMessage, type LinkMessage } from "./worker-link.js";
 
 /** The environment variable that tells a worker who it is and how to load the configuration. */
@@ -84,6 +85,7 @@ export async function startWorkers(options: PrimaryOptions): Promise<RunningWork
     emit: (id, name, data) => batchFor(id).events.push({ name, data }),
     workers: () => workers.keys(),
   });
+  serveClusterMetrics(hub);
 
   let stopping = false;
   let started = false;

@@ -9,6 +9,7 @@ import { ClusterCoordinator } from "../coordination/cluster-coordinator.js";
 import { loadConfig } from "../config/load-config.js";
 import { mainStore } from "../config/schema.js";
 import { failureReport, STOP_EVENT, WORKER_ENV, type WorkerIdentity, type WorkerReport } from "./primary.js";
+import { WorkerMetrics } from "./metrics-link.js";
 import { SharedStores } from "./store-link.js";
 import { WorkerLink } from "./worker-link.js";
 
@@ -16,6 +17,8 @@ const identity = JSON.parse(process.env[WORKER_ENV] ?? "null") as WorkerIdentity
 if (identity === null) throw new Error(`${WORKER_ENV} is not set: worker-main runs only as a worker of \`artifact-vault serve\``);
 const worker = { id: identity.id, count: identity.count };
 const link = new WorkerLink(process);
+// Answers the primary's requests for this worker's metrics from now on (empty until it serves).
+const metrics = new WorkerMetrics(link);
 const report = (message: WorkerReport): Promise<void> => link.sendNow(message);
 
 let vault: RunningVault | undefined;
@@ -42,12 +45,13 @@ process.on("SIGINT", stop);
 
 try {
   const config = await loadConfig({ ...identity.load, env: process.env });
-  const logger = createLogger(config.log_level, { worker: worker.id });
+  const logger = createLogger(config.log_level, { worker: worker.id }, { format: config.log_format });
   vault = await startVault(config, logger, {
     worker,
     // Replicas coordinated through Redis: every worker talks to Redis itself.
     ...(config.coordination.redis_url === undefined ? { coordinator: new ClusterCoordinator(link, worker) } : {}),
     storeSharing: ((stores) => (store: string) => stores.sharing(store))(new SharedStores(link)),
+    metrics: (registry) => metrics.exposition(registry),
   });
   if (stopping) drain(vault);
   else await report({ type: "artifact-vault:listening", url: vault.url, storage: mainStore(config).type, backends: vault.backends });

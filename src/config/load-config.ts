@@ -194,6 +194,8 @@ function applyEnvironment(raw: Raw, storage: StorageSettings | undefined, env: N
   if (port !== undefined) setOverride(raw, ["http_port"], port, "environment variable PORT", origins);
   const logLevel = nonEmpty(env["LOG_LEVEL"]);
   if (logLevel !== undefined) setOverride(raw, ["log_level"], logLevel, "environment variable LOG_LEVEL", origins);
+  const logFormat = nonEmpty(env["LOG_FORMAT"]);
+  if (logFormat !== undefined) setOverride(raw, ["log_format"], logFormat, "environment variable LOG_FORMAT", origins);
   if (storage !== undefined) raw["storage"] = storage;
   const storageName = nonEmpty(env["STORAGE_NAME"]);
   if (storageName !== undefined && storage === undefined && isPlainObject(raw["storage"])) {

@@ -18,6 +18,10 @@ const MAX_PRESIGN_MS = 7 * 24 * 60 * 60_000;
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** `auto`: human-readable lines on a terminal, JSON lines otherwise (`src/logger.ts`). */
+export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** The storage type names the source design used, accepted unchanged in storage.yaml files. */
 export const STORE_TYPE_ALIASES: Readonly<Record<string, StoreConfig["type"]>> = {
   AsyncDictStore: "memory",
@@ -57,7 +61,7 @@ export const DEFAULT_BACKENDS: readonly Readonly<BackendInput>[] = [
  * Prefixes a backend may not take because the service's own routes live there. Kept here (not in
  * the HTTP layer) so a config that would shadow them is refused at start.
  */
-export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/metrics/", "/docs/", "/ui/", "/v2/", "/admin/", "/-/"];
+export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/ready/", "/metrics/", "/docs/", "/ui/", "/v2/", "/admin/", "/-/"];
 
 import type { BackendDefinition } from "../upstreams/backend-type.js";
 import { backendTypeNames, findBackendType } from "../upstreams/backend-types.js";
@@ -84,6 +88,7 @@ const presignExpiry = duration().superRefine((ms, ctx) => {
 });
 
 const logLevel = z.preprocess((value) => (typeof value === "string" ? value.trim().toLowerCase() : value), z.enum(LOG_LEVELS));
+const logFormat = z.preprocess((value) => (typeof value === "string" ? value.trim().toLowerCase() : value), z.enum(LOG_FORMATS));
 
 // ------------------------------------------------------------------------------------------------
 // Storage (the source design's storage.yaml shape).
@@ -260,6 +265,7 @@ const sections = z.strictObject({
   /** 0 = an ephemeral port (tests). */
   http_port: integer(0, 65535).default(8080),
   log_level: logLevel.default("info"),
+  log_format: logFormat.default("auto"),
   /** Shorthand for `storage: {stores: {local: {type: filesystem, config: {root_path: X}}}, main: local}`. */
   cache_dir: text.optional(),
   storage: storageSchema.optional(),
@@ -339,6 +345,14 @@ const sections = z.strictObject({
       key_prefix: coordination.key_prefix,
       lease_ttl_ms: coordination.lease_ttl,
     })),
+  /** `GET /metrics` in Prometheus' text format. */
+  metrics: z
+    .strictObject({
+      enabled: boolean.default(true),
+      /** A token with the `read` scope is needed to scrape. */
+      token_required: boolean.default(false),
+    })
+    .prefault({}),
   // Without a `backends` key: the public upstreams, parsed like a written config (prefault, not
   // default) so each gets its type's defaults.
   backends: backendsSchema.prefault(() => DEFAULT_BACKENDS.map((backend) => ({ ...backend, config: { ...backend.config } }))),
@@ -368,6 +382,7 @@ export const configSchema = z
       http_host: config.http_host,
       http_port: config.http_port,
       log_level: config.log_level,
+      log_format: config.log_format,
       storage,
       auth: config.auth,
       rate_limit: config.rate_limit,
@@ -378,6 +393,7 @@ export const configSchema = z
       body_timeout_ms: config.body_timeout,
       cache: config.cache,
       coordination: config.coordination,
+      metrics: config.metrics,
       backends: config.backends,
     };
   });

@@ -62,7 +62,7 @@ export function clientErrorResponder(logger: FastifyBaseLogger, rendererFor: (pa
     const response = toErrorResponse(failure);
     const path = requestPathOf(error.rawPacket);
     const requestId = requestIdFrom(undefined);
-    logger.debug({ code: error.code, status: response.status, requestId }, "client error before a route");
+    logger.debug({ reqId: requestId, code: error.code, status: response.status }, "client error before a route");
     const rendered = rendererFor(path)({ status: response.status, kind: failure.kind, code: failure.code, message: response.message, path });
     const body = typeof rendered.body === "string" ? rendered.body : JSON.stringify(rendered.body);
     const headers = {

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { levels } from "pino";
 import { META, type ArtifactCache } from "../cache/artifact-cache.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
+import type { HttpObserver } from "../metrics/vault-metrics.js";
 import { isRedirect, type Backend } from "../upstreams/backend.js";
 import { proxyRequestOf } from "./proxy-routes.js";
 import type { RedirectHits } from "./redirect-hits.js";
@@ -29,6 +30,8 @@ export interface HeldHitLaneOptions {
   readonly redirectHits: RedirectHits | undefined;
   /** True once the server is closing: the framework then answers 503. */
   readonly closing: () => boolean;
+  /** Told of each answer, as the framework's answers are (`metrics-route.ts`). */
+  readonly requests?: HttpObserver | undefined;
 }
 
 /**
@@ -46,6 +49,8 @@ export interface HeldHitLaneOptions {
 export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
   const { cache, accessLog } = options;
   const eligible = options.backends.filter((backend) => backend.present === undefined && backend.forward === undefined);
+  /** The route each backend's requests count under: the framework's for its prefix. */
+  const routes = new Map(eligible.map((backend) => [backend, `${backend.prefix}*`]));
   const infoLevel = levels.values["info"] ?? 30;
   /**
    * Refs by method, URL and Accept: the built-in backends' `resolve` is a pure function of those
@@ -82,7 +87,7 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
       if (backend.type !== "custom") remember(memoKey, ref);
     }
     const started = process.hrtime.bigint();
-    const hit = cache.heldHit(ref);
+    const hit = cache.heldHit(ref, method !== "HEAD");
     if (hit === undefined) return false;
     const { info, contents } = hit;
     if (options.redirectHits !== undefined && info.size >= options.redirectHits.minSize && info.metadata[META.freshness] === "immutable") {
@@ -101,12 +106,15 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
     answer["last-modified"] = hit.lastModified.toUTCString();
     answer["accept-ranges"] = "bytes";
     answer["content-length"] = info.size;
+    options.requests?.request(method, routes.get(backend) ?? "", backend.name, 200);
     response.writeHead(200, answer);
     if (method === "HEAD") response.end();
     else response.end(contents);
     if ((levels.values[accessLog.level] ?? infoLevel) <= infoLevel) {
       const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
-      accessLog.info({ reqId: requestId, method, url: redactUrl(url), status: 200, cache: "HIT", ms }, "request");
+      // As the framework's hook logs it; no token: the lane answers only where none is asked for.
+      const bytes = method === "HEAD" ? 0 : info.size;
+      accessLog.info({ reqId: requestId, method, url: redactUrl(url), status: 200, cache: "HIT", bytes, backend: backend.name, ip: request.socket.remoteAddress, ms }, "request");
     }
     return true;
   };

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { VaultError } from "../core/errors.js";
 import type { ArtifactSource } from "../core/cache/artifact-source.js";
+import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import type { ErrorRenderer } from "../core/error-rendering.js";
 import { isRedirect, type Backend, type ProxyRequest } from "../upstreams/backend.js";
 import { errorRendererOf } from "../upstreams/backend-types.js";
@@ -34,7 +35,7 @@ export function registerProxyRoutes(app: FastifyInstance, backends: readonly Bac
     app.route({
       method: ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"],
       url: `${backend.prefix}*`,
-      config: proxyRouteConfig(errorRendererOf(backend.type), options),
+      config: proxyRouteConfig(errorRendererOf(backend.type), options, backend.name),
       handler: async (request, reply) => {
         const proxyRequest = toProxyRequest(request, backend.prefix);
         // (A reply is thenable: `forward` answers whether it sent one, not the reply itself.)
@@ -48,11 +49,12 @@ export function registerProxyRoutes(app: FastifyInstance, backends: readonly Bac
   }
 }
 
-/** The route config of a proxy surface: anonymous or read-scoped, errors in its clients' format. */
-export function proxyRouteConfig(errors: ErrorRenderer, options: ProxyRouteOptions) {
+/** The route config of a proxy surface: anonymous or read-scoped, errors in its clients' format, its backend for the access log. */
+export function proxyRouteConfig(errors: ErrorRenderer, options: ProxyRouteOptions, backend?: string) {
   return {
     rateLimit: false,
     errors,
+    ...(backend === undefined ? {} : { backend }),
     // pip, npm, apt and container clients answer a Basic challenge with their configured login.
     challenge: 'Basic realm="artifact-vault"',
     ...(options.requireToken ? { scope: "read" as const } : {}),
@@ -73,7 +75,8 @@ export async function serve(
 ): Promise<FastifyReply> {
   const resolution = backend.resolve(proxyRequest);
   if (isRedirect(resolution)) return reply.code(resolution.status).header("location", resolution.redirect).send();
-  const ref = resolution;
+  // The cache's log lines about this request (a stale copy, the download it starts) carry its id.
+  const ref: ArtifactRef = { ...resolution, requestId: request.id };
   const cached = await source.get(ref, backend.fetch);
   let artifact = cached;
   try {

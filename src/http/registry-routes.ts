@@ -15,7 +15,7 @@ export function registerRegistryRoutes(app: FastifyInstance, backends: readonly 
   const registries = backends.filter((backend) => backend.mounts?.registryApi === true);
   const first = registries[0];
   if (first === undefined) return;
-  const config = proxyRouteConfig(errorRendererOf(first.type), options);
+  const config = proxyRouteConfig(errorRendererOf(first.type), options, registries.length === 1 ? first.name : undefined);
   const only = registries.length === 1 ? first : undefined;
   const byName = new Map(registries.map((backend) => [backend.name, backend]));
 
@@ -49,6 +49,7 @@ export function registerRegistryRoutes(app: FastifyInstance, backends: readonly 
           });
         }
         path = path.slice(slash + 1);
+        request.backend = backend.name;
       }
       return serve(request, reply, backend, source, { ...proxyRequest, path }, options.redirectHits);
     },

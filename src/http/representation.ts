@@ -18,6 +18,8 @@ export interface Representation {
   readonly contentType: string | undefined;
   /** The whole body when it is already in memory. */
   readonly contents: Buffer | undefined;
+  /** Told how many bytes of `contents` were sent (the cache counts them). */
+  readonly sent?: ((bytes: number) => void) | undefined;
   /** Streams it, or an inclusive range of it (only asked for when `size` is known). Call once. */
   body(range?: ByteRange): Readable;
   /** Lets go without reading. */
@@ -101,7 +103,11 @@ export async function sendRepresentation(request: FastifyRequest, reply: Fastify
     if (request.method === "HEAD") return await reply.send();
     handedOver = true;
     const { contents } = representation;
-    if (contents !== undefined) return await reply.send(range === undefined ? contents : contents.subarray(range.start, range.end + 1));
+    if (contents !== undefined) {
+      const sent = range === undefined ? contents : contents.subarray(range.start, range.end + 1);
+      representation.sent?.(sent.length);
+      return await reply.send(sent);
+    }
     const body = representation.body(range);
     // The framework starts piping (resume) right after it wrote the head: flush it then.
     if (representation.arriving === true) {

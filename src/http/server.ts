@@ -29,12 +29,20 @@ import { CacheAdmin } from "../cache/cache-admin.js";
 import type { ArtifactCache } from "../cache/artifact-cache.js";
 import type { Backend } from "../upstreams/backend.js";
 import { VERSION } from "../version.js";
+import { registerMetricsRoute, type MetricsRouteOptions } from "./metrics-route.js";
+import type { Readiness } from "../core/readiness.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     principal?: Principal;
+    /** The backend answering it, when a route learns it only from the path (several registries under `/v2/`). */
+    backend?: string;
+    /** `socket.bytesWritten` when it arrived: what the access log measures a cut-short body from. */
+    sentBefore?: number;
   }
   interface FastifyContextConfig {
+    /** The backend whose prefix the route serves (the access log's `backend`). */
+    backend?: string;
     /** The scope a route needs; routes without one are public. */
     scope?: Scope;
     /** How errors are rendered: the object API's JSON envelope unless a surface says otherwise (its backend type's renderer). */
@@ -55,6 +63,8 @@ export interface RateLimitSettings {
 
 export interface ServerDependencies {
   readonly logger: FastifyBaseLogger;
+  /** What `GET /ready` reports (`readinessOf` in app.ts); absent: ready once listening. */
+  readonly readiness?: Readiness | undefined;
   /** `request_timeout` and `body_timeout`: how long a request, and a pause in its body, may take. */
   readonly timeouts: { readonly requestMs: number; readonly bodyMs: number };
   readonly authenticator: TokenAuthenticator;
@@ -64,6 +74,8 @@ export interface ServerDependencies {
   readonly coordinator: Coordinator;
   /** Which worker process this is, when the vault runs several (`/health` says). */
   readonly worker?: { readonly id: number; readonly count: number };
+  /** `/metrics`, and what the edge counts for it; absent with `metrics.enabled: false`. */
+  readonly metrics?: MetricsRouteOptions | undefined;
   /** The vault's face: proxy routes per backend over the artifact cache. */
   readonly vault?: {
     readonly backends: readonly Backend[];
@@ -93,6 +105,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
           requireToken: deps.vault.requireToken,
           redirectHits: deps.vault.redirectHits,
           closing: () => closing,
+          requests: deps.metrics?.observer,
         });
   const serverFactory = serverWithTimeouts({ requestMs: deps.timeouts.requestMs, headersMs: HEADERS_TIMEOUT_MS });
   const app = Fastify({
@@ -134,6 +147,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     if (failedAuthLimit !== undefined) {
       const window = await deps.coordinator.rateHit(`failed-auth:${request.ip}`, FAILED_AUTH_WINDOW_MS);
       if (window.count > failedAuthLimit) {
+        deps.metrics?.observer.rateLimited("failed_logins");
         const wait = Math.max(1, Math.ceil(window.resetInMs / 1000));
         return new VaultError("rate_limited", `too many failed authentications from this address: try again in ${wait} s`, { retryAfterSeconds: wait });
       }
@@ -144,6 +158,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
     responses.set(request.raw.socket, reply.raw);
+    request.sentBefore = request.raw.socket.bytesWritten;
     watchBody(request, deps.timeouts.bodyMs);
     const scope = request.routeOptions.config.scope;
     if (scope === undefined) return;
@@ -165,9 +180,22 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     responses.delete(request.raw.socket);
     // Built only when it is logged: this runs for every request.
     if ((levels.values[accessLog.level] ?? 0) > INFO_LEVEL) return;
+    const principal = request.principal;
     accessLog.info(
-      // `cache`: the X-Cache of proxy answers (a 307 of redirect_hits is a HIT); absent elsewhere.
-      { reqId: request.id, method: request.method, url: redactUrl(request.originalUrl), status: reply.statusCode, cache: reply.getHeader("x-cache"), ms: Math.round(reply.elapsedTime) },
+      {
+        reqId: request.id,
+        method: request.method,
+        url: redactUrl(request.originalUrl),
+        status: reply.statusCode,
+        // The X-Cache of proxy answers (a 307 of redirect_hits is a HIT); absent elsewhere.
+        cache: reply.getHeader("x-cache"),
+        bytes: bodyBytesSent(request, reply),
+        backend: request.backend ?? request.routeOptions.config.backend,
+        ip: request.ip,
+        // The token's name, never the token.
+        token: principal === undefined || principal.anonymous ? undefined : principal.name,
+        ms: Math.round(reply.elapsedTime),
+      },
       "request",
     );
   });
@@ -177,6 +205,8 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     const response = toErrorResponse(failure);
     if (response.internal) request.log.error({ err: error }, "internal error");
     else if (response.detailsLogged) request.log.warn({ kind: failure.kind, reason: failure.message, url: redactUrl(request.originalUrl) }, "upstream failed");
+    // The store down (503) or full (507): the operator's business, so at the default level too.
+    else if (response.status >= 500) request.log.warn({ kind: failure.kind, reason: failure.message, url: redactUrl(request.originalUrl) }, "request failed");
     else request.log.debug({ kind: failure.kind, message: failure.message }, "request failed");
     if (reply.sent || reply.raw.headersSent) {
       // Too late for a status: abort so the client sees a broken response, never a short one.
@@ -199,12 +229,17 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
       store: coordinatedRateLimitStore(deps.coordinator),
       keyGenerator: (request: FastifyRequest) =>
         request.principal === undefined || request.principal.anonymous ? `ip:${request.ip}` : `token:${request.principal.name}`,
-      errorResponseBuilder: (_request, context) =>
-        new VaultError("rate_limited", `rate limit exceeded: ${context.max} requests per minute`, {
+      errorResponseBuilder: (request, context) => {
+        deps.metrics?.observer.rateLimited(request.principal === undefined || request.principal.anonymous ? "address" : "token");
+        return new VaultError("rate_limited", `rate limit exceeded: ${context.max} requests per minute`, {
           retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
-        }),
+        });
+      },
     });
   }
+
+  // Before every route: its hook counts each answer.
+  if (deps.metrics !== undefined) registerMetricsRoute(app, deps.metrics);
 
   app.route({
     method: ["GET", "HEAD"],
@@ -219,6 +254,19 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   });
   rejectOtherMethods(app, "/health", ["GET", "HEAD"]);
 
+  // 503 until the start-up work done in the background is over (see core/readiness.ts), then 200.
+  app.route({
+    method: ["GET", "HEAD"],
+    url: "/ready",
+    config: { rateLimit: false },
+    handler: async (_request, reply) => {
+      const report = deps.readiness?.report() ?? { ready: true, parts: {}, notReady: [] };
+      reply.code(report.ready ? 200 : 503).header("cache-control", "no-store");
+      return { status: report.ready ? "ready" : "not ready", service: "artifact-vault", not_ready: report.notReady, parts: report.parts };
+    },
+  });
+  rejectOtherMethods(app, "/ready", ["GET", "HEAD"]);
+
   registerObjectRoutes(app, deps.objects);
   registerForwardProxyRefusal(app);
   if (deps.vault !== undefined) {
@@ -231,6 +279,23 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
 }
 
 const INFO_LEVEL = levels.values["info"] ?? 30;
+
+/**
+ * The body bytes a response sent, for the access log: none for a HEAD, a 204 or a 304; its
+ * `Content-Length` when it went out whole; else (chunked, or cut short) what left the socket
+ * since the request arrived, less the head — framing included, so close rather than exact.
+ */
+function bodyBytesSent(request: FastifyRequest, reply: FastifyReply): number {
+  const status = reply.statusCode;
+  if (request.method === "HEAD" || status === 204 || status === 304 || status < 200) return 0;
+  const raw = reply.raw;
+  // Fastify hands its headers to writeHead: they are the reply's, not the raw response's.
+  const length = reply.getHeader("content-length");
+  if (raw.writableFinished && length !== undefined) return Number(length);
+  const head = (raw as unknown as { _header?: string | null })._header?.length ?? 0;
+  // The request's socket: the response lets go of it once finished.
+  return Math.max(0, request.raw.socket.bytesWritten - (request.sentBefore ?? 0) - head);
+}
 
 function asVaultError(error: unknown): VaultError {
   if (error instanceof VaultError) return error;

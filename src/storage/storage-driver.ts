@@ -171,6 +171,13 @@ export interface StorageDriver {
   /** Optional: a local directory on the store's filesystem where files for `importFile` can be made. */
   readonly localStagingDirectory?: string;
 
+  /**
+   * Optional: settles when the driver's start-up work is done (the filesystem driver's walk of
+   * its keys; it rejects if that failed). Until then the driver works, but `list` waits for it.
+   * Absent: there is none (`/ready` counts the store ready at once).
+   */
+  readonly indexed?: Promise<unknown>;
+
   /** Removes the key; resolves `false` if it did not exist. */
   delete(key: string): Promise<boolean>;
 

@@ -2,10 +2,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { spawnVault } from "../support/vault-process.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
@@ -189,5 +190,53 @@ void describe("artifact-vault tokens: bad usage exits 2 and names the flag", () 
       assert.equal(run.code, 0, args.join(" "));
       assert.match(run.stdout, /^Usage: artifact-vault/);
     }
+  });
+});
+
+void describe("artifact-vault tokens --config: the tokens file serve reads", () => {
+  let home: string;
+  let config: string;
+  before(async () => {
+    home = await mkdtemp(join(tmpdir(), "cli-tokens-config-"));
+    await mkdir(join(home, "conf"));
+    config = join(home, "conf", "vault.yml");
+    // Relative to the config file, as serve resolves it.
+    await writeFile(config, "http_host: 127.0.0.1\nhttp_port: 0\nworkers: 1\nstorage: {stores: {m: {type: memory}}}\nauth: {tokens_file: ../secrets/tokens.json}\nbackends: []\n");
+  });
+  after(async () => {
+    await rm(home, { recursive: true, force: true });
+  });
+
+  void it("a token added with --config is accepted by `serve --config` with the same file", async () => {
+    const run = await cli(["tokens", "add", "ci", "--ttl", "1", "--scope", "read", "--config", "conf/vault.yml"], { cwd: home });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, new RegExp(`to ${join(home, "secrets", "tokens.json").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    const listed = await cli(["tokens", "list", "--config", config]);
+    assert.match(listed.stdout, /^ci\s+read\s/m);
+    const vault = await spawnVault(config);
+    try {
+      const response = await fetch(`${vault.url}/objects`, { headers: { authorization: `Bearer ${lastLine(run.stdout)}` } });
+      assert.equal(response.status, 200);
+    } finally {
+      vault.kill();
+      await vault.exited();
+    }
+  });
+
+  void it("$AUTH_TOKENS_FILE overrides the config's file, as it does for serve", async () => {
+    const other = join(home, "from-env.json");
+    const run = await cli(["tokens", "add", "env", "--ttl", "1", "--scope", "read", "--config", config], { env: { AUTH_TOKENS_FILE: other } });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual((await entries(other)).map((entry) => entry.name), ["env"]);
+  });
+
+  void it("--config and --file together, or a config that does not load, are bad usage (2)", async () => {
+    const both = await cli(["tokens", "list", "--config", config, "--file", join(home, "x.json")]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /give --file or --config, not both/);
+    await writeFile(join(home, "bad.yml"), "auth: {tokens_fil: ./t.json}\n");
+    const bad = await cli(["tokens", "list", "--config", join(home, "bad.yml")]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /bad\.yml: auth: unknown key "tokens_fil"/);
   });
 });

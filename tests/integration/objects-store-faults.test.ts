@@ -58,8 +58,11 @@ describe("object API over a faulty filesystem store", () => {
     });
     const disk = await simulateDiskFull({ afterBytes: 64 * 1024 });
     try {
-      const refused = await rawRequest(vault.url, "/objects/full/kept", { method: "PUT", headers: all, body: randomBytes(200_000) });
+      const refused = await rawRequest(vault.url, "/objects/full/kept", { method: "PUT", headers: { ...all, "x-request-id": "disk-full-1" }, body: randomBytes(200_000) });
       assert.match(assertEnvelope(refused, 507), /out of space/);
+      // The operator's business: at warn (shown at the default level), with the request id.
+      const logged = vault.logs().find((line) => line.reqId === "disk-full-1" && line.msg === "request failed");
+      assert.deepEqual([logged?.level, logged?.["kind"]], [40, "insufficient_storage"]);
       assertEnvelope(await rawRequest(vault.url, "/objects/full/new", { method: "PUT", headers: all, body: randomBytes(200_000) }), 507);
 
       await assert.rejects(client.put("full/kept", randomBytes(200_000)), (error: unknown) => {

@@ -6,6 +6,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -35,4 +37,15 @@ test("npm pack ships the built service and no compiled tests", async () => {
   }
   const tests = files.filter((file) => /\.test\.|^dist\/(tests|bench)\//.test(file));
   assert.deepEqual(tests, [], "no test files in the package");
+});
+
+test("the LICENSE file is the license package.json names, and ships in the package", async () => {
+  const manifest = JSON.parse(await readFile(join(PACKAGE_ROOT, "package.json"), "utf8")) as { license?: string };
+  assert.equal(manifest.license, "MIT");
+  const license = await readFile(join(PACKAGE_ROOT, "LICENSE"), "utf8");
+  assert.match(license, /^MIT License\n\nCopyright \(c\) 2026 the artifact-vault authors\n/);
+  assert.match(license, /THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND/);
+  const { stdout } = await execFileAsync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: PACKAGE_ROOT, maxBuffer: 64 * 1024 * 1024 });
+  const [pack] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>;
+  assert.ok((pack?.files ?? []).some((file) => file.path === "LICENSE"), "npm pack ships LICENSE");
 });

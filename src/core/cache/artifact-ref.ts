@@ -59,6 +59,11 @@ export interface ArtifactRef {
    * is HTML, under the same sandbox CSP as every artifact. Other HTML is served as a download.
    */
   readonly browsable?: boolean | undefined;
+  /**
+   * The id of the request that asked for it, when a route did: the cache's log lines about it (a
+   * stale copy served, the download it started) carry it as `reqId`, as the request's own do.
+   */
+  readonly requestId?: string | undefined;
 }
 
 export interface StaleFallback {

@@ -89,6 +89,11 @@ export interface CachedArtifact {
   readonly upstreamHeaders: Readonly<Record<string, string>>;
   /** The whole body when it is already in memory (small hits). */
   readonly contents: Buffer | undefined;
+  /**
+   * Tells the cache how many bytes of `contents` a route sent (counted as bytes from the cache,
+   * as `body()` counts what it streams). Absent: nothing to count.
+   */
+  readonly sent?: ((bytes: number) => void) | undefined;
   /** Streams the artifact or a range of it (a range only when `size` is known). Call once. */
   body(range?: ByteRange): Readable;
   /** Lets go without reading (after a 304, a HEAD, or an error). */
