@@ -20,7 +20,7 @@ import { pypiSource } from "./pypi-source.js";
 import { parseRequirements, type PinnedRequirement } from "./requirements-file.js";
 import { VaultRequests } from "./vault-requests.js";
 import { normalisePrefix, parsePathList, vaultBase } from "./vault-urls.js";
-import type { WarmDeps, WarmOptions } from "./warm-command.js";
+import type { WarmDeps, WarmOptions } from "./warm-options.js";
 import { summaryLines, warmDisplay } from "./warm-progress.js";
 import { runWarm, type WarmSource } from "./warm-run.js";
 

@@ -8,38 +8,8 @@
  */
 import { InvalidArgumentError, type Command } from "commander";
 import type { CliIo } from "../cli-io.js";
-import type { ProgressOutput } from "../transfer-progress.js";
 import { DEFAULT_VAULT_URL } from "../vault-connection.js";
-
-export interface WarmDeps {
-  /** Where the progress bar goes (standard error). */
-  readonly stderr?: ProgressOutput;
-  /** What `-` reads (standard input). */
-  readonly stdin?: NodeJS.ReadableStream;
-  /** Where SIGINT/SIGTERM arrive: they stop the run (with a summary of what was done). */
-  readonly signals?: Pick<NodeJS.EventEmitter, "once" | "off">;
-}
-
-export interface WarmOptions {
-  readonly url?: string;
-  readonly apiKey?: string;
-  readonly requirements?: readonly string[];
-  readonly packageLock?: readonly string[];
-  readonly images?: readonly string[];
-  readonly image?: readonly string[];
-  readonly apt?: readonly string[];
-  readonly suite?: string;
-  readonly component: readonly string[];
-  readonly arch: readonly string[];
-  readonly platform?: readonly string[];
-  readonly pypiPrefix: string;
-  readonly npmPrefix: string;
-  readonly ociPrefix: string;
-  readonly aptPrefix: string;
-  readonly concurrency: number;
-  readonly retries: number;
-  readonly quiet?: boolean;
-}
+import type { WarmDeps, WarmOptions } from "./warm-options.js";
 
 export const WARM_DEFAULTS = {
   pypiPrefix: "/pypi/",
