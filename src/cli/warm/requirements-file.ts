@@ -60,27 +60,27 @@ export function parseRequirements(text: string): RequirementsListing {
     if (line.startsWith("-")) continue;
     const hashes = [...line.matchAll(HASH_OPTION)].map((match) => `${(match[1] ?? "").toLowerCase()}:${(match[2] ?? "").toLowerCase()}`);
     // The requirement is what comes before its options and its environment marker.
-    const spec = (line.split(/\s--?[A-Za-z]/)[0] ?? "").split(";")[0]?.trim() ?? "";
-    if (/^(?:\.{0,2}\/|[A-Za-z][A-Za-z0-9+.-]*:\/\/)/.test(spec) || /\.(?:whl|tar\.gz|zip)$/.test(spec)) {
-      skipped.push({ text: spec, reason: "a local path or a URL, not a package on the index" });
+    const requirement = (line.split(/\s--?[A-Za-z]/)[0] ?? "").split(";")[0]?.trim() ?? "";
+    if (/^(?:\.{0,2}\/|[A-Za-z][A-Za-z0-9+.-]*:\/\/)/.test(requirement) || /\.(?:whl|tar\.gz|zip)$/.test(requirement)) {
+      skipped.push({ text: requirement, reason: "a local path or a URL, not a package on the index" });
       continue;
     }
-    const match = NAME.exec(spec);
+    const match = NAME.exec(requirement);
     if (match === null) {
-      unpinned.push({ text: spec, reason: "not a requirement pip would read" });
+      unpinned.push({ text: requirement, reason: "not a requirement pip would read" });
       continue;
     }
     const name = match[1] ?? "";
     const constraint = (match[2] ?? "").trim();
     if (constraint.startsWith("@")) {
-      skipped.push({ text: spec, reason: "a direct URL reference, not a package on the index" });
+      skipped.push({ text: requirement, reason: "a direct URL reference, not a package on the index" });
       continue;
     }
     const exact = /^===\s*(\S+)$/.exec(constraint);
     const equal = /^==\s*([^\s,*]+)$/.exec(constraint);
     const version = exact?.[1] ?? equal?.[1];
     if (version === undefined) {
-      unpinned.push({ text: spec, reason: "not pinned to one version (write name==version)" });
+      unpinned.push({ text: requirement, reason: "not pinned to one version (write name==version)" });
       continue;
     }
     pinned.push({ name, version, exact: exact !== null, hashes, text: `${name}${exact !== null ? "===" : "=="}${version}` });
