@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ByteRange } from "../core/byte-range.js";
 import { VaultError } from "../core/errors.js";
 import { decideRange, etagMatches } from "./http-range.js";
+import { FileBodyStream } from "../storage/file-body-stream.js";
 
 /**
  * What a GET or HEAD is answered from: a stored object, or a cached artifact (a hit, a download
@@ -109,6 +110,8 @@ export async function sendRepresentation(request: FastifyRequest, reply: Fastify
       return await reply.send(sent);
     }
     const body = representation.body(range);
+    // A stored file's stream reuses its buffers once this response has written them out.
+    if (body instanceof FileBodyStream) body.bindSink(reply.raw);
     // The framework starts piping (resume) right after it wrote the head: flush it then.
     if (representation.arriving === true) {
       body.once("resume", () => {

@@ -78,6 +78,7 @@ import { validateKey } from "../core/storage-key.js";
 import { resolveRange } from "./byte-range.js";
 import { HeldObjects } from "./held-objects.js";
 import { KeyLock } from "./key-lock.js";
+import { FileBodyStream } from "./file-body-stream.js";
 import { CorruptObjectError, encodeObjectTail, parseWholeObject, readObjectTail, readObjectTailSync } from "./object-file.js";
 import { PathDecoder, keyToNames, keyToRelativePath } from "./object-path.js";
 import { SortedKeyIndex } from "./sorted-key-index.js";
@@ -960,7 +961,7 @@ function streamingObject(info: ObjectInfo, fd: number): OpenedObject {
         closeQuietly(taken);
         return Readable.from([], { objectMode: false });
       }
-      return createReadStream("", { fd: taken, start, end, highWaterMark: READ_CHUNK, autoClose: true });
+      return new FileBodyStream(taken, start, end, READ_CHUNK);
     },
     close: async () => {
       if (owned !== undefined) closeQuietly(take());
