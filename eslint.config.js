@@ -25,8 +25,14 @@ export default tseslint.config(
   },
   {
     // Example plugins are plain ESM JavaScript for users; they are type-checked by a test instead.
-    files: ["examples/**/*.mjs"],
+    // Build scripts are plain Node ESM too.
+    files: ["examples/**/*.mjs", "scripts/**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },
+  },
+  {
+    // The web UI runs in the browser; it is type-checked with its own ui/tsconfig.json (DOM, Preact's JSX).
+    files: ["ui/**/*.{ts,tsx}"],
+    languageOptions: { globals: globals.browser },
   },
 );

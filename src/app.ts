@@ -6,6 +6,7 @@ import { createLogger } from "./logger.js";
 import { Readiness, READY } from "./core/readiness.js";
 import { buildServer } from "./http/server.js";
 import { redirectHitsSettings } from "./http/redirect-hits.js";
+import { upstreamUrls } from "./http/client-snippets.js";
 import { ObjectService } from "./objects/object-service.js";
 import { createStorageDriver } from "./storage/registry.js";
 import { ArtifactCache } from "./cache/artifact-cache.js";
@@ -17,6 +18,7 @@ import { createBackends } from "./upstreams/backend-types.js";
 import type { Backend } from "./upstreams/backend.js";
 import type { Registry } from "prom-client";
 import { meteredBackend } from "./metrics/metered-backend.js";
+import { observeUpstreamBoth, UpstreamTallies } from "./metrics/upstream-health.js";
 import { localExposition, VaultMetrics, type MetricsExposition } from "./metrics/vault-metrics.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -101,8 +103,12 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     await cache.start();
     resources.push(() => cache.close());
     const created = await createBackends(config.backends, { logger, metadataTtlMs: config.cache.metadata_ttl_ms, artifacts: cache });
-    // Their upstream exchanges timed and classified for the metrics (a decorator: they do not know).
-    const backends = metrics === undefined ? created : created.map((backend) => meteredBackend(backend, metrics));
+    // Their upstream exchanges counted for the upstream health of `/admin/backends` (the
+    // coordinator's tallies: the whole vault's), and timed and classified for the metrics (a
+    // decorator: they do not know).
+    const tallies = new UpstreamTallies(coordinator);
+    const upstreams = metrics === undefined ? tallies : observeUpstreamBoth(tallies, metrics);
+    const backends = created.map((backend) => meteredBackend(backend, upstreams));
     metrics?.watch(cache, backends.map((backend) => backend.name));
     resources.push(() => Promise.all(backends.map((backend) => backend.close())).then(() => undefined));
     served = backends.map(describeBackend);
@@ -113,6 +119,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
       readiness: readinessOf(driver, cache, authenticator),
       ...(seams.worker === undefined ? {} : { worker: seams.worker }),
       timeouts: { requestMs: config.request_timeout_ms, bodyMs: config.body_timeout_ms },
+      docs: config.docs.enabled,
       authenticator,
       objects: new ObjectService(driver, config.max_object_size),
       coordinator,
@@ -121,7 +128,13 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
         perTokenPerMinute: config.rate_limit.per_token_per_minute,
         perIpPerMinute: config.rate_limit.per_ip_per_minute,
       },
-      vault: { backends, cache, requireToken: config.auth.proxy === "token", redirectHits: redirectHitsSettings(config.cache, cacheDriver, onWarning) },
+      vault: {
+        backends,
+        cache,
+        requireToken: config.auth.proxy === "token",
+        redirectHits: redirectHitsSettings(config.cache, cacheDriver, onWarning),
+        upstreams: new Map(config.backends.map((definition) => [definition.name, upstreamUrls(definition.options)])),
+      },
       metrics:
         metrics === undefined
           ? undefined

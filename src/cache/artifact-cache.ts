@@ -126,6 +126,8 @@ export interface FillProgress {
   readonly total: number | undefined;
   readonly percent: number | undefined;
   readonly startedAt: Date;
+  /** Requests of this process being answered from the download now (its own starter included). */
+  readonly waiters: number;
 }
 
 /** A hit answered from memory (`ArtifactCache.heldHit`). */
@@ -260,6 +262,7 @@ export class ArtifactCache implements ArtifactSource {
         total,
         percent: total === undefined || total === 0 ? undefined : Math.min(100, Math.round((fill.bytesWritten / total) * 1000) / 10),
         startedAt: new Date(fill.startedAt),
+        waiters: fill.readers,
       };
     });
   }

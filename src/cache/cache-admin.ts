@@ -36,6 +36,12 @@ export interface CacheEntry {
   readonly staleAt: Date | undefined;
   readonly upstreamEtag: string | undefined;
   readonly upstreamLastModified: string | undefined;
+  /**
+   * When it was last served (or stored), as the access index (LRU) knows it: of every worker and
+   * replica when they share one. Entries found by the start-up scan count from their store
+   * modification time; undefined while the index does not know the entry.
+   */
+  readonly lastAccess: Date | undefined;
 }
 
 export interface EntryListRequest {
@@ -106,9 +112,9 @@ export class CacheAdmin {
       ...(prefix === "" ? {} : { prefix }),
       ...(request.startAfter === undefined ? {} : { startAfter: request.startAfter }),
     });
-    const infos = await mapBounded(page.keys, CONCURRENCY, (key) => store.stat(key));
+    const [infos, lastUsed] = await Promise.all([mapBounded(page.keys, CONCURRENCY, (key) => store.stat(key)), this.#cache.index.lastUsed(page.keys)]);
     const now = this.#clock();
-    const entries = infos.filter((info): info is ObjectInfo => info !== undefined).map((info) => this.#describe(info, now));
+    const entries = infos.flatMap((info, i) => (info === undefined ? [] : [this.#describe(info, now, lastUsed[i])]));
     return { entries, lastKey: page.isTruncated ? page.keys.at(-1) : undefined, hasMore: page.isTruncated };
   }
 
@@ -172,7 +178,7 @@ export class CacheAdmin {
     return this.#cache.fillsInProgress().sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
   }
 
-  #describe(info: ObjectInfo, now: number): CacheEntry {
+  #describe(info: ObjectInfo, now: number, lastUsed: number | undefined): CacheEntry {
     const metadata = info.metadata;
     const slash = info.key.indexOf("/");
     const backend = metadata[META.backend] ?? (slash === -1 ? "" : info.key.slice(0, slash));
@@ -193,6 +199,7 @@ export class CacheAdmin {
       staleAt: freshness.kind === "mutable" ? new Date(validatedAt + freshness.ttlMs) : undefined,
       upstreamEtag: metadata[META.upstreamEtag],
       upstreamLastModified: metadata[META.upstreamLastModified],
+      lastAccess: lastUsed === undefined ? undefined : new Date(lastUsed),
     };
   }
 

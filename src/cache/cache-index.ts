@@ -84,6 +84,11 @@ export class CacheIndex {
     return this.#access.usage();
   }
 
+  /** When each of `keys` was last used (or arrived), in their order; undefined for one the index does not know. */
+  lastUsed(keys: readonly string[]): Promise<Array<number | undefined>> {
+    return this.#access.lastUsed(keys);
+  }
+
   /** A newly committed artifact (or a new version of one). */
   added(key: string, size: number): void {
     this.#access.record(key, size, this.clock());

@@ -103,6 +103,11 @@ export class Fill {
     return new Fill(ref, headers, spoolPath, writeFd, readFd);
   }
 
+  /** Readers reserved and not yet done: the requests being answered from this download now. */
+  get readers(): number {
+    return this.#readers;
+  }
+
   /** The length of the artifact if known: announced by upstream or the backend, or once done. */
   get totalSize(): number | undefined {
     return this.info?.size ?? this.headers.contentLength ?? this.ref.size;

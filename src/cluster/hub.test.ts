@@ -199,6 +199,29 @@ describe("ClusterHub with ClusterCoordinators", () => {
     assert.equal(await one.recall("404:x"), undefined, "0 forgets");
   });
 
+  it("per-backend tallies add up or keep the latest over the workers; last use is the shared index's", async () => {
+    const cluster = new Cluster();
+    const one = cluster.worker(1).coordinator;
+    const two = cluster.worker(2).coordinator;
+    one.tally("pypi", "exchanges", 1, "add");
+    one.tally("pypi", "exchanges", 1, "add");
+    one.tally("pypi", "last_exchange_at", 500, "latest");
+    two.tally("pypi", "exchanges", 3, "add");
+    two.tally("pypi", "last_exchange_at", 400, "latest");
+    two.tally("npm", "errors:timeout", 1, "add");
+    await two.tallies(); // sends two's (each worker sends its own at the end of its event-loop turn)
+    const tallies = await one.tallies();
+    assert.deepEqual(Object.fromEntries(tallies), { pypi: { exchanges: 5, last_exchange_at: 500 }, npm: { "errors:timeout": 1 } });
+
+    one.access.record("pypi/a", 10, 111);
+    await one.access.isSeeded(); // sends one's records
+    two.access.record("pypi/a", 10, 222); // used again, on the other worker
+    two.access.record("npm/b", 5, 50);
+    await two.access.isSeeded(); // sends two's records
+    assert.deepEqual(await one.access.lastUsed(["pypi/a", "nope", "npm/b"]), [222, undefined, 50]);
+    assert.deepEqual(await two.access.lastUsed([]), []);
+  });
+
   it("health and description say this is a worker", () => {
     const coordinator = new Cluster().worker(2).coordinator;
     assert.deepEqual(coordinator.health(), { mode: "workers" });

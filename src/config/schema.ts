@@ -353,6 +353,8 @@ const sections = z.strictObject({
       token_required: boolean.default(false),
     })
     .prefault({}),
+  /** `/docs`: the OpenAPI description of the HTTP API (`/docs/json`, `/docs/yaml`) and its interactive page. */
+  docs: z.strictObject({ enabled: boolean.default(true) }).prefault({}),
   // Without a `backends` key: the public upstreams, parsed like a written config (prefault, not
   // default) so each gets its type's defaults.
   backends: backendsSchema.prefault(() => DEFAULT_BACKENDS.map((backend) => ({ ...backend, config: { ...backend.config } }))),
@@ -394,6 +396,7 @@ export const configSchema = z
       cache: config.cache,
       coordination: config.coordination,
       metrics: config.metrics,
+      docs: config.docs,
       backends: config.backends,
     };
   });

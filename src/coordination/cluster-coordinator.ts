@@ -1,5 +1,6 @@
 import {
   COUNTER_NAMES,
+  mergeTally,
   zeroCounters,
   type AccessIndex,
   type AccessRecord,
@@ -9,6 +10,8 @@ import {
   type CounterName,
   type Counters,
   type Lease,
+  type Tallies,
+  type TallyMerge,
 } from "./coordinator.js";
 
 /**
@@ -32,10 +35,13 @@ export const COORDINATION_OPS = {
   count: "coordination.count",
   counters: "coordination.counters",
   rateHit: "coordination.rateHit",
+  tally: "coordination.tally",
+  tallies: "coordination.tallies",
   record: "access.record",
   forget: "access.forget",
   usage: "access.usage",
   oldest: "access.oldest",
+  lastUsed: "access.lastUsed",
   isSeeded: "access.isSeeded",
   seed: "access.seed",
 } as const;
@@ -51,6 +57,9 @@ export function usageToWire(usage: AccessUsage): WireUsage {
   return { entries: usage.entries, bytes: usage.bytes, byBackend: [...usage.byBackend] };
 }
 
+/** `Tallies` as they cross the link. */
+export type WireTallies = ReadonlyArray<readonly [string, Readonly<Record<string, number>>]>;
+
 /**
  * A worker process of a vault on one machine: leases, counters, rate windows and the access index
  * are the primary process's (a `LocalCoordinator` there), reached over the cluster's IPC link. A
@@ -65,6 +74,8 @@ export class ClusterCoordinator implements Coordinator {
   readonly access: AccessIndex;
   /** Counts of this event-loop turn, summed: one post per counter per turn, not one per hit. */
   readonly #pendingCounts = new Map<CounterName, number>();
+  /** Per-backend figures of this event-loop turn, merged: backend → name → value and merge. */
+  readonly #pendingTallies = new Map<string, Map<string, { value: number; how: TallyMerge }>>();
   #countsScheduled = false;
 
   constructor(
@@ -144,6 +155,25 @@ export class ClusterCoordinator implements Coordinator {
     this.#countsScheduled = false;
     for (const [name, delta] of this.#pendingCounts) this.link.post(COORDINATION_OPS.count, name, delta);
     this.#pendingCounts.clear();
+    for (const [backend, figures] of this.#pendingTallies) {
+      for (const [name, { value, how }] of figures) this.link.post(COORDINATION_OPS.tally, backend, name, value, how);
+    }
+    this.#pendingTallies.clear();
+  }
+
+  tally(backend: string, name: string, value: number, how: TallyMerge): void {
+    let figures = this.#pendingTallies.get(backend);
+    if (figures === undefined) this.#pendingTallies.set(backend, (figures = new Map<string, { value: number; how: TallyMerge }>()));
+    const pending = figures.get(name);
+    figures.set(name, { value: mergeTally(pending?.value, value, how), how });
+    if (this.#countsScheduled) return;
+    this.#countsScheduled = true;
+    setImmediate(() => this.#postCounts());
+  }
+
+  async tallies(): Promise<Tallies> {
+    this.#postCounts();
+    return new Map((await this.link.call(COORDINATION_OPS.tallies)) as WireTallies);
   }
 
   async counters(): Promise<Counters> {
@@ -199,6 +229,12 @@ class ClusterAccessIndex implements AccessIndex {
   async oldest(limit: number): Promise<AccessRecord[]> {
     this.#postRecords();
     return (await this.link.call(COORDINATION_OPS.oldest, limit)) as AccessRecord[];
+  }
+
+  async lastUsed(keys: readonly string[]): Promise<Array<number | undefined>> {
+    this.#postRecords();
+    const times = (await this.link.call(COORDINATION_OPS.lastUsed, keys)) as Array<number | null>;
+    return times.map((time) => time ?? undefined);
   }
 
   async isSeeded(): Promise<boolean> {

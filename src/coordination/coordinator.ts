@@ -41,6 +41,21 @@ export function zeroCounters(): Counters {
   return { hits: 0, misses: 0, stale: 0, revalidated: 0, bytesFromCache: 0, bytesFromUpstream: 0, evictions: 0 };
 }
 
+/**
+ * How a per-backend figure (`Coordinator.tally`) combines what the replicas report: `add` sums
+ * (exchanges, failures), `latest` keeps the largest value reported (the time of the last one).
+ */
+export type TallyMerge = "add" | "latest";
+
+/** Every backend's figures by name (`exchanges`, `last_error_at`, ...), over every replica. */
+export type Tallies = ReadonlyMap<string, Readonly<Record<string, number>>>;
+
+/** `value` merged into `current` the way `how` says. */
+export function mergeTally(current: number | undefined, value: number, how: TallyMerge): number {
+  if (current === undefined) return value;
+  return how === "add" ? current + value : Math.max(current, value);
+}
+
 /** One cached entry as the access index knows it. */
 export interface AccessRecord {
   readonly key: string;
@@ -68,6 +83,11 @@ export interface AccessIndex {
   usage(): Promise<AccessUsage>;
   /** Least recently used first, at most `limit`. */
   oldest(limit: number): Promise<AccessRecord[]>;
+  /**
+   * When each of `keys` was last used (or arrived), ms since the epoch, in their order; undefined
+   * for a key the index does not know. One lookup per key, in one round trip: no scan.
+   */
+  lastUsed(keys: readonly string[]): Promise<Array<number | undefined>>;
   /** Whether a listing of the store has already been loaded (by this or another replica). */
   isSeeded(): Promise<boolean>;
   /** Loads entries found by listing the store; entries the index already has keep their times. */
@@ -105,6 +125,14 @@ export interface Coordinator {
   count(name: CounterName, delta?: number): void;
   /** Totals over every replica (or this one's alone, when the shared ones cannot be read). */
   counters(): Promise<Counters>;
+  /**
+   * Adds to a figure of one backend (`exchanges` of `pypi`), merged over the replicas as `how`
+   * says: the upstream health `/admin/backends` reports (`metrics/upstream-health.ts`). Batched
+   * like `count`; never fails the caller.
+   */
+  tally(backend: string, name: string, value: number, how: TallyMerge): void;
+  /** Every backend's figures over every replica (or this one's alone, when the shared ones cannot be read). */
+  tallies(): Promise<Tallies>;
   /**
    * Counts one more request in a fixed window named `bucket` of `windowMs`: how many it holds now
    * and when it resets. Rate limits use it so that they hold across replicas.

@@ -1,6 +1,7 @@
 import { EventEmitter, once } from "node:events";
 import {
   backendOfKey,
+  mergeTally,
   zeroCounters,
   type AccessIndex,
   type AccessRecord,
@@ -10,6 +11,8 @@ import {
   type CounterName,
   type Counters,
   type Lease,
+  type Tallies,
+  type TallyMerge,
 } from "./coordinator.js";
 
 /** Rate-limit windows kept at most (the oldest are dropped first; a dropped one starts afresh). */
@@ -27,6 +30,8 @@ export class LocalCoordinator implements Coordinator {
   readonly #held = new Set<string>();
   readonly #releases = new EventEmitter();
   readonly #windows = new Map<string, { count: number; resetAt: number }>();
+  /** Per-backend figures (`tally`): backend → name → value. */
+  readonly #tallies = new Map<string, Record<string, number>>();
   #fence = 0;
 
   constructor(private readonly clock: () => number = Date.now) {
@@ -78,6 +83,21 @@ export class LocalCoordinator implements Coordinator {
   /** This process's counters, synchronously. */
   countersNow(): Counters {
     return { ...this.#totals };
+  }
+
+  tally(backend: string, name: string, value: number, how: TallyMerge): void {
+    let figures = this.#tallies.get(backend);
+    if (figures === undefined) this.#tallies.set(backend, (figures = {}));
+    figures[name] = mergeTally(figures[name], value, how);
+  }
+
+  async tallies(): Promise<Tallies> {
+    return this.talliesNow();
+  }
+
+  /** This process's per-backend figures, synchronously (copies). */
+  talliesNow(): Map<string, Record<string, number>> {
+    return new Map([...this.#tallies].map(([backend, figures]) => [backend, { ...figures }]));
   }
 
   async rateHit(bucket: string, windowMs: number): Promise<{ count: number; resetInMs: number }> {
@@ -161,6 +181,14 @@ export class LocalAccessIndex implements AccessIndex {
       found.push({ key, size, at });
     }
     return found;
+  }
+
+  async lastUsed(keys: readonly string[]): Promise<Array<number | undefined>> {
+    return this.lastUsedNow(keys);
+  }
+
+  lastUsedNow(keys: readonly string[]): Array<number | undefined> {
+    return keys.map((key) => this.#entries.get(key)?.at);
   }
 
   async isSeeded(): Promise<boolean> {

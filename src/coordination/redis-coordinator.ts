@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import {
   COUNTER_NAMES,
   backendOfKey,
+  mergeTally,
   zeroCounters,
   type AccessIndex,
   type AccessRecord,
@@ -13,6 +14,8 @@ import {
   type CounterName,
   type Counters,
   type Lease,
+  type Tallies,
+  type TallyMerge,
 } from "./coordinator.js";
 import { LocalAccessIndex, LocalCoordinator } from "./local-coordinator.js";
 
@@ -98,6 +101,19 @@ for i = 2, #ARGV, 4 do
   end
 end
 return 1`);
+// KEYS: tallies hash. ARGV: (field, value, merge)*: "add" adds the value, "latest" keeps the larger.
+const TALLY = new LuaScript(`
+for i = 1, #ARGV, 3 do
+  if ARGV[i + 2] == 'add' then
+    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  else
+    local old = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))
+    if (not old) or old < tonumber(ARGV[i + 1]) then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  end
+end
+return 1`);
+/** A per-backend figure's field in the tallies hash (backend names hold no newline). */
+const tallyField = (backend: string, name: string): string => `${backend}\n${name}`;
 // KEYS: sizes hash, lru zset, usage hash. ARGV: backend, key.
 const FORGET = new LuaScript(`
 local old = redis.call('HGET', KEYS[1], ARGV[2])
@@ -117,7 +133,8 @@ return 1`);
  *   third of the TTL while its download runs, released with a PUBLISH that wakes the replicas
  *   waiting for it (which also poll, so a holder that died is noticed within a quarter TTL of
  *   its lease expiring). The fence comes from one `INCR`, so a later holder's is larger.
- * - **Counters**: one hash, `HINCRBY` in batches.
+ * - **Counters**: one hash, `HINCRBY` in batches; per-backend figures (`tally`) another, in one
+ *   script per batch (sums, or the larger value).
  * - **Rate-limit windows**: `INCR` + `PEXPIRE` per window, in one script.
  * - **Access index**: a sorted set of keys by last use, a hash of sizes and a hash of totals
  *   (overall and per backend) kept by the same scripts, so `cache stats` is two reads however
@@ -141,6 +158,8 @@ export class RedisCoordinator implements Coordinator {
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #leaseTimers = new Set<NodeJS.Timeout>();
   #pendingCounts: Counters = zeroCounters();
+  /** Per-backend figures not yet in Redis, merged: field (`tallyField`) → value and merge. */
+  #pendingTallies = new Map<string, { value: number; how: TallyMerge }>();
   #flushTimer: NodeJS.Timeout | undefined;
   #up = false;
   /** Undefined until the first connection attempt settles (the first "down" is said at start). */
@@ -267,6 +286,40 @@ export class RedisCoordinator implements Coordinator {
     }
   }
 
+  tally(backend: string, name: string, value: number, how: TallyMerge): void {
+    this.#local.tally(backend, name, value, how);
+    this.#pendTally(tallyField(backend, name), value, how);
+  }
+
+  #pendTally(field: string, value: number, how: TallyMerge): void {
+    this.#pendingTallies.set(field, { value: mergeTally(this.#pendingTallies.get(field)?.value, value, how), how });
+  }
+
+  async tallies(): Promise<Tallies> {
+    await this.#flush();
+    if (!this.#up) return this.#local.talliesNow();
+    try {
+      const stored = await this.#redis.hgetall(`${this.#prefix}tallies`);
+      const tallies = new Map<string, Record<string, number>>();
+      const add = (field: string, value: number, how: TallyMerge): void => {
+        const newline = field.indexOf("\n");
+        if (newline === -1) return;
+        const backend = field.slice(0, newline);
+        const name = field.slice(newline + 1);
+        let figures = tallies.get(backend);
+        if (figures === undefined) tallies.set(backend, (figures = {}));
+        figures[name] = mergeTally(figures[name], value, how);
+      };
+      for (const [field, value] of Object.entries(stored)) add(field, Number(value), "add");
+      // What a failed flush kept for the next one counts too.
+      for (const [field, { value, how }] of this.#pendingTallies) add(field, value, how);
+      return tallies;
+    } catch (error) {
+      this.#failed(error);
+      return this.#local.talliesNow();
+    }
+  }
+
   async rateHit(bucket: string, windowMs: number): Promise<{ count: number; resetInMs: number }> {
     if (!this.#up) return this.#local.rateHitNow(bucket, windowMs);
     try {
@@ -354,6 +407,17 @@ export class RedisCoordinator implements Coordinator {
       } catch (error) {
         // Not counted there: kept for the next flush (a partial failure may count some twice).
         for (const name of changed) this.#pendingCounts[name] += counts[name];
+        this.#failed(error);
+      }
+    }
+    if (this.#pendingTallies.size > 0) {
+      const pending = this.#pendingTallies;
+      this.#pendingTallies = new Map();
+      try {
+        await TALLY.run(this.#redis, [`${this.#prefix}tallies`], [...pending].flatMap(([field, { value, how }]) => [field, value, how]));
+      } catch (error) {
+        // Kept for the next flush, merged with what arrived meanwhile.
+        for (const [field, { value, how }] of pending) this.#pendTally(field, value, how);
         this.#failed(error);
       }
     }
@@ -456,6 +520,22 @@ export class RedisAccessIndex implements AccessIndex {
     if (keys.length === 0) return [];
     const sizes = await this.redis.hmget(`${this.prefix}sizes`, ...keys);
     return keys.map((key, i) => ({ key, size: Number(sizes[i] ?? 0), at: times[i] ?? 0 }));
+  }
+
+  async lastUsed(keys: readonly string[]): Promise<Array<number | undefined>> {
+    if (!this.up() || keys.length === 0) return this.#local.lastUsedNow(keys);
+    try {
+      await this.flush();
+      const pipeline = this.redis.pipeline();
+      for (const key of keys) pipeline.zscore(`${this.prefix}lru`, key);
+      const results = (await pipeline.exec()) ?? [];
+      return keys.map((_key, i) => {
+        const [error, score] = results[i] ?? [null, null];
+        return error === null && typeof score === "string" ? Number(score) : undefined;
+      });
+    } catch {
+      return this.#local.lastUsedNow(keys);
+    }
   }
 
   async isSeeded(): Promise<boolean> {

@@ -5,6 +5,7 @@ import type { FillProgress } from "../cache/artifact-cache.js";
 import { decodeCursor, encodeCursor } from "../objects/list-cursor.js";
 import { parseListLimit } from "../objects/object-service.js";
 import { rejectOtherMethods } from "./reject-methods.js";
+import { cacheFillsSchema, cacheStatsSchema, listCacheEntriesSchema, purgeCacheEntriesSchema } from "./route-schemas.js";
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -20,7 +21,7 @@ type Query = Record<string, string | string[] | undefined>;
 export function registerAdminRoutes(app: FastifyInstance, admin: CacheAdmin): void {
   const config = { scope: "admin" } as const;
 
-  app.get("/admin/cache/entries", { config }, async (request) => {
+  app.get("/admin/cache/entries", { config, schema: listCacheEntriesSchema }, async (request) => {
     const query = request.query as Query;
     const limit = parseListLimit(single(query, "limit"));
     const cursor = single(query, "cursor");
@@ -37,10 +38,10 @@ export function registerAdminRoutes(app: FastifyInstance, admin: CacheAdmin): vo
     };
   });
 
-  app.delete("/admin/cache/entries", { config }, async (request) => ({ purged: await admin.purge(purgeTarget(request)) }));
+  app.delete("/admin/cache/entries", { config, schema: purgeCacheEntriesSchema }, async (request) => ({ purged: await admin.purge(purgeTarget(request)) }));
   rejectOtherMethods(app, "/admin/cache/entries", ["GET", "DELETE"]);
 
-  app.get("/admin/cache/stats", { config }, async () => {
+  app.get("/admin/cache/stats", { config, schema: cacheStatsSchema }, async () => {
     const stats = await admin.stats();
     return {
       hits: stats.hits,
@@ -61,7 +62,7 @@ export function registerAdminRoutes(app: FastifyInstance, admin: CacheAdmin): vo
   });
   rejectOtherMethods(app, "/admin/cache/stats", ["GET"]);
 
-  app.get("/admin/cache/fills", { config }, async () => ({ fills: admin.fills().map(fillJson) }));
+  app.get("/admin/cache/fills", { config, schema: cacheFillsSchema }, async () => ({ fills: admin.fills().map(fillJson) }));
   rejectOtherMethods(app, "/admin/cache/fills", ["GET"]);
 }
 
@@ -94,6 +95,7 @@ function entryJson(entry: CacheEntry): Record<string, unknown> {
     ...(entry.staleAt === undefined ? {} : { stale_at: entry.staleAt.toISOString() }),
     ...(entry.upstreamEtag === undefined ? {} : { upstream_etag: entry.upstreamEtag }),
     ...(entry.upstreamLastModified === undefined ? {} : { upstream_last_modified: entry.upstreamLastModified }),
+    last_access: entry.lastAccess?.toISOString() ?? null,
   };
 }
 
@@ -105,6 +107,7 @@ function fillJson(fill: FillProgress): Record<string, unknown> {
     total: fill.total ?? null,
     percent: fill.percent ?? null,
     started_at: fill.startedAt.toISOString(),
+    waiters: fill.waiters,
   };
 }
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Scope } from "../auth/tokens-file.js";
 import { UNMATCHED_ROUTE, type HttpObserver, type MetricsExposition } from "../metrics/vault-metrics.js";
 import { rejectOtherMethods } from "./reject-methods.js";
+import { metricsSchema } from "./route-schemas.js";
 
 export interface MetricsRouteOptions {
   readonly exposition: MetricsExposition;
@@ -23,7 +24,7 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
     done(null, payload);
   });
 
-  app.get("/metrics", { config: { rateLimit: false, ...(options.scope === undefined ? {} : { scope: options.scope }) } }, async (_request, reply) => {
+  app.get("/metrics", { config: { rateLimit: false, ...(options.scope === undefined ? {} : { scope: options.scope }) }, schema: metricsSchema(options.scope) }, async (_request, reply) => {
     const { contentType, text } = await exposition.render();
     return reply.type(contentType).header("cache-control", "no-store").send(text);
   });

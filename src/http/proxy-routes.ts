@@ -151,7 +151,7 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(
  * plain host name falls back to the address the client connected to. A client can only ever
  * steer the links in its own answer this way: nothing built from it is cached.
  */
-function clientFacingOrigin(request: IncomingMessage): string {
+export function clientFacingOrigin(request: IncomingMessage): string {
   const forwardedProto = firstValue(request.headers["x-forwarded-proto"])?.toLowerCase();
   const scheme = forwardedProto === "https" || forwardedProto === "http" ? forwardedProto : "encrypted" in request.socket ? "https" : "http";
   const candidates = [firstValue(request.headers["x-forwarded-host"]), firstValue(request.headers.host)];

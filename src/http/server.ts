@@ -18,6 +18,9 @@ import { registerProxyRoutes } from "./proxy-routes.js";
 import type { RedirectHits } from "./redirect-hits.js";
 import { registerRegistryRoutes } from "./registry-routes.js";
 import { registerAdminRoutes } from "./admin-routes.js";
+import { registerAdminBackendsRoute } from "./admin-backends-route.js";
+import type { UpstreamUrl } from "./client-snippets.js";
+import { registerUiRoutes } from "./ui-routes.js";
 import { rejectOtherMethods } from "./reject-methods.js";
 import { requestIdFrom } from "./request-id.js";
 import { redactUrl } from "./url-redaction.js";
@@ -30,6 +33,8 @@ import type { ArtifactCache } from "../cache/artifact-cache.js";
 import type { Backend } from "../upstreams/backend.js";
 import { VERSION } from "../version.js";
 import { registerMetricsRoute, type MetricsRouteOptions } from "./metrics-route.js";
+import { registerApiDocs } from "./api-docs.js";
+import { addSharedSchemas, healthSchema, readySchema, validationError } from "./route-schemas.js";
 import type { Readiness } from "../core/readiness.js";
 
 declare module "fastify" {
@@ -76,6 +81,8 @@ export interface ServerDependencies {
   readonly worker?: { readonly id: number; readonly count: number };
   /** `/metrics`, and what the edge counts for it; absent with `metrics.enabled: false`. */
   readonly metrics?: MetricsRouteOptions | undefined;
+  /** `/docs` and the OpenAPI description (`docs.enabled`); on unless false. */
+  readonly docs?: boolean | undefined;
   /** The vault's face: proxy routes per backend over the artifact cache. */
   readonly vault?: {
     readonly backends: readonly Backend[];
@@ -83,6 +90,8 @@ export interface ServerDependencies {
     readonly requireToken: boolean;
     /** `cache.redirect_hits` (`redirectHitsSettings`); undefined: every hit is served by the vault. */
     readonly redirectHits?: RedirectHits | undefined;
+    /** Each backend's upstream URLs without credentials (`upstreamUrls`), for `/admin/backends`. */
+    readonly upstreams?: ReadonlyMap<string, readonly UpstreamUrl[]> | undefined;
   };
 }
 
@@ -124,6 +133,8 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     // apt's proxy mode sends absolute-form requests (`GET http://mirror/debian/...`): those for a
     // configured mirror are mapped onto its backend's prefix, every other one refused.
     rewriteUrl: forwardProxyRewriter(deps.vault?.backends ?? []),
+    // Routes parse their parameters themselves; what Fastify's validation refuses is said like they say it.
+    schemaErrorFormatter: validationError,
     frameworkErrors: (error, request, reply) => {
       void sendError(reply, new VaultError("bad_request", `bad request: ${error.message}`), rendererFor(pathOf(request)));
     },
@@ -220,6 +231,11 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     return sendError(reply, new VaultError("not_found", `no route for ${request.method} ${pathOf(request)}`));
   });
 
+  // The schemas routes reference (route-schemas.ts). Then `/docs`, before every route it describes
+  // (it collects them as they are added) and before the rate limiter (its pages are not limited).
+  addSharedSchemas(app);
+  if (deps.docs !== false) await registerApiDocs(app);
+
   if (deps.rateLimit.enabled) {
     await app.register(rateLimit, {
       hook: "preHandler",
@@ -245,6 +261,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     method: ["GET", "HEAD"],
     url: "/health",
     config: { rateLimit: false },
+    schema: healthSchema,
     // A replica that lost its Redis still serves (alone): degraded, not down, so still 200.
     handler: async () => {
       const coordination = deps.coordinator.health();
@@ -259,6 +276,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     method: ["GET", "HEAD"],
     url: "/ready",
     config: { rateLimit: false },
+    schema: readySchema,
     handler: async (_request, reply) => {
       const report = deps.readiness?.report() ?? { ready: true, parts: {}, notReady: [] };
       reply.code(report.ready ? 200 : 503).header("cache-control", "no-store");
@@ -268,12 +286,14 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   rejectOtherMethods(app, "/ready", ["GET", "HEAD"]);
 
   registerObjectRoutes(app, deps.objects);
+  registerUiRoutes(app);
   registerForwardProxyRefusal(app);
   if (deps.vault !== undefined) {
     const routeOptions = { requireToken: deps.vault.requireToken, redirectHits: deps.vault.redirectHits };
     registerProxyRoutes(app, deps.vault.backends, deps.vault.cache, routeOptions);
     registerRegistryRoutes(app, deps.vault.backends, deps.vault.cache, routeOptions);
     registerAdminRoutes(app, new CacheAdmin(deps.vault.cache, deps.vault.backends));
+    registerAdminBackendsRoute(app, { backends: deps.vault.backends, upstreams: deps.vault.upstreams ?? new Map(), coordinator: deps.coordinator, tokenRequired: deps.vault.requireToken });
   }
   return app;
 }

@@ -24,6 +24,7 @@ interface EntryJson {
   fresh: boolean | null;
   stale_at?: string;
   upstream_etag?: string;
+  last_access: string | null;
 }
 
 interface EntriesJson {
@@ -39,6 +40,7 @@ interface FillJson {
   total: number | null;
   percent: number | null;
   started_at: string;
+  waiters: number;
 }
 
 function backendsYaml(origin: OriginServer, extra = ""): string {
@@ -168,6 +170,13 @@ describe("cache administration API", () => {
     assert.equal(index.ttl_seconds, 3600);
     assert.equal(index.fresh, true);
     assert.equal(Date.parse(index.stale_at ?? ""), Date.parse(index.validated_at) + 3_600_000);
+    // When each was last used, from the LRU index: a hit makes it later.
+    const cachedAccess = Date.parse(tarball.last_access ?? "");
+    assert.ok(cachedAccess >= before - 1000 && cachedAccess <= Date.now(), `last_access ${tarball.last_access}`);
+    await delay(5);
+    assert.equal((await rawRequest(vault.url, "/files/list/pkg-1.0.tgz")).header("x-cache"), "HIT");
+    const used = (await api(vault, "/admin/cache/entries?prefix=files/list/pkg", "admin")).json<EntriesJson>().entries[0];
+    assert.ok(Date.parse(used?.last_access ?? "") > cachedAccess, "a hit is a later access");
 
     // By backend, and by backend with a prefix that only narrows it.
     const mirror = (await api(vault, "/admin/cache/entries?backend=mirror", "admin")).json<EntriesJson>();
@@ -280,6 +289,7 @@ describe("cache administration API", () => {
     assert.ok(fill.bytes > 0 && fill.bytes < body.length, `bytes ${fill.bytes} of ${body.length}`);
     assert.ok(fill.percent !== null && fill.percent > 0 && fill.percent < 100);
     assert.ok(Date.parse(fill.started_at) <= Date.now());
+    assert.equal(fill.waiters, 1, "the one client reading it");
     const stats = (await api(vault, "/admin/cache/stats", "admin")).json<{ fills_in_progress: number }>();
     assert.ok(stats.fills_in_progress >= 1);
 

@@ -165,6 +165,30 @@ describe("RedisCoordinator", () => {
     }
   });
 
+  test("per-backend tallies add up or keep the latest over both replicas; last use is the shared index's", async () => {
+    const [a, b] = await pair();
+    try {
+      a.tally("pypi", "exchanges", 2, "add");
+      a.tally("pypi", "last_error_at", 700, "latest");
+      b.tally("pypi", "exchanges", 1, "add");
+      b.tally("pypi", "last_error_at", 600, "latest");
+      b.tally("npm", "errors:failed", 1, "add");
+      await b.tallies(); // flushes b's; a's are flushed by its own read
+      assert.deepEqual(Object.fromEntries(await a.tallies()), { pypi: { exchanges: 3, last_error_at: 700 }, npm: { "errors:failed": 1 } });
+      b.tally("pypi", "last_error_at", 900, "latest");
+      assert.equal((await b.tallies()).get("pypi")?.["last_error_at"], 900);
+      assert.equal((await a.tallies()).get("pypi")?.["last_error_at"], 900, "the other replica reads it too");
+
+      a.access.record("pypi/x", 10, 1_000);
+      b.access.record("pypi/x", 10, 2_000);
+      b.access.record("npm/y", 5, 1_500);
+      await a.access.usage(); // flushes a's records
+      assert.deepEqual(await b.access.lastUsed(["pypi/x", "npm/y", "apt/none"]), [2_000, 1_500, undefined]);
+    } finally {
+      await closeAll(a, b);
+    }
+  });
+
   test("with Redis gone a replica serves alone (and says so); with Redis back it coordinates again", async () => {
     const own = await startRedis();
     const { logger, lines } = capturingLogger();

@@ -28,13 +28,14 @@ test('import "artifact-vault" gives the service, its config loader and the clien
   assert.equal(typeof plugin["createUpstreamClient"], "function");
 });
 
-test("npm pack ships the built service and no compiled tests", async () => {
+test("npm pack ships the built service, its web UI and no compiled tests", async () => {
   const { stdout } = await execFileAsync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: PACKAGE_ROOT, maxBuffer: 64 * 1024 * 1024 });
   const [pack] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>;
   const files = (pack?.files ?? []).map((file) => file.path);
-  for (const entry of ["dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli/main.js", "dist/src/client/index.js", "dist/src/upstreams/custom/plugin-api.js", "package.json", "README.md"]) {
+  for (const entry of ["dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli/main.js", "dist/src/client/index.js", "dist/src/upstreams/custom/plugin-api.js", "dist/ui/index.html", "package.json", "README.md"]) {
     assert.ok(files.includes(entry), `the package carries ${entry}`);
   }
+  assert.ok(files.some((file) => /^dist\/ui\/main-[A-Z0-9]+\.js$/.test(file)), "the package carries the web UI's script");
   const tests = files.filter((file) => /\.test\.|^dist\/(tests|bench)\//.test(file));
   assert.deepEqual(tests, [], "no test files in the package");
 });

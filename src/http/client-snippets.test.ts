@@ -1,0 +1,130 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Backend, BackendMounts } from "../upstreams/backend.js";
+import { clientSnippets, TOKEN_PLACEHOLDER, upstreamUrls, type ClientSnippet, type SnippetContext } from "./client-snippets.js";
+
+function backend(type: string, name: string, prefix: string, mounts?: BackendMounts): Backend {
+  return {
+    type,
+    name,
+    prefix,
+    mounts,
+    resolve: () => {
+      throw new Error("not used");
+    },
+    fetch: () => Promise.reject(new Error("not used")),
+    close: async () => undefined,
+  };
+}
+
+const ORIGIN = "http://vault.internal:8080";
+const open: SnippetContext = { origin: ORIGIN, tokenRequired: false, registryBackends: 1 };
+const withToken: SnippetContext = { ...open, tokenRequired: true };
+
+const tools = (snippets: readonly ClientSnippet[]): string[] => snippets.map((snippet) => snippet.tool);
+const text = (snippet: ClientSnippet | undefined): string => (snippet?.files ?? []).map((file) => file.text).join("\n");
+const everything = (snippets: readonly ClientSnippet[]): string => JSON.stringify(snippets);
+
+describe("client snippets", () => {
+  it("pick the tools of each backend type", () => {
+    const debian = backend("apt", "debian", "/debian/", { forwardProxy: [new URL("http://deb.debian.org/debian/")] });
+    const table: ReadonlyArray<readonly [Backend, readonly string[]]> = [
+      [backend("pypi", "pypi", "/pypi/"), ["pip", "uv"]],
+      [backend("npm", "npm", "/npm/"), ["npm", "pnpm", "yarn"]],
+      [backend("dockerhub", "docker", "/dockerhub/", { registryApi: true }), ["docker", "podman", "containerd"]],
+      [debian, ["apt", "apt (proxy mode)"]],
+      [backend("apt", "security", "/security/"), ["apt"]],
+      [backend("http", "files", "/files/"), ["curl"]],
+      [backend("custom", "plugin", "/plugin/"), ["curl"]],
+      [backend("someday", "other", "/other/"), ["curl"]],
+    ];
+    for (const [made, expected] of table) assert.deepEqual(tools(clientSnippets(made, open)), expected, made.type);
+  });
+
+  it("point each client at the vault as the browser reached it, with the backend's prefix", () => {
+    const [pip, uv] = clientSnippets(backend("pypi", "python", "/mirrors/python/"), open);
+    assert.equal(text(pip), "[global]\nindex-url = http://vault.internal:8080/mirrors/python/simple/\ntrusted-host = vault.internal\n");
+    assert.equal(pip?.files[0]?.path, "~/.config/pip/pip.conf");
+    assert.equal(pip?.command, "npx artifact-vault setup pip --url http://vault.internal:8080 --prefix /mirrors/python/");
+    assert.match(text(uv), /url = "http:\/\/vault\.internal:8080\/mirrors\/python\/simple\/"/);
+    const [npm] = clientSnippets(backend("npm", "npm", "/npm/"), open);
+    assert.equal(text(npm), "registry=http://vault.internal:8080/npm/\n");
+    assert.equal(npm?.command, "npx artifact-vault setup npm --url http://vault.internal:8080", "the default prefix is left out");
+    const [curl] = clientSnippets(backend("http", "files", "/files/"), open);
+    assert.equal(text(curl), "curl -fLO http://vault.internal:8080/files/<path>\n");
+  });
+
+  it("container clients use /v2/ with one registry, /v2/<name>/ with several (where docker cannot follow)", () => {
+    const hub = backend("dockerhub", "hub", "/hub/", { registryApi: true });
+    const [docker, podman, containerd] = clientSnippets(hub, open);
+    assert.match(text(docker), /"registry-mirrors": \["http:\/\/vault\.internal:8080"\]/);
+    assert.match(text(podman), /location = "vault\.internal:8080"\n/);
+    assert.match(text(containerd), /\[host\."http:\/\/vault\.internal:8080"\]/);
+    const several = clientSnippets(hub, { ...open, registryBackends: 2 });
+    assert.equal(several[0]?.files.length, 0);
+    assert.match(several[0]?.unavailable ?? "", /cannot name a path/);
+    assert.match(text(several[1]), /location = "vault\.internal:8080\/hub"/);
+    assert.match(text(several[2]), /\[host\."http:\/\/vault\.internal:8080\/v2\/hub"\]/);
+  });
+
+  it("apt gets a source for the backend's prefix and, when it answers them, proxy-mode lines for its mirror's host", () => {
+    const debian = backend("apt", "debian", "/debian/", { forwardProxy: [new URL("http://deb.debian.org/debian/")] });
+    const [mirror, proxy] = clientSnippets(debian, open);
+    assert.match(text(mirror), /URIs: http:\/\/vault\.internal:8080\/debian\nSuites: <codename>\n/);
+    assert.match(text(mirror), /Signed-By: \/usr\/share\/keyrings\/debian-archive-keyring\.gpg/);
+    assert.equal(text(proxy), 'Acquire::http::Proxy::deb.debian.org "http://vault.internal:8080/";\n');
+    assert.match(proxy?.command ?? "", /--proxy-host deb\.debian\.org$/);
+  });
+
+  it("say <token> wherever a token goes, and never carry one", () => {
+    const all = [
+      backend("pypi", "pypi", "/pypi/"),
+      backend("npm", "npm", "/npm/"),
+      backend("dockerhub", "docker", "/dockerhub/", { registryApi: true }),
+      backend("apt", "debian", "/debian/", { forwardProxy: [new URL("http://deb.debian.org/debian/")] }),
+      backend("http", "files", "/files/"),
+    ].flatMap((made) => clientSnippets(made, withToken));
+    assert.doesNotMatch(everything(all), /STAND-IN|AVT-UI/);
+    const byTool = new Map(all.map((snippet) => [snippet.tool, snippet]));
+    assert.match(text(byTool.get("pip")), /index-url = http:\/\/__token__:<token>@vault\.internal:8080\/pypi\/simple\//);
+    assert.match(text(byTool.get("npm")), /\/\/vault\.internal:8080\/npm\/:_authToken=<token>/);
+    assert.match(text(byTool.get("apt")), /password <token>/);
+    assert.match(text(byTool.get("apt (proxy mode)")), /"http:\/\/x:<token>@vault\.internal:8080\/"/);
+    assert.match(text(byTool.get("curl")), /-H "Authorization: Bearer <token>"/);
+    // Container logins hold the token base64-encoded: the settings without it, and the command puts it in.
+    const containerd = byTool.get("containerd");
+    assert.doesNotMatch(text(containerd), /authorization/);
+    assert.match(containerd?.notes.join("\n") ?? "", /encoded form/);
+    assert.equal(byTool.get("podman")?.files.length, 1, "the mirror, without the auth.json login");
+    for (const snippet of all) {
+      if (snippet.command !== null && snippet.command !== undefined) assert.match(snippet.command, new RegExp(`--token ${TOKEN_PLACEHOLDER}`));
+    }
+  });
+});
+
+describe("upstream URLs", () => {
+  it("are every *_url option, nested ones included, without userinfo or credential-looking query values", () => {
+    const options = {
+      prefix: "/pypi/",
+      index_url: "https://alice:s3cr3t@pypi.internal/simple",
+      packages_url: "https://files.internal/packages?token=abc&x=1",
+      username: "bob",
+      password: "https://not-a-url-option.example/hunter2",
+      upstreams: [
+        { registry_url: "https://registry-1.docker.io", auth_url: "https://auth.docker.io", username: "u", password: "p" },
+        { registry_url: "https://user:pw@ghcr.io" },
+      ],
+      token: "npm_secret",
+      timeout: 30,
+    };
+    const urls = upstreamUrls(options);
+    assert.deepEqual(urls, [
+      { option: "index_url", url: "https://pypi.internal/simple" },
+      { option: "packages_url", url: "https://files.internal/packages?token=[redacted]&x=1" },
+      { option: "upstreams[0].registry_url", url: "https://registry-1.docker.io/" },
+      { option: "upstreams[0].auth_url", url: "https://auth.docker.io/" },
+      { option: "upstreams[1].registry_url", url: "https://ghcr.io/" },
+    ]);
+    assert.doesNotMatch(JSON.stringify(urls), /s3cr3t|alice|abc|hunter2|npm_secret|pw@/);
+  });
+});
