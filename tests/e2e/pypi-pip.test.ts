@@ -267,15 +267,20 @@ test("pypi backend end to end: pip → artifact-vault → nginx-served index", a
     await t.test("a new version published upstream appears after the TTL, not before (pip's max-age=0 notwithstanding)", async () => {
       const pageUri = "/simple/vault-probe-alpha/index.json";
       const headers = { accept: PIP_JSON_ACCEPT, "cache-control": "max-age=0" };
-      const primed = await fetch(`${indexUrl}vault-probe-alpha/`, { headers });
-      await primed.arrayBuffer();
-      const upstreamBefore = upstream.requests(pageUri).length;
+      // The new file goes in first (reading its metadata runs python, seconds on a loaded
+      // machine); the pages that list it are written after the priming: only that write falls
+      // within the page's TTL.
       const [newWheel] = readdirSync(later);
       assert.ok(newWheel !== undefined);
       await index.publish("vault-probe-alpha", join(later, newWheel));
+      const primed = await fetch(`${indexUrl}vault-probe-alpha/`, { headers });
+      await primed.arrayBuffer();
+      const primedAt = Date.now();
+      const upstreamBefore = upstream.requests(pageUri).length;
       await index.writePages(upstream.url);
 
       const fresh = await fetch(`${indexUrl}vault-probe-alpha/`, { headers });
+      assert.ok(Date.now() - primedAt < PAGE_TTL_MS, "the pages were written within the TTL (else this test cannot tell)");
       assert.equal(fresh.headers.get("x-cache"), "HIT");
       const cached = (await fresh.json()) as { files: Array<{ filename: string }> };
       assert.ok(!cached.files.some((file) => file.filename.includes("-1.1")), "within the TTL the page is the cached one");
