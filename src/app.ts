@@ -9,7 +9,8 @@ import { redirectHitsSettings } from "./http/redirect-hits.js";
 import { upstreamUrls } from "./http/client-snippets.js";
 import { ObjectService } from "./objects/object-service.js";
 import { createStorageDriver } from "./storage/registry.js";
-import { ArtifactCache } from "./cache/artifact-cache.js";
+import { ArtifactCache, type FillProgress } from "./cache/artifact-cache.js";
+import type { FillsSource } from "./cache/cache-admin.js";
 import type { Coordinator } from "./coordination/coordinator.js";
 import { LocalCoordinator } from "./coordination/local-coordinator.js";
 import type { StoreSharing } from "./storage/store-sharing.js";
@@ -48,6 +49,12 @@ export interface WorkerSeams {
    * requests for it and returns what asks every worker's (`cluster/metrics-link.ts`).
    */
   readonly metrics?: (registry: Registry) => MetricsExposition;
+  /**
+   * How the admin routes list the whole vault's downloads in progress: given this worker's own,
+   * answers the primary's requests for them and returns what asks every worker's
+   * (`cluster/fills-link.ts`).
+   */
+  readonly fills?: (local: () => readonly FillProgress[]) => FillsSource;
 }
 
 /** The composition root: config → storage → auth → domain → HTTP server. */
@@ -134,6 +141,7 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
         requireToken: config.auth.proxy === "token",
         redirectHits: redirectHitsSettings(config.cache, cacheDriver, onWarning),
         upstreams: new Map(config.backends.map((definition) => [definition.name, upstreamUrls(definition.options)])),
+        fills: seams.fills?.(() => cache.fillsInProgress()),
       },
       metrics:
         metrics === undefined

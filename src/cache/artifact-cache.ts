@@ -126,7 +126,10 @@ export interface FillProgress {
   readonly total: number | undefined;
   readonly percent: number | undefined;
   readonly startedAt: Date;
-  /** Requests of this process being answered from the download now (its own starter included). */
+  /**
+   * Requests being answered from the download now (its own starter included): of this process;
+   * in a list merged over the workers (`cluster/fills-link.ts`), of every worker.
+   */
   readonly waiters: number;
 }
 

@@ -79,10 +79,22 @@ export interface CacheStats {
   readonly evictions: number;
   /** False while the start-up scan runs: sizes and counts cover only what was used since. */
   readonly indexReady: boolean;
-  /** Downloads running in this process (not the other replicas'). */
+  /** Downloads in progress: `CacheAdmin.fills()`, counted. */
   readonly fillsInProgress: number;
   /** Every configured backend (with zeros when empty) and any other found in the cache. */
   readonly backends: ReadonlyMap<string, { readonly entries: number; readonly bytes: number }>;
+}
+
+/**
+ * Where the downloads in progress come from: with `workers: N`, every worker's of the vault
+ * (`cluster/fills-link.ts`), one entry per download; without, this process's own.
+ */
+export type FillsSource = () => Promise<readonly FillProgress[]>;
+
+export interface CacheAdminOptions {
+  readonly clock?: () => number;
+  /** The whole vault's downloads in progress; by default the cache's own (`fillsInProgress()`). */
+  readonly fills?: FillsSource | undefined;
 }
 
 /**
@@ -94,11 +106,13 @@ export class CacheAdmin {
   readonly #cache: ArtifactCache;
   readonly #backends: ReadonlyMap<string, Backend>;
   readonly #clock: () => number;
+  readonly #fills: FillsSource | undefined;
 
-  constructor(cache: ArtifactCache, backends: readonly Backend[], clock: () => number = Date.now) {
+  constructor(cache: ArtifactCache, backends: readonly Backend[], options: CacheAdminOptions = {}) {
     this.#cache = cache;
     this.#backends = new Map(backends.map((backend) => [backend.name, backend]));
-    this.#clock = clock;
+    this.#clock = options.clock ?? Date.now;
+    this.#fills = options.fills;
   }
 
   /** One page of entries in key order (UTF-8 bytes); entries deleted meanwhile are skipped. */
@@ -148,10 +162,17 @@ export class CacheAdmin {
     }
   }
 
-  /** Counters and sizes: of every replica when they are coordinated, else of this process. */
+  /**
+   * Counters and sizes: of every replica when they are coordinated, else of this process. The
+   * downloads in progress are those `fills()` lists.
+   */
   async stats(): Promise<CacheStats> {
     const cache = this.#cache;
-    const [{ hits, misses, stale, revalidated, bytesFromCache, bytesFromUpstream, evictions }, usage] = await Promise.all([cache.counters(), cache.index.usage()]);
+    const [{ hits, misses, stale, revalidated, bytesFromCache, bytesFromUpstream, evictions }, usage, fills] = await Promise.all([
+      cache.counters(),
+      cache.index.usage(),
+      this.#fills?.(),
+    ]);
     const answered = hits + stale + revalidated;
     const backends = new Map<string, { entries: number; bytes: number }>();
     for (const name of this.#backends.keys()) backends.set(name, { entries: 0, bytes: 0 });
@@ -169,13 +190,18 @@ export class CacheAdmin {
       maxSize: cache.maxSize,
       evictions,
       indexReady: cache.index.ready,
-      fillsInProgress: cache.fillsInProgress().length,
+      fillsInProgress: (fills ?? cache.fillsInProgress()).length,
       backends,
     };
   }
 
-  fills(): FillProgress[] {
-    return this.#cache.fillsInProgress().sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
+  /**
+   * The downloads in progress, oldest first: this process's, or with `workers: N` the whole
+   * vault's (`FillsSource`), the same list whichever worker answers.
+   */
+  async fills(): Promise<FillProgress[]> {
+    const fills = this.#fills === undefined ? this.#cache.fillsInProgress() : [...(await this.#fills())];
+    return fills.sort(oldestFirst);
   }
 
   #describe(info: ObjectInfo, now: number, lastUsed: number | undefined): CacheEntry {
@@ -220,6 +246,11 @@ export class CacheAdmin {
       return { kind: "unknown" };
     }
   }
+}
+
+/** By start, then by key: the same order whichever worker sorts. */
+function oldestFirst(a: FillProgress, b: FillProgress): number {
+  return a.startedAt.getTime() - b.startedAt.getTime() || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
 
 /** What the cache recorded at fill time (`immutable` or `mutable;ttl=<ms>`); entries from older versions have none. */

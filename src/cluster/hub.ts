@@ -2,8 +2,9 @@
  * The primary process's side of the workers' IPC link: it keeps, in one place, what the workers
  * of one vault must agree on — fill leases, counters, rate-limit windows and the access index (a
  * `LocalCoordinator`), the filesystem store's per-key commit locks, the fan-out of "this key
- * changed" announcements and of questions to every worker (`ask`: their metrics) — and lets go
- * of whatever a worker held, or was asked, the moment it exits.
+ * changed" announcements and of questions to every worker (`ask`, `gather.ts`: their metrics,
+ * their downloads in progress) — and lets go of whatever a worker held, or was asked, the moment
+ * it exits.
  */
 import { COORDINATION_OPS, usageToWire } from "../coordination/cluster-coordinator.js";
 import type { AccessRecord, CounterName, Lease } from "../coordination/coordinator.js";

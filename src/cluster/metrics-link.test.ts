@@ -1,67 +1,17 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Counter, Gauge, Registry } from "prom-client";
-import { ClusterHub } from "./hub.js";
+import { FakeCluster } from "../../tests/support/fake-cluster.js";
 import { METRICS_REQUEST_EVENT, serveClusterMetrics, WorkerMetrics } from "./metrics-link.js";
-import type { EventLink } from "./store-link.js";
 
 /**
  * Both sides of `/metrics` with workers — `WorkerMetrics` in each worker, `serveClusterMetrics`
- * in the primary — over an in-process link that carries JSON asynchronously, as the IPC channel
- * does. A real vault of two worker processes is `tests/integration/metrics-workers.test.ts`.
+ * in the primary — over an in-process link (`FakeCluster`). A real vault of two worker processes
+ * is `tests/integration/metrics-workers.test.ts`.
  */
-class Cluster {
-  readonly hub: ClusterHub;
-  readonly links = new Map<number, FakeLink>();
-
+class Cluster extends FakeCluster {
   constructor() {
-    this.hub = new ClusterHub({
-      emit: (worker, name, data) => this.links.get(worker)?.deliver(name, data),
-      workers: () => this.links.keys(),
-    });
-    serveClusterMetrics(this.hub);
-  }
-
-  worker(id: number): FakeLink {
-    const link = new FakeLink(this.hub, id);
-    this.links.set(id, link);
-    this.hub.workerStarted(id);
-    return link;
-  }
-
-  kill(id: number): void {
-    this.links.delete(id);
-    this.hub.workerGone(id);
-  }
-}
-
-class FakeLink implements EventLink {
-  readonly events = new Map<string, (data: unknown) => void>();
-  /** Called instead of the handler when set: a worker that is slow to answer. */
-  intercept: ((name: string, data: unknown) => void) | undefined;
-
-  constructor(
-    private readonly hub: ClusterHub,
-    private readonly id: number,
-  ) {}
-
-  async call(op: string, ...args: unknown[]): Promise<unknown> {
-    await new Promise((resolve) => setImmediate(resolve));
-    const answer = await this.hub.handle(this.id, op, JSON.parse(JSON.stringify(args)) as unknown[]);
-    return answer === undefined ? undefined : (JSON.parse(JSON.stringify(answer)) as unknown);
-  }
-
-  post(op: string, ...args: unknown[]): void {
-    void this.call(op, ...args);
-  }
-
-  onEvent(name: string, handler: (data: unknown) => void): void {
-    this.events.set(name, handler);
-  }
-
-  deliver(name: string, data: unknown): void {
-    const wire = JSON.parse(JSON.stringify(data)) as unknown;
-    setImmediate(() => (this.intercept === undefined ? this.events.get(name)?.(wire) : this.intercept(name, wire)));
+    super(serveClusterMetrics);
   }
 }
 

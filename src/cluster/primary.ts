@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { LoadConfigOptions } from "../config/load-config.js";
 import { VaultError, isVaultError, type ErrorKind } from "../core/errors.js";
 import { ClusterHub } from "./hub.js";
+import { serveClusterFills } from "./fills-link.js";
 import { serveClusterMetrics } from "./metrics-link.js";
 import { isLinkMessage, type LinkMessage } from "./worker-link.js";
 
@@ -100,6 +101,7 @@ export async function startWorkers(options: PrimaryOptions): Promise<RunningWork
     workers: () => workers.keys(),
   });
   serveClusterMetrics(hub);
+  serveClusterFills(hub);
 
   let stopping = false;
   let started = false;

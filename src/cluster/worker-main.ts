@@ -9,6 +9,7 @@ import { ClusterCoordinator } from "../coordination/cluster-coordinator.js";
 import { loadConfig } from "../config/load-config.js";
 import { mainStore } from "../config/schema.js";
 import { failureReport, STOP_EVENT, WORKER_ENV, type WorkerIdentity, type WorkerReport } from "./primary.js";
+import { WorkerFills } from "./fills-link.js";
 import { WorkerMetrics } from "./metrics-link.js";
 import { SharedStores } from "./store-link.js";
 import { WorkerLink } from "./worker-link.js";
@@ -17,8 +18,10 @@ const identity = JSON.parse(process.env[WORKER_ENV] ?? "null") as WorkerIdentity
 if (identity === null) throw new Error(`${WORKER_ENV} is not set: worker-main runs only as a worker of \`artifact-vault serve\``);
 const worker = { id: identity.id, count: identity.count };
 const link = new WorkerLink(process);
-// Answers the primary's requests for this worker's metrics from now on (empty until it serves).
+// Answer the primary's requests for this worker's metrics and downloads in progress from now on
+// (empty until it serves).
 const metrics = new WorkerMetrics(link);
+const fills = new WorkerFills(link);
 const report = (message: WorkerReport): Promise<void> => link.sendNow(message);
 
 let vault: RunningVault | undefined;
@@ -52,6 +55,7 @@ try {
     ...(config.coordination.redis_url === undefined ? { coordinator: new ClusterCoordinator(link, worker) } : {}),
     storeSharing: ((stores) => (store: string) => stores.sharing(store))(new SharedStores(link)),
     metrics: (registry) => metrics.exposition(registry),
+    fills: (local) => fills.source(local),
   });
   if (stopping) drain(vault);
   else await report({ type: "artifact-vault:listening", url: vault.url, storage: mainStore(config).type, backends: vault.backends });

@@ -17,6 +17,9 @@ type Query = Record<string, string | string[] | undefined>;
  * - `DELETE /admin/cache/entries?key=K | ?prefix=P | ?all=true` — `{purged: n}`
  * - `GET /admin/cache/stats` — counters, sizes, per-backend usage
  * - `GET /admin/cache/fills` — `{fills: [...]}` downloads in progress with bytes and percent
+ *
+ * With `workers: N` the downloads in progress (the list, and `fills_in_progress` of the stats) are
+ * every worker's, asked of them through the primary: 503 if one does not answer in time.
  */
 export function registerAdminRoutes(app: FastifyInstance, admin: CacheAdmin): void {
   const config = { scope: "admin" } as const;
@@ -62,7 +65,7 @@ export function registerAdminRoutes(app: FastifyInstance, admin: CacheAdmin): vo
   });
   rejectOtherMethods(app, "/admin/cache/stats", ["GET"]);
 
-  app.get("/admin/cache/fills", { config, schema: cacheFillsSchema }, async () => ({ fills: admin.fills().map(fillJson) }));
+  app.get("/admin/cache/fills", { config, schema: cacheFillsSchema }, async () => ({ fills: (await admin.fills()).map(fillJson) }));
   rejectOtherMethods(app, "/admin/cache/fills", ["GET"]);
 }
 

@@ -151,7 +151,7 @@ const cacheStatsBody = {
     max_size: { type: nullable("integer"), description: "`cache.max_size` in bytes; null when unbounded." },
     evictions: { type: "integer", minimum: 0 },
     index_ready: { type: "boolean", description: "False while the start-up scan runs: sizes and counts cover only what was used since." },
-    fills_in_progress: { type: "integer", minimum: 0, description: "Downloads running in this process." },
+    fills_in_progress: { type: "integer", minimum: 0, description: "Downloads in progress: as many as `GET /admin/cache/fills` lists." },
     backends: {
       type: "object",
       description: "Per backend: every configured one (zeros when empty) and any other found in the cache.",
@@ -186,7 +186,7 @@ const cacheFillsBody = {
   properties: {
     fills: {
       type: "array",
-      description: "Downloads in progress in this process, oldest first.",
+      description: "Downloads in progress, oldest first: every worker's with `workers: N`, each once (each replica lists its own).",
       items: {
         type: "object",
         properties: {
@@ -196,7 +196,7 @@ const cacheFillsBody = {
           total: { type: nullable("integer"), description: "The announced size; null when the upstream did not say." },
           percent: { type: nullable("number"), minimum: 0, maximum: 100, description: "null when the size is unknown." },
           started_at: isoDate("When the download started."),
-          waiters: { type: "integer", minimum: 0, description: "Requests of this process being answered from the download now (its starter included)." },
+          waiters: { type: "integer", minimum: 0, description: "Requests being answered from the download now (its starter included), on every worker." },
         },
         required: ["key", "backend", "bytes", "total", "percent", "started_at", "waiters"],
       },
@@ -307,6 +307,13 @@ export const TOKEN_ERRORS = {
 /** What any route may answer when the vault itself fails. */
 export const SERVER_ERRORS = {
   "5xx": errorResponse("A fault of the vault: 500 internal error (the message quotes the request id to look up in the log), 503 store unavailable or shutting down, 507 store full."),
+} as const;
+
+/** `SERVER_ERRORS` of a route that asks every worker (the downloads in progress). */
+const WORKERS_GATHERED_ERRORS = {
+  "5xx": errorResponse(
+    "A fault of the vault: 500 internal error (the message quotes the request id to look up in the log), 503 store unavailable, shutting down, or (with `workers: N`) a worker's downloads in progress could not be gathered in time, 507 store full.",
+  ),
 } as const;
 
 /** No body (a HEAD, a 204, a 304): the headers say it all. */
@@ -505,22 +512,22 @@ export const purgeCacheEntriesSchema = {
 export const cacheStatsSchema = {
   tags: [TAGS.cacheAdmin],
   summary: "Cache statistics",
-  description: "Hits, misses, bytes served from the cache and from upstream, size per backend.",
+  description: "Hits, misses, bytes served from the cache and from upstream, size per backend, downloads in progress.",
   response: {
     200: { description: "The statistics.", ...ref("CacheStats") },
     ...TOKEN_ERRORS,
-    ...SERVER_ERRORS,
+    ...WORKERS_GATHERED_ERRORS,
   },
 } as const satisfies FastifySchema;
 
 export const cacheFillsSchema = {
   tags: [TAGS.cacheAdmin],
   summary: "Downloads in progress",
-  description: "The downloads from upstream running in this process, with bytes and percent.",
+  description: "The downloads from upstream in progress, with bytes and percent: with `workers: N`, every worker's (the same list whichever worker answers).",
   response: {
     200: { description: "The downloads.", ...ref("CacheFills") },
     ...TOKEN_ERRORS,
-    ...SERVER_ERRORS,
+    ...WORKERS_GATHERED_ERRORS,
   },
 } as const satisfies FastifySchema;
 

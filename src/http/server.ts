@@ -28,7 +28,7 @@ import { clientErrorResponder, HEADERS_TIMEOUT_MS, serverWithTimeouts } from "./
 import { errorRendererOf } from "../upstreams/backend-types.js";
 import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { CacheAdmin } from "../cache/cache-admin.js";
+import { CacheAdmin, type FillsSource } from "../cache/cache-admin.js";
 import type { ArtifactCache } from "../cache/artifact-cache.js";
 import type { Backend } from "../upstreams/backend.js";
 import { VERSION } from "../version.js";
@@ -92,6 +92,8 @@ export interface ServerDependencies {
     readonly redirectHits?: RedirectHits | undefined;
     /** Each backend's upstream URLs without credentials (`upstreamUrls`), for `/admin/backends`. */
     readonly upstreams?: ReadonlyMap<string, readonly UpstreamUrl[]> | undefined;
+    /** The downloads in progress the admin routes list, when not the cache's own (`workers: N`: every worker's). */
+    readonly fills?: FillsSource | undefined;
   };
 }
 
@@ -292,7 +294,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     const routeOptions = { requireToken: deps.vault.requireToken, redirectHits: deps.vault.redirectHits };
     registerProxyRoutes(app, deps.vault.backends, deps.vault.cache, routeOptions);
     registerRegistryRoutes(app, deps.vault.backends, deps.vault.cache, routeOptions);
-    registerAdminRoutes(app, new CacheAdmin(deps.vault.cache, deps.vault.backends));
+    registerAdminRoutes(app, new CacheAdmin(deps.vault.cache, deps.vault.backends, { fills: deps.vault.fills }));
     registerAdminBackendsRoute(app, { backends: deps.vault.backends, upstreams: deps.vault.upstreams ?? new Map(), coordinator: deps.coordinator, tokenRequired: deps.vault.requireToken });
   }
   return app;

@@ -78,7 +78,7 @@ test("the web UI, in Chromium", { timeout: 180_000 }, async (t: TestContext) => 
         "http_host: 127.0.0.1",
         "http_port: 0",
         "log_level: info",
-        // One process: the downloads page lists the downloads of the worker it asks.
+        // One process (the downloads page would list every worker's downloads with more).
         "workers: 1",
         `storage: {stores: {local: {type: filesystem, config: {root_path: ${JSON.stringify(join(dir, "data"))}}}}, main: local}`,
         `auth: {tokens_file: ${JSON.stringify(tokensFile)}}`,

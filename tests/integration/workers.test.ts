@@ -4,10 +4,10 @@
  * here goes on a fresh TCP connection (`agent: false`), and the primary hands connections to the
  * workers in turn, so consecutive requests are answered by both workers: a fill is made once
  * however the herd is spread and every waiter streams; what one worker writes to the object API
- * the other serves at once (its small objects held in memory are dropped); rate limits and cache
- * statistics are the whole vault's; a worker that dies is replaced; SIGTERM drains every worker;
- * workers whose primary is killed exit by themselves. (The failed-authentication throttle is not
- * shared yet: its test is a `todo`.)
+ * the other serves at once (its small objects held in memory are dropped); rate limits, cache
+ * statistics and the downloads in progress are the whole vault's; a worker that dies is replaced;
+ * SIGTERM drains every worker; workers whose primary is killed exit by themselves. (The
+ * failed-authentication throttle is not shared yet: its test is a `todo`.)
  *
  * Each test starts its own vault (its own store under the file's temp dir) and stops every
  * process it started, workers included, even when it fails.
@@ -340,6 +340,99 @@ describe("workers: 2 — one vault, two worker processes on one socket and one f
     const workers = await awaitAccessLines(vault, path, 30);
     assert.deepEqual(workers, [1, 2], "the herd was spread over both workers");
     if (streamingFailure !== undefined) throw streamingFailure;
+  });
+
+  it("downloads in progress: either worker lists every worker's, a download followed by the other worker once with the waiters of both, and stats count them", { timeout: 120_000 }, async () => {
+    const shared = env();
+    const { origin } = shared;
+    const vault = await startVault(shared, "fills");
+    const held = 1 * MiB;
+    let release!: () => void;
+    const until = new Promise<void>((resolve) => (release = resolve));
+    const bodies = new Map([
+      ["one", randomBytes(3 * MiB)],
+      ["two", randomBytes(3 * MiB + 1)],
+      ["herd", randomBytes(4 * MiB)],
+    ]);
+    for (const [name, body] of bodies) origin.files.set(`/dist/fills/${name}.bin`, { body, pauseAfter: { bytes: held, until } });
+    const started = (name: string) => () => (origin.count(`/dist/fills/${name}.bin`) >= 1 ? true : undefined);
+    const HERD = 4;
+
+    interface FillAnswer {
+      readonly key: string;
+      readonly backend: string;
+      readonly bytes: number;
+      readonly total: number | null;
+      readonly percent: number | null;
+      readonly started_at: string;
+      readonly waiters: number;
+    }
+    const admin = bearer(shared, "admin");
+    /** `GET /admin/cache/fills` on a fresh connection: the next worker answers. */
+    const fills = async (): Promise<FillAnswer[]> => {
+      const response = await rawRequest(vault.url, "/admin/cache/fills", { headers: admin });
+      assert.equal(response.status, 200, response.body.toString("utf8"));
+      return response.json<{ fills: FillAnswer[] }>().fills;
+    };
+    const fillsInProgress = async (): Promise<number> => {
+      const response = await rawRequest(vault.url, "/admin/cache/stats", { headers: admin });
+      assert.equal(response.status, 200, response.body.toString("utf8"));
+      return response.json<{ fills_in_progress: number }>().fills_in_progress;
+    };
+
+    // Two downloads on consecutive connections (one on each worker), then a herd over both workers.
+    const gets = new Map<string, ReturnType<typeof startGet>[]>();
+    try {
+      gets.set("one", [startGet(vault.url, "/files/fills/one.bin")]);
+      await waitFor("the first download's upstream request", started("one"), 20_000);
+      gets.set("two", [startGet(vault.url, "/files/fills/two.bin")]);
+      await waitFor("the second download's upstream request", started("two"), 20_000);
+      const herd = Array.from({ length: HERD }, () => startGet(vault.url, "/files/fills/herd.bin"));
+      gets.set("herd", herd);
+      await waitForValue(
+        "every client of the herd to receive bytes (the other worker follows the download)",
+        async () => herd.map((pending) => pending.received()),
+        (received) => received.every((bytes) => bytes > 0),
+      );
+
+      // Held at `held` bytes each: the list is steady once every download has written them.
+      const expected = ["one", "two", "herd"].map((name) => ({ key: `files/fills/${name}.bin`, bytes: held, waiters: name === "herd" ? HERD : 1 }));
+      const [first] = await waitForValue(
+        "two consecutive answers (both workers) listing the three downloads held",
+        async () => [await fills(), await fills()] as const,
+        (answers) => answers.every((list) => JSON.stringify(list.map(({ key, bytes, waiters }) => ({ key, bytes, waiters }))) === JSON.stringify(expected)),
+      );
+      for (const fill of first) {
+        const body = bodies.get(fill.key.slice("files/fills/".length, -".bin".length));
+        assert.equal(fill.backend, "files");
+        assert.equal(fill.total, body?.length, `${fill.key}: its size`);
+        assert.equal(fill.percent, Math.round((held / (body?.length ?? 1)) * 1000) / 10, `${fill.key}: its percent`);
+        assert.ok(Date.parse(fill.started_at) <= Date.now(), `${fill.key}: started_at ${fill.started_at}`);
+      }
+      for (let i = 0; i < 6; i++) assert.deepEqual(await fills(), first, `answer ${i}: the same list from either worker`);
+      for (let i = 0; i < 4; i++) assert.equal(await fillsInProgress(), first.length, `stats ${i}: fills_in_progress`);
+      assert.deepEqual(await awaitAccessLines(vault, "/admin/cache/fills", 8), [1, 2], "the downloads were listed by both workers");
+      assert.deepEqual(await awaitAccessLines(vault, "/admin/cache/stats", 4), [1, 2], "the stats were answered by both workers");
+    } finally {
+      release();
+    }
+    for (const [name, pendings] of gets) {
+      const results = await Promise.all(pendings.map((pending) => pending.done));
+      results.forEach((fetched, index) => assertWhole(fetched, bodies.get(name) ?? Buffer.alloc(0), `${name}, client ${index}`));
+    }
+    await waitForValue(
+      "two consecutive answers (both workers) listing no download",
+      async () => [await fills(), await fills()],
+      (answers) => answers.every((list) => list.length === 0),
+    );
+    assert.equal(await fillsInProgress(), 0);
+    // What the lists were made of: a download on each worker, and the herd's download followed by the other.
+    const one = await awaitAccessLines(vault, "/files/fills/one.bin", 1);
+    const two = await awaitAccessLines(vault, "/files/fills/two.bin", 1);
+    assert.equal(one.length, 1);
+    assert.notDeepEqual(one, two, "the first two downloads ran on different workers");
+    assert.deepEqual(await awaitAccessLines(vault, "/files/fills/herd.bin", HERD), [1, 2], "the herd was spread over both workers");
+    for (const name of bodies.keys()) assert.equal(origin.count(`/dist/fills/${name}.bin`), 1, `${name}: one upstream request`);
   });
 
   it("the object API: what one worker stores, overwrites and deletes is what the other serves next; one create-only PUT wins a race", { timeout: 60_000 }, async () => {

@@ -83,7 +83,7 @@ export function Downloads() {
           </table>
         </div>
       )}
-      <p class="hint">Refreshed every second while this page is shown. With several worker processes, each lists the downloads its own clients are waiting for.</p>
+      <p class="hint">Refreshed every second while this page is shown; with several worker processes, it lists the downloads of all of them.</p>
     </>
   );
 }
