@@ -12,6 +12,7 @@ import { matchesPrefixPattern, type ModulePath } from "./module-path.js";
 import { SumdbVerifier, type ModuleHashes } from "./sumdb-verifier.js";
 import { tilePath, TILE_HEIGHT, type Tile } from "./sumdb-tlog.js";
 import { checkedBody, goModCheck, moduleZipCheck } from "./verified-body.js";
+import { bearerHeaders } from "../upstream-credentials.js";
 
 /**
  * The `go` backend: a Go module proxy (GOPROXY protocol) in front of proxy.golang.org or a
@@ -38,8 +39,7 @@ import { checkedBody, goModCheck, moduleZipCheck } from "./verified-body.js";
 type GoUpstream = "list" | "latest" | "info" | "mod" | "zip" | "sumdb";
 
 export async function createGoBackend(name: string, config: GoBackendConfig, context: BackendContext, where: string): Promise<Backend> {
-  const token = config.token ?? tokenFromEnvironment(config.token_env, where);
-  const credentials: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const credentials = bearerHeaders(config, where);
   const common = { timeoutSeconds: config.timeout, retries: config.retries };
   const proxy = createUpstreamClient({ ...common, baseUrl: withTrailingSlash(config.proxy_url), username: config.username, password: config.password });
   const sumdb = config.sumdb;
@@ -166,9 +166,3 @@ function supported(request: ForwardedRequest, name: string): ((signal: AbortSign
   return () => Promise.resolve({ status: 200, headers: { "content-type": "text/plain; charset=utf-8", "content-length": "0" }, url: "", body: Readable.from([]) });
 }
 
-function tokenFromEnvironment(variable: string | undefined, where: string): string | undefined {
-  if (variable === undefined) return undefined;
-  const value = process.env[variable];
-  if (value === undefined || value === "") throw new VaultError("bad_request", `${where}.config.token_env: environment variable ${variable} is not set`);
-  return value;
-}

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
 import { isSumdbName } from "./goproxy-paths.js";
 import { KNOWN_SUMDB_KEYS, parseVerifierKey, type VerifierKey } from "./sumdb-note.js";
+import { checkUpstreamCredentials, upstreamCredentialFields } from "../upstream-credentials.js";
 
 export const GO_PROXY_URL = "https://proxy.golang.org";
 
@@ -44,13 +45,8 @@ export const goBackendConfigSchema = z
     sumdb: optionalText,
     /** Module path patterns the checksum database does not know (private modules), as GONOSUMDB: cached unverified. */
     nosumdb: z.array(text).default([]),
-    /** A bearer token for a private proxy. */
-    token: optionalText,
-    /** The name of an environment variable that holds the token (read at start), instead of `token`. */
-    token_env: optionalText,
-    /** Basic auth to the proxy instead of a token. */
-    username: optionalText,
-    password: optionalText,
+    /** `token` / `token_env` or `username` / `password` for a private upstream. */
+    ...upstreamCredentialFields,
     /** Seconds for connect, headers and between body chunks. */
     timeout: integer(1).default(30),
     /** Freshness of version lists, `@latest`, version queries and checksum database lookups (default: `cache.metadata_ttl`). */
@@ -59,12 +55,7 @@ export const goBackendConfigSchema = z
     retries: integer(1, 10).default(3),
   })
   .superRefine((config, ctx) => {
-    if (config.token !== undefined && config.token_env !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["token_env"], message: "give either token or token_env, not both" });
-    }
-    if ((config.token !== undefined || config.token_env !== undefined) && (config.username !== undefined || config.password !== undefined)) {
-      ctx.addIssue({ code: "custom", path: ["username"], message: "give either a token or username/password, not both" });
-    }
+    checkUpstreamCredentials(config, ctx);
     const sumdb = config.sumdb === undefined ? undefined : parseSumdbSetting(config.sumdb);
     if (typeof sumdb === "string") ctx.addIssue({ code: "custom", path: ["sumdb"], message: sumdb });
   })

@@ -17,6 +17,7 @@ import { negotiatePackumentFormat, upstreamAccept, type PackumentFormat } from "
 import { PackumentJobs } from "./packument-jobs.js";
 import { presentPackument } from "./packument-present.js";
 import type { TarballSource } from "./packument-rewrite.js";
+import { bearerHeaders } from "../upstream-credentials.js";
 
 /**
  * The `npm` backend: an npm registry (the public one, Verdaccio, Artifactory, Nexus, GitHub
@@ -61,8 +62,7 @@ const FORWARDED: ReadonlyArray<{ readonly method: "GET" | "POST"; readonly path:
 export async function createNpmBackend(name: string, config: NpmBackendConfig, context: BackendContext, where: string): Promise<Backend> {
   const registryBase = withTrailingSlash(config.registry_url);
   const registryOrigin = `${new URL(registryBase).origin}/`;
-  const token = config.token ?? tokenFromEnvironment(config.token_env, where);
-  const credentials: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const credentials = bearerHeaders(config, where);
   const common = { timeoutSeconds: config.timeout, retries: config.retries, username: config.username, password: config.password, pathRules: NPM_PATHS };
   const registry = createUpstreamClient({ ...common, baseUrl: registryBase });
   // Tarballs a registry serves from elsewhere on its host (outside registry_url's path).
@@ -249,12 +249,6 @@ function digestOf(source: TarballSource): ExpectedDigest | undefined {
   return shasum !== undefined && /^[0-9a-f]{40}$/.test(shasum) ? { algorithm: "sha1", hex: shasum } : undefined;
 }
 
-function tokenFromEnvironment(variable: string | undefined, where: string): string | undefined {
-  if (variable === undefined) return undefined;
-  const value = process.env[variable];
-  if (value === undefined || value === "") throw new VaultError("bad_request", `${where}.config.token_env: environment variable ${variable} is not set`);
-  return value;
-}
 
 
 /** Each package's tarball sources by version, for the most recently used packages. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
+import { duration, httpUrl, integer, text } from "../../core/config/scalars.js";
+import { checkUpstreamCredentials, upstreamCredentialFields } from "../upstream-credentials.js";
 
 export const NPM_REGISTRY_URL = "https://registry.npmjs.org";
 
@@ -9,13 +10,8 @@ export const npmBackendConfigSchema = z
     prefix: text,
     /** The upstream registry: the public one, or Verdaccio, Artifactory, Nexus, GitHub Packages... */
     registry_url: httpUrl.default(NPM_REGISTRY_URL),
-    /** A bearer token for a private registry (`_authToken` in an .npmrc). */
-    token: optionalText,
-    /** The name of an environment variable that holds the token (read at start), instead of `token`. */
-    token_env: optionalText,
-    /** Basic auth to the registry instead of a token. */
-    username: optionalText,
-    password: optionalText,
+    /** `token` / `token_env` or `username` / `password` for a private upstream. */
+    ...upstreamCredentialFields,
     /** Seconds for connect, headers and between body chunks. */
     timeout: integer(1).default(30),
     /** Freshness of packuments (default: `cache.metadata_ttl`). Tarballs never change. */
@@ -24,12 +20,7 @@ export const npmBackendConfigSchema = z
     retries: integer(1, 10).default(3),
   })
   .superRefine((config, ctx) => {
-    if (config.token !== undefined && config.token_env !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["token_env"], message: "give either token or token_env, not both" });
-    }
-    if ((config.token !== undefined || config.token_env !== undefined) && (config.username !== undefined || config.password !== undefined)) {
-      ctx.addIssue({ code: "custom", path: ["username"], message: "give either a token or username/password, not both" });
-    }
+    checkUpstreamCredentials(config, ctx);
   });
 
 export type NpmBackendConfig = z.output<typeof npmBackendConfigSchema>;
