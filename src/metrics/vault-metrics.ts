@@ -142,30 +142,22 @@ export class VaultMetrics implements CacheObserver, HttpObserver, UpstreamObserv
     const maxSize = (): number | undefined => this.#cache?.maxSize;
     const indexReady = (): boolean => this.#cache?.index.ready === true;
     // Shared readings: the same in every worker, so `max` rather than a sum across them.
-    new Gauge({
-      name: "artifact_vault_cache_size_bytes",
-      help: "Bytes cached, per backend (the whole cache, as shared by the vault's workers and replicas)",
-      labelNames: ["backend"],
-      registers,
-      aggregator: "max",
-      async collect(this: Gauge<"backend">) {
-        const used = await usage();
-        this.reset();
-        for (const [backend, { bytes }] of used) this.set({ backend }, bytes);
-      },
-    });
-    new Gauge({
-      name: "artifact_vault_cache_entries",
-      help: "Artifacts cached, per backend (the whole cache, as shared by the vault's workers and replicas)",
-      labelNames: ["backend"],
-      registers,
-      aggregator: "max",
-      async collect(this: Gauge<"backend">) {
-        const used = await usage();
-        this.reset();
-        for (const [backend, { entries }] of used) this.set({ backend }, entries);
-      },
-    });
+    const usageGauge = (name: string, help: string, reading: "bytes" | "entries"): void => {
+      new Gauge({
+        name,
+        help: `${help}, per backend (the whole cache, as shared by the vault's workers and replicas)`,
+        labelNames: ["backend"],
+        registers,
+        aggregator: "max",
+        async collect(this: Gauge<"backend">) {
+          const used = await usage();
+          this.reset();
+          for (const [backend, counts] of used) this.set({ backend }, counts[reading]);
+        },
+      });
+    };
+    usageGauge("artifact_vault_cache_size_bytes", "Bytes cached", "bytes");
+    usageGauge("artifact_vault_cache_entries", "Artifacts cached", "entries");
     new Gauge({
       name: "artifact_vault_cache_max_size_bytes",
       help: "cache.max_size in bytes (absent when the cache is unbounded)",
