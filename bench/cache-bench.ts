@@ -1093,6 +1093,8 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
         target: "vault < 150 MB",
         pass: vRss !== undefined && vRss.bytes < 150 * MB,
       });
+      const rssLine = (rss: LargeHits["peakRss"]): string =>
+        rss === undefined ? "?" : `${Math.round(rss.bytes / MB)} MB (${Math.round(rss.startBytes / MB)} MB as they began)`;
       const perRequest = (r: LargeHits | undefined, clients: 1 | 4): string => {
         const cpu = clients === 1 ? r?.oneCpu : r?.fourCpu;
         return cpu === undefined || cpu.requests === 0 ? "?" : `${Math.round((cpu.cpuSeconds / cpu.requests) * 1e6).toLocaleString("en-US")} µs/req`;
@@ -1103,7 +1105,8 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
         `${mib} MiB hits: curl -o /dev/null on a new connection, best of ${options.rounds} rounds rotating the order of vault, nginx and the ` +
           `${NODE_CEILING}; with 4 clients at once the rate is 4 × ${mib} MiB ÷ the slowest client's time. Server CPU over these runs: ` +
           `vault ${cpuShare(v)}, ${NODE_CEILING} ${cpuShare(c)}, nginx ${cpuShare(n)} of its core; CPU per request (all rounds), ` +
-          `1 client: ${cpuLine(1)}; 4 clients: ${cpuLine(4)}.`,
+          `1 client: ${cpuLine(1)}; 4 clients: ${cpuLine(4)}. Peak RSS over these runs (VmHWM reset as they began): vault ${rssLine(vRss)}, ` +
+          `${NODE_CEILING} ${rssLine(cRss)}; what the hits add is the peak less the size the process had reached before them (its earlier misses and hits).`,
       );
     }
 

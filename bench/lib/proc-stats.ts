@@ -96,6 +96,8 @@ export function statusBytes(pid: number, field: "VmRSS" | "VmHWM"): number | und
  */
 export class PeakRssMeter {
   private readonly peaks = new Map<number, number>();
+  /** VmRSS when `start` was called, summed over the pids. */
+  private startBytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private hwmReset = true;
 
@@ -111,7 +113,9 @@ export class PeakRssMeter {
       } catch {
         this.hwmReset = false;
       }
-      this.peaks.set(pid, statusBytes(pid, "VmRSS") ?? 0);
+      const rss = statusBytes(pid, "VmRSS") ?? 0;
+      this.peaks.set(pid, rss);
+      this.startBytes += rss;
     }
     this.timer = setInterval(() => this.sample(), this.intervalMs);
   }
@@ -124,7 +128,7 @@ export class PeakRssMeter {
   }
 
   /** Stops sampling; returns the peak in bytes (summed over the pids: their peaks, each). */
-  stop(): { readonly bytes: number; readonly method: string } {
+  stop(): { readonly bytes: number; readonly startBytes: number; readonly method: string } {
     clearInterval(this.timer);
     this.sample();
     let total = 0;
@@ -135,6 +139,7 @@ export class PeakRssMeter {
     }
     return {
       bytes: total,
+      startBytes: this.startBytes,
       method: this.hwmReset
         ? `VmHWM (reset at start) and VmRSS every ${this.intervalMs} ms`
         : `VmRSS every ${this.intervalMs} ms`,
