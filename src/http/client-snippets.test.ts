@@ -34,6 +34,7 @@ describe("client snippets", () => {
       [backend("dockerhub", "docker", "/dockerhub/", { registryApi: true }), ["docker", "podman", "containerd"]],
       [debian, ["apt", "apt (proxy mode)"]],
       [backend("apt", "security", "/security/"), ["apt"]],
+      [backend("go", "go", "/go/"), ["go"]],
       [backend("http", "files", "/files/"), ["curl"]],
       [backend("custom", "plugin", "/plugin/"), ["curl"]],
       [backend("someday", "other", "/other/"), ["curl"]],
@@ -52,6 +53,14 @@ describe("client snippets", () => {
     assert.equal(npm?.command, "npx artifact-vault setup npm --url http://vault.internal:8080", "the default prefix is left out");
     const [curl] = clientSnippets(backend("http", "files", "/files/"), open);
     assert.equal(text(curl), "curl -fLO http://vault.internal:8080/files/<path>\n");
+    const [go] = clientSnippets(backend("go", "go", "/go/"), open);
+    assert.equal(text(go), "GOPROXY=http://vault.internal:8080/go/\n");
+    assert.equal(go?.files[0]?.path, "~/.config/go/env");
+  });
+
+  it("the go command gets its token only over https, and the snippet says so", () => {
+    const [go] = clientSnippets(backend("go", "go", "/go/"), withToken);
+    assert.ok(go?.notes.some((note) => note.includes("GOPROXY=https://x:<token>@vault.internal:8080/go/")));
   });
 
   it("container clients use /v2/ with one registry, /v2/<name>/ with several (where docker cannot follow)", () => {

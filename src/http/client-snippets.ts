@@ -59,6 +59,7 @@ const CLIENTS: Readonly<Record<string, ClientsOf>> = {
     return ["docker", "podman", "containerd"].map((tool) => setupSnippet(tool, tool, input(vault, prefix), context));
   },
   apt: aptClients,
+  go: (backend, context) => [goSnippet(backend, context)],
   http: (backend, context) => [curlSnippet(backend, context)],
   custom: (backend, context) => [curlSnippet(backend, context)],
 };
@@ -146,6 +147,20 @@ function curlSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
     notes: [`<path> is the file's path below the upstream's base URL`],
     command: undefined,
   };
+}
+
+/**
+ * The go command reads GOPROXY from its environment file (`go env -w` writes it there). It sends
+ * credentials only over https: with a token required, the vault must be behind TLS.
+ */
+function goSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
+  const proxy = `${context.origin}${backend.prefix}`;
+  const notes = ["or: go env -w GOPROXY=" + proxy + " (in CI, GOPROXY in the environment)"];
+  if (context.tokenRequired) {
+    const secure = proxy.replace(/^http:/, "https:").replace("://", `://x:${TOKEN_PLACEHOLDER}@`);
+    notes.push(`the go command sends a token only over https: put TLS in front of the vault and use GOPROXY=${secure}`);
+  }
+  return { tool: "go", files: [{ path: "~/.config/go/env", text: `GOPROXY=${proxy}\n` }], notes, command: undefined };
 }
 
 /** One upstream URL a backend's options name, as anyone may see it. */
