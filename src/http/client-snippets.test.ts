@@ -35,6 +35,7 @@ describe("client snippets", () => {
       [debian, ["apt", "apt (proxy mode)"]],
       [backend("apt", "security", "/security/"), ["apt"]],
       [backend("go", "go", "/go/"), ["go"]],
+      [backend("maven", "maven", "/maven/"), ["maven"]],
       [backend("http", "files", "/files/"), ["curl"]],
       [backend("custom", "plugin", "/plugin/"), ["curl"]],
       [backend("someday", "other", "/other/"), ["curl"]],
@@ -56,6 +57,14 @@ describe("client snippets", () => {
     const [go] = clientSnippets(backend("go", "go", "/go/"), open);
     assert.equal(text(go), "GOPROXY=http://vault.internal:8080/go/\n");
     assert.equal(go?.files[0]?.path, "~/.config/go/env");
+  });
+
+  it("maven gets a mirror of every repository; with a token, a server entry for it", () => {
+    const [open_] = clientSnippets(backend("maven", "maven", "/maven/"), open);
+    assert.match(text(open_), /<mirrorOf>\*<\/mirrorOf>\n\s*<url>http:\/\/vault\.internal:8080\/maven\/<\/url>/);
+    assert.doesNotMatch(text(open_), /<servers>/);
+    const [secured] = clientSnippets(backend("maven", "maven", "/maven/"), withToken);
+    assert.match(text(secured), /<server><id>vault<\/id><username>ci<\/username><password><token><\/password><\/server>/);
   });
 
   it("the go command gets its token only over https, and the snippet says so", () => {

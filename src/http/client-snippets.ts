@@ -60,6 +60,7 @@ const CLIENTS: Readonly<Record<string, ClientsOf>> = {
   },
   apt: aptClients,
   go: (backend, context) => [goSnippet(backend, context)],
+  maven: (backend, context) => [mavenSnippet(backend, context)],
   http: (backend, context) => [curlSnippet(backend, context)],
   custom: (backend, context) => [curlSnippet(backend, context)],
 };
@@ -161,6 +162,15 @@ function goSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
     notes.push(`the go command sends a token only over https: put TLS in front of the vault and use GOPROXY=${secure}`);
   }
   return { tool: "go", files: [{ path: "~/.config/go/env", text: `GOPROXY=${proxy}\n` }], notes, command: undefined };
+}
+
+/** Maven: a mirror of every repository in the user's settings (Gradle: the same URL as a repository). */
+function mavenSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
+  const url = `${context.origin}${backend.prefix}`;
+  const server = context.tokenRequired ? `  <servers>\n    <server><id>vault</id><username>ci</username><password>${TOKEN_PLACEHOLDER}</password></server>\n  </servers>\n` : "";
+  const text = `<settings>\n  <mirrors>\n    <mirror>\n      <id>vault</id>\n      <mirrorOf>*</mirrorOf>\n      <url>${url}</url>\n    </mirror>\n  </mirrors>\n${server}</settings>\n`;
+  const notes = [`Gradle: repositories { maven { url = uri("${url}")${url.startsWith("http:") ? "; isAllowInsecureProtocol = true" : ""} } }`];
+  return { tool: "maven", files: [{ path: "~/.m2/settings.xml", text }], notes, command: undefined };
 }
 
 /** One upstream URL a backend's options name, as anyone may see it. */
