@@ -36,6 +36,7 @@ describe("client snippets", () => {
       [backend("apt", "security", "/security/"), ["apt"]],
       [backend("go", "go", "/go/"), ["go"]],
       [backend("maven", "maven", "/maven/"), ["maven"]],
+      [backend("rubygems", "rubygems", "/rubygems/"), ["gem"]],
       [backend("http", "files", "/files/"), ["curl"]],
       [backend("custom", "plugin", "/plugin/"), ["curl"]],
       [backend("someday", "other", "/other/"), ["curl"]],
@@ -65,6 +66,14 @@ describe("client snippets", () => {
     assert.doesNotMatch(text(open_), /<servers>/);
     const [secured] = clientSnippets(backend("maven", "maven", "/maven/"), withToken);
     assert.match(text(secured), /<server><id>vault<\/id><username>ci<\/username><password><token><\/password><\/server>/);
+  });
+
+  it("gem gets the vault as its one source (with a token, as the URL's password); Bundler a mirror", () => {
+    const [gem] = clientSnippets(backend("rubygems", "rubygems", "/rubygems/"), open);
+    assert.equal(text(gem), "---\n:sources:\n- http://vault.internal:8080/rubygems/\n");
+    assert.ok(gem?.notes.some((note) => note === "Bundler: bundle config set --global mirror.https://rubygems.org http://vault.internal:8080/rubygems/"));
+    const [secured] = clientSnippets(backend("rubygems", "rubygems", "/rubygems/"), withToken);
+    assert.match(text(secured), /- http:\/\/x:<token>@vault\.internal:8080\/rubygems\//);
   });
 
   it("the go command gets its token only over https, and the snippet says so", () => {

@@ -61,6 +61,7 @@ const CLIENTS: Readonly<Record<string, ClientsOf>> = {
   apt: aptClients,
   go: (backend, context) => [goSnippet(backend, context)],
   maven: (backend, context) => [mavenSnippet(backend, context)],
+  rubygems: (backend, context) => [gemSnippet(backend, context)],
   http: (backend, context) => [curlSnippet(backend, context)],
   custom: (backend, context) => [curlSnippet(backend, context)],
 };
@@ -171,6 +172,15 @@ function mavenSnippet(backend: Backend, context: SnippetContext): ClientSnippet 
   const text = `<settings>\n  <mirrors>\n    <mirror>\n      <id>vault</id>\n      <mirrorOf>*</mirrorOf>\n      <url>${url}</url>\n    </mirror>\n  </mirrors>\n${server}</settings>\n`;
   const notes = [`Gradle: repositories { maven { url = uri("${url}")${url.startsWith("http:") ? "; isAllowInsecureProtocol = true" : ""} } }`];
   return { tool: "maven", files: [{ path: "~/.m2/settings.xml", text }], notes, command: undefined };
+}
+
+/** gem reads its sources from ~/.gemrc; Bundler takes the vault as rubygems.org's mirror. */
+function gemSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
+  const url = `${context.origin}${backend.prefix}`;
+  const source = context.tokenRequired ? url.replace("://", `://x:${TOKEN_PLACEHOLDER}@`) : url;
+  const notes = [`Bundler: bundle config set --global mirror.https://rubygems.org ${url}`];
+  if (context.tokenRequired) notes.push(`Bundler's token: bundle config set --global ${url} x:${TOKEN_PLACEHOLDER}`);
+  return { tool: "gem", files: [{ path: "~/.gemrc", text: `---\n:sources:\n- ${source}\n` }], notes, command: undefined };
 }
 
 /** One upstream URL a backend's options name, as anyone may see it. */

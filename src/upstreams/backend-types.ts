@@ -9,6 +9,7 @@ import { pypiBackendType } from "./pypi/pypi-backend.js";
 import { aptBackendType } from "./apt/apt-backend.js";
 import { goBackendType } from "./go/go-backend.js";
 import { mavenBackendType } from "./maven/maven-backend.js";
+import { rubygemsBackendType } from "./rubygems/rubygems-backend.js";
 
 /**
  * Every ecosystem the vault speaks. This list is all the config loader (which type a backend
@@ -16,7 +17,7 @@ import { mavenBackendType } from "./maven/maven-backend.js";
  * a backend's errors render) know of them: adding an ecosystem is a folder that exports a
  * `BackendType`, and a line here.
  */
-export const BACKEND_TYPES: readonly BackendType[] = [httpBackendType, pypiBackendType, ociBackendType, npmBackendType, aptBackendType, goBackendType, mavenBackendType, customBackendType];
+export const BACKEND_TYPES: readonly BackendType[] = [httpBackendType, pypiBackendType, ociBackendType, npmBackendType, aptBackendType, goBackendType, mavenBackendType, rubygemsBackendType, customBackendType];
 
 const BY_NAME: ReadonlyMap<string, BackendType> = new Map(BACKEND_TYPES.flatMap((type) => [type.type, ...type.aliases].map((name) => [name, type] as const)));
 
