@@ -37,6 +37,7 @@ describe("client snippets", () => {
       [backend("go", "go", "/go/"), ["go"]],
       [backend("maven", "maven", "/maven/"), ["maven"]],
       [backend("rubygems", "rubygems", "/rubygems/"), ["gem"]],
+      [backend("huggingface", "hf", "/hf/"), ["huggingface_hub"]],
       [backend("http", "files", "/files/"), ["curl"]],
       [backend("custom", "plugin", "/plugin/"), ["curl"]],
       [backend("someday", "other", "/other/"), ["curl"]],
@@ -74,6 +75,11 @@ describe("client snippets", () => {
     assert.ok(gem?.notes.some((note) => note === "Bundler: bundle config set --global mirror.https://rubygems.org http://vault.internal:8080/rubygems/"));
     const [secured] = clientSnippets(backend("rubygems", "rubygems", "/rubygems/"), withToken);
     assert.match(text(secured), /- http:\/\/x:<token>@vault\.internal:8080\/rubygems\//);
+  });
+
+  it("huggingface_hub gets HF_ENDPOINT without a trailing slash", () => {
+    const [hub] = clientSnippets(backend("huggingface", "hf", "/hf/"), open);
+    assert.equal(text(hub), "export HF_ENDPOINT=http://vault.internal:8080/hf\n");
   });
 
   it("the go command gets its token only over https, and the snippet says so", () => {

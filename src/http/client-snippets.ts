@@ -62,6 +62,7 @@ const CLIENTS: Readonly<Record<string, ClientsOf>> = {
   go: (backend, context) => [goSnippet(backend, context)],
   maven: (backend, context) => [mavenSnippet(backend, context)],
   rubygems: (backend, context) => [gemSnippet(backend, context)],
+  huggingface: (backend, context) => [huggingFaceSnippet(backend, context)],
   http: (backend, context) => [curlSnippet(backend, context)],
   custom: (backend, context) => [curlSnippet(backend, context)],
 };
@@ -181,6 +182,14 @@ function gemSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
   const notes = [`Bundler: bundle config set --global mirror.https://rubygems.org ${url}`];
   if (context.tokenRequired) notes.push(`Bundler's token: bundle config set --global ${url} x:${TOKEN_PLACEHOLDER}`);
   return { tool: "gem", files: [{ path: "~/.gemrc", text: `---\n:sources:\n- ${source}\n` }], notes, command: undefined };
+}
+
+/** huggingface_hub (and the libraries on it) read HF_ENDPOINT; the endpoint has no trailing slash. */
+function huggingFaceSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
+  const endpoint = `${context.origin}${backend.prefix}`.replace(/\/$/, "");
+  const notes = [`@huggingface/hub: give hubUrl: "${endpoint}"`];
+  if (context.tokenRequired) notes.push(`with a vault token: HF_TOKEN=${TOKEN_PLACEHOLDER} (your vault token, not a hub token)`);
+  return { tool: "huggingface_hub", files: [{ path: "", text: `export HF_ENDPOINT=${endpoint}\n` }], notes, command: undefined };
 }
 
 /** One upstream URL a backend's options name, as anyone may see it. */

@@ -8,6 +8,7 @@ import { ociBackendType } from "./oci/oci-backend.js";
 import { pypiBackendType } from "./pypi/pypi-backend.js";
 import { aptBackendType } from "./apt/apt-backend.js";
 import { goBackendType } from "./go/go-backend.js";
+import { huggingFaceBackendType } from "./huggingface/huggingface-backend.js";
 import { mavenBackendType } from "./maven/maven-backend.js";
 import { rubygemsBackendType } from "./rubygems/rubygems-backend.js";
 
@@ -17,7 +18,7 @@ import { rubygemsBackendType } from "./rubygems/rubygems-backend.js";
  * a backend's errors render) know of them: adding an ecosystem is a folder that exports a
  * `BackendType`, and a line here.
  */
-export const BACKEND_TYPES: readonly BackendType[] = [httpBackendType, pypiBackendType, ociBackendType, npmBackendType, aptBackendType, goBackendType, mavenBackendType, rubygemsBackendType, customBackendType];
+export const BACKEND_TYPES: readonly BackendType[] = [httpBackendType, pypiBackendType, ociBackendType, npmBackendType, aptBackendType, goBackendType, mavenBackendType, rubygemsBackendType, huggingFaceBackendType, customBackendType];
 
 const BY_NAME: ReadonlyMap<string, BackendType> = new Map(BACKEND_TYPES.flatMap((type) => [type.type, ...type.aliases].map((name) => [name, type] as const)));
 

@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from "undici";
 import { VaultError } from "../core/errors.js";
 import { VERSION } from "../version.js";
-import type { UpstreamClient, UpstreamClientOptions, UpstreamRequest, UpstreamResponse } from "./upstream-client.js";
+import { encodeUpstreamQuery, type UpstreamClient, type UpstreamClientOptions, type UpstreamRequest, type UpstreamResponse } from "./upstream-client.js";
 import { abortableSleep as sleep } from "../core/abortable-sleep.js";
 import { isRetryableConnectionError, isRetryableStatus, toUpstreamError } from "./upstream-errors.js";
 import { joinUpstreamUrl, normaliseUpstreamPath, parseBaseUrl, type UpstreamPathRules } from "./upstream-path.js";
@@ -136,7 +136,7 @@ class HttpUpstreamClient implements UpstreamClient {
     request.signal?.throwIfAborted();
     // Re-checked here even though callers normalise: a caller's bug must not open a way out.
     let url = joinUpstreamUrl(this.#base.href, normaliseUpstreamPath(request.path, this.#pathRules));
-    if (request.query !== undefined) url.search = new URLSearchParams(request.query).toString();
+    if (request.query !== undefined) url.search = encodeUpstreamQuery(request.query);
     const callerHeaders = sanitiseHeaders(request.headers);
     for (let redirects = 0; ; redirects++) {
       const response = await this.#sendWithRetries(request.method, url, this.#headersFor(url, callerHeaders), request.body, request.signal);

@@ -22,13 +22,26 @@ export interface UpstreamClientOptions {
   readonly pathRules?: UpstreamPathRules | undefined;
 }
 
+/** Query parameters: by name, or as name/value pairs in order (a name may repeat). */
+export type UpstreamQuery = Readonly<Record<string, string>> | readonly (readonly [string, string])[];
+
+/** The encoded query string (without `?`) of `query`. */
+export function encodeUpstreamQuery(query: UpstreamQuery): string {
+  const pairs: [string, string][] = isPairs(query) ? query.map(([name, value]) => [name, value]) : Object.entries(query);
+  return new URLSearchParams(pairs).toString();
+}
+
+function isPairs(query: UpstreamQuery): query is readonly (readonly [string, string])[] {
+  return Array.isArray(query);
+}
+
 export interface UpstreamRequest {
   /** POST only for requests a backend forwards (npm's audit): never cached. */
   readonly method: "GET" | "HEAD" | "POST";
   /** Relative to the base URL; must already be normalised (see `normaliseUpstreamPath`). */
   readonly path: string;
-  /** Query parameters, encoded here (never taken raw from a client). */
-  readonly query?: Readonly<Record<string, string>> | undefined;
+  /** Query parameters, encoded here (never taken raw from a client); pairs when a name repeats (`expand=a&expand=b`). */
+  readonly query?: UpstreamQuery | undefined;
   readonly headers?: Readonly<Record<string, string>> | undefined;
   /** A POST's body, whole (so that a retry can send it again). */
   readonly body?: Buffer | undefined;
