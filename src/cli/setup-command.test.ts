@@ -604,3 +604,94 @@ describe("--write merges into the client's own file, after a backup of what it r
     assert.deepEqual(await readdir(home), ["plain-file"]);
   });
 });
+
+describe("go, maven, gem, bundler and hf", () => {
+  it("print their settings under the file's name", async () => {
+    const home = await freshHome();
+    const expected: Record<string, string> = {
+      go: lines("# HOME/.config/go/env", "GOPROXY=http://vault.internal:8080/go/"),
+      gem: lines("# HOME/.gemrc", "---", ":sources:", "- http://vault.internal:8080/rubygems/"),
+      bundler: lines("# HOME/.bundle/config", "---", 'BUNDLE_MIRROR__HTTPS://RUBYGEMS__ORG/: "http://vault.internal:8080/rubygems/"'),
+      hf: lines("# HOME/.profile", "export HF_ENDPOINT=http://vault.internal:8080/hf"),
+    };
+    for (const [tool, text] of Object.entries(expected)) {
+      const result = await setup([tool, "--url", VAULT], { HOME: home });
+      assert.equal(result.code, 0, result.err);
+      assert.equal(result.out.replaceAll(home, "HOME"), text, tool);
+    }
+    const maven = await setup(["mvn", "--url", VAULT], { HOME: home });
+    assert.match(maven.out.replaceAll(home, "HOME"), /^# HOME\/\.m2\/settings\.xml\n<\?xml[^]*<url>http:\/\/vault\.internal:8080\/maven\/<\/url>[^]*<\/settings>\n$/);
+  });
+
+  it("go: a token with an http URL is a usage error that says why, without the token", async () => {
+    const home = await freshHome();
+    const result = await setup(["go", "--url", VAULT, "--token", TOKEN, "--write"], { HOME: home });
+    assert.equal(result.code, 2);
+    assert.match(result.err, /the go command sends credentials only over https/);
+    assert.ok(!result.err.includes(TOKEN) && !result.out.includes(TOKEN));
+    assert.deepEqual(await readdir(home), []);
+  });
+
+  it("go --write: GOPROXY set, other lines kept; with a token over https the file is 0600", async () => {
+    const home = await freshHome();
+    const env = join(home, ".config", "go", "env");
+    await mkdir(join(home, ".config", "go"), { recursive: true });
+    await writeFile(env, lines("GOPRIVATE=git.corp.example", "GOPROXY=https://proxy.golang.org,direct"), { mode: 0o644 });
+    const result = await setup(["go", "--url", "https://vault.example.com", "--token", TOKEN, "--write"], { HOME: home });
+    assert.equal(result.code, 0, result.err);
+    assert.equal(await readFile(env, "utf8"), lines("GOPRIVATE=git.corp.example", `GOPROXY=https://x:${TOKEN}@vault.example.com/go/`));
+    assert.equal(await modeOf(env), 0o600);
+    assert.ok(!result.err.includes(TOKEN) && !result.out.includes(TOKEN));
+  });
+
+  it("maven --write: creates settings.xml (0600 with a token); refuses one it did not write (exit 1), leaving it as it was", async () => {
+    const home = await freshHome();
+    const settings = join(home, ".m2", "settings.xml");
+    const created = await setup(["maven", "--url", VAULT, "--token", TOKEN, "--write"], { HOME: home });
+    assert.equal(created.code, 0, created.err);
+    assert.equal(created.out, `created ${settings}\n`);
+    assert.match(await readFile(settings, "utf8"), new RegExp(`<password>${TOKEN}</password>`));
+    assert.equal(await modeOf(settings), 0o600);
+    const again = await setup(["maven", "--url", VAULT, "--write"], { HOME: home });
+    assert.equal(again.code, 0, again.err);
+    assert.doesNotMatch(await readFile(settings, "utf8"), /<servers>/, "a file it wrote is replaced");
+
+    const other = await freshHome();
+    const theirs = lines("<settings>", "  <offline>true</offline>", "</settings>");
+    await mkdir(join(other, ".m2"));
+    await writeFile(join(other, ".m2", "settings.xml"), theirs);
+    const refused = await setup(["maven", "--url", VAULT, "--token", TOKEN, "--write"], { HOME: other });
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /Add to its <mirrors> a <mirror> with <id>artifact-vault<\/id>/);
+    assert.ok(!refused.err.includes(TOKEN));
+    assert.equal(await readFile(join(other, ".m2", "settings.xml"), "utf8"), theirs);
+    assert.deepEqual(await tree(join(other, ".m2")), ["settings.xml"]);
+  });
+
+  it("gem and bundler --write with a token: the token in the files only, both 0600, other keys kept", async () => {
+    const home = await freshHome();
+    await writeFile(join(home, ".gemrc"), lines("---", "gem: --no-document", ":sources:", "- https://rubygems.org/"));
+    const gem = await setup(["gem", "--url", VAULT, "--token", TOKEN, "--write"], { HOME: home });
+    assert.equal(gem.code, 0, gem.err);
+    assert.equal(await readFile(join(home, ".gemrc"), "utf8"), lines("---", "gem: --no-document", ":sources:", `- http://x:${TOKEN}@vault.internal:8080/rubygems/`));
+    assert.equal(await modeOf(join(home, ".gemrc")), 0o600);
+    const bundler = await setup(["bundle", "--url", VAULT, "--token", TOKEN, "--write"], { HOME: home });
+    assert.equal(bundler.code, 0, bundler.err);
+    assert.equal(
+      await readFile(join(home, ".bundle", "config"), "utf8"),
+      lines("---", 'BUNDLE_MIRROR__HTTPS://RUBYGEMS__ORG/: "http://vault.internal:8080/rubygems/"', `BUNDLE_HTTP://VAULT__INTERNAL:8080/RUBYGEMS/: "x:${TOKEN}"`),
+    );
+    assert.equal(await modeOf(join(home, ".bundle", "config")), 0o600);
+    for (const run of [gem, bundler]) assert.ok(!run.err.includes(TOKEN) && !run.out.includes(TOKEN));
+  });
+
+  it("hf: --write is refused (it is an environment variable); the token only in the printed text", async () => {
+    const home = await freshHome();
+    const refused = await setup(["hf", "--url", VAULT, "--write"], { HOME: home });
+    assert.equal(refused.code, 2);
+    assert.match(refused.err, /HF_ENDPOINT is an environment variable/);
+    const printed = await setup(["huggingface", "--url", VAULT, "--token", TOKEN], { HOME: home });
+    assert.match(printed.out, new RegExp(`^export HF_TOKEN='${TOKEN}'$`, "m"));
+    assert.ok(!printed.err.includes(TOKEN));
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * `artifact-vault setup <tool> --url URL [--token T] [--prefix P] [--write [--root DIR]]`:
  * prints the configuration that points a client (pip, uv, npm, pnpm, yarn, docker, containerd,
- * podman/skopeo/buildah, apt) at the vault — the README's settings — or, with `--write`, puts it
+ * podman/skopeo/buildah, apt, go, maven, gem, bundler, hf) at the vault — the README's settings — or, with `--write`, puts it
  * into the file the client reads, merged into what is there and after a backup of any file it
  * changes (see `setup/write-config.ts`).
  *
@@ -12,7 +12,7 @@
  * - Per-user files (pip, uv, npm, pnpm, yarn, podman) are found from `$HOME` and the variables
  *   each tool reads (`XDG_CONFIG_HOME`, `PIP_CONFIG_FILE`, `npm_config_userconfig`, ...). System
  *   files (apt, containerd) are written only by root, or below `--root DIR` (as if DIR were /).
- *   docker's daemon.json is printed only.
+ *   docker's daemon.json and hf's environment variables are printed only.
  * - Exit codes: 0 done; 1 a file could not be read, merged or written; 2 bad usage.
  */
 import { Argument, type Command } from "commander";
@@ -66,7 +66,7 @@ export function registerSetupCommand(program: Command, io: CliIo, deps: SetupDep
     .addArgument(new Argument("<tool>", "the client to set up").choices(SETUP_TOOL_NAMES))
     .option("--url <url>", "the vault's root URL, e.g. http://vault.internal:8080 (default: $VAULT_URL)")
     .option("--token <token>", "a vault token with the read scope, for a vault with auth.proxy: token")
-    .option("--prefix <path>", "where the vault serves this client's backend (default: /pypi/, /npm/, /v2/ or /debian/)")
+    .option("--prefix <path>", "where the vault serves this client's backend (default: /pypi/, /npm/, /v2/, /debian/, /go/, /maven/, /rubygems/ or /hf/)")
     .option("--write", "write it into the client's own file (after a backup of any file it changes)")
     .option("--root <dir>", "with --write: write below DIR as if it were / (system files need it unless run as root)")
     .option("--registry <host>", "podman, containerd, docker: the registry the vault mirrors (default: docker.io)")
@@ -85,8 +85,9 @@ Without --write the settings are printed, each file's under a comment naming it.
 they are merged into that file (other settings kept), a changed file's previous version kept as
 <file>.bak-<time> (apt's as <file>.<time>.bak). Per-user files follow $HOME and the client's own
 variables (XDG_CONFIG_HOME, PIP_CONFIG_FILE, UV_CONFIG_FILE, npm_config_userconfig,
-REGISTRY_AUTH_FILE). apt's and containerd's files are under /etc: written as root, or below
---root DIR. docker's daemon.json is printed only.`,
+REGISTRY_AUTH_FILE, GOENV, BUNDLE_USER_CONFIG). apt's and containerd's files are under /etc:
+written as root, or below --root DIR. docker's daemon.json and hf's variables are printed only;
+an existing ~/.m2/settings.xml that setup did not write is left alone.`,
     )
     .action(async (toolName: string, options: SetupOptions) => {
       const tool = setupTool(toolName);

@@ -36,7 +36,7 @@ describe("client snippets", () => {
       [backend("apt", "security", "/security/"), ["apt"]],
       [backend("go", "go", "/go/"), ["go"]],
       [backend("maven", "maven", "/maven/"), ["maven"]],
-      [backend("rubygems", "rubygems", "/rubygems/"), ["gem"]],
+      [backend("rubygems", "rubygems", "/rubygems/"), ["gem", "bundler"]],
       [backend("huggingface", "hf", "/hf/"), ["huggingface_hub"]],
       [backend("http", "files", "/files/"), ["curl"]],
       [backend("custom", "plugin", "/plugin/"), ["curl"]],
@@ -66,25 +66,34 @@ describe("client snippets", () => {
     assert.match(text(open_), /<mirrorOf>\*<\/mirrorOf>\n\s*<url>http:\/\/vault\.internal:8080\/maven\/<\/url>/);
     assert.doesNotMatch(text(open_), /<servers>/);
     const [secured] = clientSnippets(backend("maven", "maven", "/maven/"), withToken);
-    assert.match(text(secured), /<server><id>vault<\/id><username>ci<\/username><password><token><\/password><\/server>/);
+    assert.match(text(secured), /<server>\n\s*<id>artifact-vault<\/id>\n\s*<username>token<\/username>\n\s*<password><token><\/password>\n\s*<\/server>/);
+    assert.equal(secured?.command, "npx artifact-vault setup maven --url http://vault.internal:8080 --token <token>");
   });
 
   it("gem gets the vault as its one source (with a token, as the URL's password); Bundler a mirror", () => {
-    const [gem] = clientSnippets(backend("rubygems", "rubygems", "/rubygems/"), open);
+    const [gem, bundler] = clientSnippets(backend("rubygems", "rubygems", "/rubygems/"), open);
     assert.equal(text(gem), "---\n:sources:\n- http://vault.internal:8080/rubygems/\n");
-    assert.ok(gem?.notes.some((note) => note === "Bundler: bundle config set --global mirror.https://rubygems.org http://vault.internal:8080/rubygems/"));
-    const [secured] = clientSnippets(backend("rubygems", "rubygems", "/rubygems/"), withToken);
+    assert.equal(text(bundler), '---\nBUNDLE_MIRROR__HTTPS://RUBYGEMS__ORG/: "http://vault.internal:8080/rubygems/"\n');
+    assert.equal(bundler?.files[0]?.path, "~/.bundle/config");
+    const [secured, securedBundler] = clientSnippets(backend("rubygems", "rubygems", "/rubygems/"), withToken);
     assert.match(text(secured), /- http:\/\/x:<token>@vault\.internal:8080\/rubygems\//);
+    assert.match(text(securedBundler), /^BUNDLE_HTTP:\/\/VAULT__INTERNAL:8080\/RUBYGEMS\/: "x:<token>"$/m);
   });
 
   it("huggingface_hub gets HF_ENDPOINT without a trailing slash", () => {
     const [hub] = clientSnippets(backend("huggingface", "hf", "/hf/"), open);
     assert.equal(text(hub), "export HF_ENDPOINT=http://vault.internal:8080/hf\n");
+    assert.equal(hub?.command, "npx artifact-vault setup hf --url http://vault.internal:8080");
+    assert.ok(hub?.notes.some((note) => note === '@huggingface/hub does not read HF_ENDPOINT: give it hubUrl: "http://vault.internal:8080/hf"'));
+    const [secured] = clientSnippets(backend("huggingface", "hf", "/hf/"), withToken);
+    assert.equal(text(secured), "export HF_ENDPOINT=http://vault.internal:8080/hf\nexport HF_TOKEN='<token>'\n");
   });
 
   it("the go command gets its token only over https, and the snippet says so", () => {
     const [go] = clientSnippets(backend("go", "go", "/go/"), withToken);
-    assert.ok(go?.notes.some((note) => note.includes("GOPROXY=https://x:<token>@vault.internal:8080/go/")));
+    assert.equal(text(go), "GOPROXY=https://x:<token>@vault.internal:8080/go/\n");
+    assert.ok(go?.notes.some((note) => note.startsWith("the go command sends a token only over https: put TLS in front of the vault")));
+    assert.equal(go?.command, "npx artifact-vault setup go --url https://vault.internal:8080 --token <token>");
   });
 
   it("container clients use /v2/ with one registry, /v2/<name>/ with several (where docker cannot follow)", () => {

@@ -59,10 +59,10 @@ const CLIENTS: Readonly<Record<string, ClientsOf>> = {
     return ["docker", "podman", "containerd"].map((tool) => setupSnippet(tool, tool, input(vault, prefix), context));
   },
   apt: aptClients,
-  go: (backend, context) => [goSnippet(backend, context)],
-  maven: (backend, context) => [mavenSnippet(backend, context)],
-  rubygems: (backend, context) => [gemSnippet(backend, context)],
-  huggingface: (backend, context) => [huggingFaceSnippet(backend, context)],
+  go: goClients,
+  maven: (backend, context, vault) => [setupSnippet("maven", "maven", input(vault, backend.prefix), context)],
+  rubygems: (backend, context, vault) => ["gem", "bundler"].map((tool) => setupSnippet(tool, tool, input(vault, backend.prefix), context)),
+  huggingface: (backend, context, vault) => [setupSnippet("huggingface_hub", "hf", input(vault, backend.prefix), context)],
   http: (backend, context) => [curlSnippet(backend, context)],
   custom: (backend, context) => [curlSnippet(backend, context)],
 };
@@ -141,6 +141,18 @@ function aptClients(backend: Backend, context: SnippetContext, vault: VaultAddre
   return snippets;
 }
 
+/**
+ * The go command sends a token only over https (`setup go` refuses one with an http URL): where
+ * the vault wants a token and the browser reached it over http, the settings are for the same
+ * host behind TLS, and a note says so.
+ */
+function goClients(backend: Backend, context: SnippetContext, vault: VaultAddress): ClientSnippet[] {
+  if (!context.tokenRequired || vault.scheme === "https") return [setupSnippet("go", "go", input(vault, backend.prefix), context)];
+  const secure: VaultAddress = { ...vault, scheme: "https", origin: `https://${vault.host}` };
+  const snippet = setupSnippet("go", "go", input(secure, backend.prefix), context);
+  return [{ ...snippet, notes: [`the go command sends a token only over https: put TLS in front of the vault; these settings assume it at ${secure.origin}`, ...snippet.notes] }];
+}
+
 /** A plain download of a file under the backend's prefix. */
 function curlSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
   const auth = context.tokenRequired ? ` -H "Authorization: Bearer ${TOKEN_PLACEHOLDER}"` : "";
@@ -150,46 +162,6 @@ function curlSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
     notes: [`<path> is the file's path below the upstream's base URL`],
     command: undefined,
   };
-}
-
-/**
- * The go command reads GOPROXY from its environment file (`go env -w` writes it there). It sends
- * credentials only over https: with a token required, the vault must be behind TLS.
- */
-function goSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
-  const proxy = `${context.origin}${backend.prefix}`;
-  const notes = ["or: go env -w GOPROXY=" + proxy + " (in CI, GOPROXY in the environment)"];
-  if (context.tokenRequired) {
-    const secure = proxy.replace(/^http:/, "https:").replace("://", `://x:${TOKEN_PLACEHOLDER}@`);
-    notes.push(`the go command sends a token only over https: put TLS in front of the vault and use GOPROXY=${secure}`);
-  }
-  return { tool: "go", files: [{ path: "~/.config/go/env", text: `GOPROXY=${proxy}\n` }], notes, command: undefined };
-}
-
-/** Maven: a mirror of every repository in the user's settings (Gradle: the same URL as a repository). */
-function mavenSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
-  const url = `${context.origin}${backend.prefix}`;
-  const server = context.tokenRequired ? `  <servers>\n    <server><id>vault</id><username>ci</username><password>${TOKEN_PLACEHOLDER}</password></server>\n  </servers>\n` : "";
-  const text = `<settings>\n  <mirrors>\n    <mirror>\n      <id>vault</id>\n      <mirrorOf>*</mirrorOf>\n      <url>${url}</url>\n    </mirror>\n  </mirrors>\n${server}</settings>\n`;
-  const notes = [`Gradle: repositories { maven { url = uri("${url}")${url.startsWith("http:") ? "; isAllowInsecureProtocol = true" : ""} } }`];
-  return { tool: "maven", files: [{ path: "~/.m2/settings.xml", text }], notes, command: undefined };
-}
-
-/** gem reads its sources from ~/.gemrc; Bundler takes the vault as rubygems.org's mirror. */
-function gemSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
-  const url = `${context.origin}${backend.prefix}`;
-  const source = context.tokenRequired ? url.replace("://", `://x:${TOKEN_PLACEHOLDER}@`) : url;
-  const notes = [`Bundler: bundle config set --global mirror.https://rubygems.org ${url}`];
-  if (context.tokenRequired) notes.push(`Bundler's token: bundle config set --global ${url} x:${TOKEN_PLACEHOLDER}`);
-  return { tool: "gem", files: [{ path: "~/.gemrc", text: `---\n:sources:\n- ${source}\n` }], notes, command: undefined };
-}
-
-/** huggingface_hub (and the libraries on it) read HF_ENDPOINT; the endpoint has no trailing slash. */
-function huggingFaceSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
-  const endpoint = `${context.origin}${backend.prefix}`.replace(/\/$/, "");
-  const notes = [`@huggingface/hub: give hubUrl: "${endpoint}"`];
-  if (context.tokenRequired) notes.push(`with a vault token: HF_TOKEN=${TOKEN_PLACEHOLDER} (your vault token, not a hub token)`);
-  return { tool: "huggingface_hub", files: [{ path: "", text: `export HF_ENDPOINT=${endpoint}\n` }], notes, command: undefined };
 }
 
 /** One upstream URL a backend's options name, as anyone may see it. */

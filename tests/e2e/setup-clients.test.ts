@@ -1,7 +1,8 @@
 /**
  * `artifact-vault setup <tool> --write`, end to end: the built CLI writes a client's
  * configuration into a sandboxed home (HOME, and for apt a `--root` dir that apt is pointed at),
- * then the real client — pip, npm, pnpm, yarn 1, apt-get, skopeo — runs with no option naming
+ * then the real client — pip, npm, pnpm, yarn 1, apt-get, skopeo; go, gem, Bundler and Maven for
+ * the settings they read — runs with no option naming
  * the vault, so only the written file can send it there. Each part checks that its requests
  * went through the vault: the vault's cache holds what the client fetched, and the upstream's
  * log shows only the vault's requests, never the client's own.
@@ -458,6 +459,123 @@ test("setup skopeo --write: skopeo pulls through the vault with only the written
   } finally {
     await Promise.all(vaults.map((vault) => vault.close()));
     await registry?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** A client with exactly `env` as its environment, in `cwd`; never throws. */
+async function runClient(file: string, args: readonly string[], env: Readonly<Record<string, string>>, cwd: string): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(file, [...args], { env: { ...env }, cwd, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof failed.code === "number" ? failed.code : -1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
+  }
+}
+
+/*
+ * go, gem and Bundler read what `setup` wrote: each client, with only the sandbox's HOME (and
+ * XDG_CONFIG_HOME) to find its configuration, reports the vault as its proxy, source or mirror.
+ * No vault and no network are needed for that; fetching through the go, rubygems and maven
+ * backends is tested in their own e2e files. Maven (help:effective-settings is a plugin from
+ * Central) is asked offline for a parent POM: its error names the repository it would use.
+ */
+test("setup go --write: go env GOPROXY reads the vault from the written env file only", async (t: TestContext) => {
+  const go = requireTool(t, "go");
+  if (go === undefined) return;
+  const dir = await mkdtemp(join(tmpdir(), "vault-e2e-setup-go-"));
+  try {
+    const goEnv = (home: string): Record<string, string> => ({ PATH, HOME: home, XDG_CONFIG_HOME: join(home, "xdg"), GOCACHE: join(home, "gocache"), GOTOOLCHAIN: "local" });
+    const home = join(dir, "home");
+    await mkdir(home);
+    const before = await runClient(go, ["env", "GOPROXY"], goEnv(home), home);
+    assert.equal(before.stdout.trim(), "https://proxy.golang.org,direct", "the sandbox starts with go's default");
+    const written = await setupOk(["go", "--url", "http://vault.internal:8080", "--write"], goEnv(home));
+    assert.equal(written.stdout, `created ${join(home, "xdg", "go", "env")}\n`);
+    const after = await runClient(go, ["env", "GOPROXY"], goEnv(home), home);
+    assert.equal(after.code, 0, after.stderr);
+    assert.equal(after.stdout.trim(), "http://vault.internal:8080/go/");
+
+    // go env -w keeps what setup wrote, and setup keeps what go env -w wrote.
+    assert.equal((await runClient(go, ["env", "-w", "GOPRIVATE=git.corp.example"], goEnv(home), home)).code, 0);
+    const token = "avt_e2e-go-token";
+    const secured = await setupOk(["go", "--url", "https://vault.example.com", "--prefix", "/modules/", "--token", token, "--write"], goEnv(home));
+    assert.ok(!secured.stdout.includes(token) && !secured.stderr.includes(token));
+    const proxy = await runClient(go, ["env", "GOPROXY", "GOPRIVATE"], goEnv(home), home);
+    assert.equal(proxy.stdout, `https://x:${token}@vault.example.com/modules/\ngit.corp.example\n`);
+    assert.equal((await stat(join(home, "xdg", "go", "env"))).mode & 0o777, 0o600);
+
+    const refused = await setupCli(["go", "--url", "http://vault.internal:8080", "--token", token, "--write"], goEnv(home));
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /sends credentials only over https/);
+    assert.ok(!refused.stderr.includes(token));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("setup gem and bundler --write: gem lists the vault as its source, Bundler as rubygems.org's mirror", async (t: TestContext) => {
+  const gem = requireTool(t, "gem");
+  const bundle = gem === undefined ? undefined : requireTool(t, "bundle");
+  if (gem === undefined || bundle === undefined) return;
+  const dir = await mkdtemp(join(tmpdir(), "vault-e2e-setup-ruby-"));
+  try {
+    const home = join(dir, "home");
+    await mkdir(home);
+    const env = { PATH, HOME: home };
+    await writeFile(join(home, ".gemrc"), "---\ngem: --no-document\n:sources:\n- https://rubygems.org/\n");
+    const token = "avt_e2e-ruby-token";
+    const gemWritten = await setupOk(["gem", "--url", "http://vault.internal:8080", "--token", token, "--write"], env);
+    assert.match(gemWritten.stdout, /^updated .*\.gemrc \(the previous version is kept as .*; now readable by its owner only, as it holds the token\)$/m);
+    const sources = await runClient(gem, ["sources", "--list"], env, home);
+    assert.equal(sources.code, 0, sources.stderr);
+    assert.match(sources.stdout, new RegExp(`^http://x:${token}@vault\\.internal:8080/rubygems/$`, "m"));
+    assert.doesNotMatch(sources.stdout, /rubygems\.org/);
+
+    const bundleWritten = await setupOk(["bundler", "--url", "http://vault.internal:8080", "--token", token, "--write"], env);
+    assert.ok(!bundleWritten.stdout.includes(token) && !bundleWritten.stderr.includes(token));
+    const mirror = await runClient(bundle, ["config", "get", "mirror.https://rubygems.org"], env, home);
+    assert.equal(mirror.code, 0, mirror.stderr);
+    assert.match(mirror.stdout, /Set for the current user \(.*\.bundle\/config\): "http:\/\/vault\.internal:8080\/rubygems\/"/);
+    const credentials = await runClient(bundle, ["config", "get", "http://vault.internal:8080/rubygems/"], env, home);
+    assert.equal(credentials.code, 0, credentials.stderr);
+    assert.match(credentials.stdout, /Set for the current user \(.*\.bundle\/config\): "x:/);
+    // What Bundler fetches rubygems.org from: the mirror, with the credentials it looked up for it.
+    const ruby = requireTool(t, "ruby");
+    if (ruby !== undefined) {
+      const remote = 'require "bundler/vendored_uri"; require "bundler/source/rubygems/remote"; puts Bundler::Source::Rubygems::Remote.new(Bundler::URI("https://rubygems.org/")).uri';
+      const used = await runClient(ruby, ["-rbundler", "-e", remote], env, home);
+      assert.equal(used.code, 0, used.stderr);
+      assert.equal(used.stdout, `http://x:${token}@vault.internal:8080/rubygems/\n`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("setup maven --write: Maven reads the written settings.xml and sends every repository to the vault", async (t: TestContext) => {
+  const mvn = requireTool(t, "mvn");
+  if (mvn === undefined) return;
+  const dir = await mkdtemp(join(tmpdir(), "vault-e2e-setup-maven-"));
+  try {
+    const home = join(dir, "home");
+    const project = join(dir, "project");
+    await mkdir(home);
+    await mkdir(project);
+    const token = "avt_e2e-maven-token";
+    const written = await setupOk(["maven", "--url", "http://vault.internal:8080", "--token", token, "--write"], { PATH, HOME: home });
+    assert.equal(written.stdout, `created ${join(home, ".m2", "settings.xml")}\n`);
+    assert.ok(!written.stderr.includes(token));
+    // A parent POM that is nowhere: offline, Maven names the repository it would fetch it from.
+    const pom = `<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion><parent><groupId>org.example.vault</groupId><artifactId>probe-parent</artifactId><version>1</version></parent><artifactId>probe</artifactId><packaging>pom</packaging></project>\n`;
+    await writeFile(join(project, "pom.xml"), pom);
+    // Maven's user.home is Java's, not $HOME: say it, so only the sandbox's settings.xml is read.
+    const result = await runClient(mvn, ["-o", "-B", "validate"], { PATH, HOME: home, MAVEN_OPTS: `-Duser.home=${home}` }, project);
+    assert.notEqual(result.code, 0);
+    assert.doesNotMatch(result.stdout, /Non-parseable settings/);
+    assert.match(result.stdout, /Cannot access artifact-vault \(http:\/\/vault\.internal:8080\/maven\/\) in offline mode/);
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
