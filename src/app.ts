@@ -24,12 +24,15 @@ import { localExposition, VaultMetrics, type MetricsExposition } from "./metrics
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { uiIsBuilt } from "./http/ui-routes.js";
 
 export interface RunningVault {
   /** Where it listens, e.g. `http://127.0.0.1:8080`. */
   readonly url: string;
   /** What each backend answers, as the start-up log says it (`pypi /pypi/`). */
   readonly backends: readonly string[];
+  /** Where the vault's own pages are (`pagesOf`), as the start-up log says. */
+  readonly pages: Readonly<Record<string, string>>;
   /** Stops accepting, lets in-flight requests finish (up to `shutdown_timeout`), releases resources. */
   close(): Promise<void>;
 }
@@ -162,7 +165,8 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   // A worker's line is short: the primary says where the vault listens, once all of them do.
-  if (seams.worker === undefined) logger.info({ url, storage: mainStore(config).type, backends: served }, "artifact-vault listening");
+  const pages = pagesOf(config, url);
+  if (seams.worker === undefined) logger.info({ url, storage: mainStore(config).type, backends: served, pages }, "artifact-vault listening");
   else logger.info({ pid: process.pid }, `worker ${seams.worker.id} listening`);
 
   let closing: Promise<void> | undefined;
@@ -184,7 +188,17 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
   return {
     url,
     backends: served,
+    pages,
     close: () => (closing ??= close()),
+  };
+}
+
+/** Where the vault's own pages are, or why one is not there: the first things a newcomer opens. */
+export function pagesOf(config: VaultConfig, url: string): Record<string, string> {
+  return {
+    ui: uiIsBuilt() ? `${url}/ui/` : "not built: run npm run build",
+    docs: config.docs.enabled ? `${url}/docs` : "off (docs.enabled: false)",
+    metrics: config.metrics.enabled ? `${url}/metrics` : "off (metrics.enabled: false)",
   };
 }
 

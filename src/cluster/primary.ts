@@ -29,7 +29,7 @@ export interface WorkerIdentity {
 
 /** Start-up reports from a worker (outside the link's batches). */
 export type WorkerReport =
-  | { readonly type: "artifact-vault:listening"; readonly url: string; readonly storage: string; readonly backends: readonly string[] }
+  | { readonly type: "artifact-vault:listening"; readonly url: string; readonly storage: string; readonly backends: readonly string[]; readonly pages: Readonly<Record<string, string>> }
   | { readonly type: "artifact-vault:failed"; readonly message: string; readonly code?: string; readonly kind?: ErrorKind };
 
 export const STOP_EVENT = "stop";
@@ -106,7 +106,7 @@ export async function startWorkers(options: PrimaryOptions): Promise<RunningWork
   let stopping = false;
   let started = false;
   let url = "";
-  let described: { storage: string; backends: readonly string[] } = { storage: "", backends: [] };
+  let described: { storage: string; backends: readonly string[]; pages: Readonly<Record<string, string>> } = { storage: "", backends: [], pages: {} };
   const listening = new Set<number>();
   let settleStart!: { resolve: () => void; reject: (error: unknown) => void };
   const startup = new Promise<void>((resolve, reject) => {
@@ -145,7 +145,7 @@ export async function startWorkers(options: PrimaryOptions): Promise<RunningWork
       const report = message as WorkerReport;
       if (report.type === "artifact-vault:listening") {
         url = report.url;
-        described = { storage: report.storage, backends: report.backends };
+        described = { storage: report.storage, backends: report.backends, pages: report.pages };
         listening.add(id);
         restartPause.delete(id);
         if (started) logger.info({ worker: id, pid: worker.process.pid }, `worker ${id} is serving again`);

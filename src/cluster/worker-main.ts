@@ -58,7 +58,7 @@ try {
     fills: (local) => fills.source(local),
   });
   if (stopping) drain(vault);
-  else await report({ type: "artifact-vault:listening", url: vault.url, storage: mainStore(config).type, backends: vault.backends });
+  else await report({ type: "artifact-vault:listening", url: vault.url, storage: mainStore(config).type, backends: vault.backends, pages: vault.pages });
 } catch (error) {
   await report(failureReport(error));
   process.exit(1);

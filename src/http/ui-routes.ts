@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -43,6 +43,11 @@ interface Asset {
   readonly type: string;
   readonly etag: string;
   readonly cacheControl: string;
+}
+
+/** Whether `npm run build` wrote the UI (what the start-up line says). */
+export function uiIsBuilt(directory: URL = UI_DIRECTORY): boolean {
+  return existsSync(new URL("index.html", directory));
 }
 
 /** The built UI's files by name, or undefined when it was not built. */

@@ -51,6 +51,12 @@ async function checkServes(vault: ServeProcess, backends: ReadonlyArray<readonly
     (listening?.["backends"] as string[]).map((described) => described.split(" ").slice(0, 2).join(" ")),
     backends.map(([name, prefix]) => `${name} ${prefix}`),
   );
+  // The line says where the vault's own pages are, and each answers there.
+  const pages = listening?.["pages"] as Record<string, string>;
+  assert.equal(pages["ui"], `${vault.url}/ui/`);
+  for (const page of Object.values(pages)) {
+    if (page.startsWith("http")) assert.equal((await rawRequest(vault.url, new URL(page).pathname)).status, 200, page);
+  }
   for (const [name, prefix] of backends) {
     const id = `probe-${name}`;
     const answer = await rawRequest(vault.url, `${prefix}probe.txt`, { method: "DELETE", headers: { "x-request-id": id } });
