@@ -38,6 +38,7 @@ describe("client snippets", () => {
       [backend("maven", "maven", "/maven/"), ["maven"]],
       [backend("rubygems", "rubygems", "/rubygems/"), ["gem", "bundler"]],
       [backend("huggingface", "hf", "/hf/"), ["huggingface_hub"]],
+      [backend("cargo", "crates", "/cargo/"), ["cargo"]],
       [backend("http", "files", "/files/"), ["curl"]],
       [backend("custom", "plugin", "/plugin/"), ["curl"]],
       [backend("someday", "other", "/other/"), ["curl"]],
@@ -87,6 +88,14 @@ describe("client snippets", () => {
     assert.ok(hub?.notes.some((note) => note === '@huggingface/hub does not read HF_ENDPOINT: give it hubUrl: "http://vault.internal:8080/hf"'));
     const [secured] = clientSnippets(backend("huggingface", "hf", "/hf/"), withToken);
     assert.equal(text(secured), "export HF_ENDPOINT=http://vault.internal:8080/hf\nexport HF_TOKEN='<token>'\n");
+  });
+
+  it("cargo replaces crates.io with the vault: a source, or with a token a registry whose token is not in the file", () => {
+    const [open_] = clientSnippets(backend("cargo", "crates", "/cargo/"), open);
+    assert.match(text(open_), /\[source\.vault\]\nregistry = "sparse\+http:\/\/vault\.internal:8080\/cargo\/"/);
+    const [secured] = clientSnippets(backend("cargo", "crates", "/cargo/"), withToken);
+    assert.match(text(secured), /\[registries\.vault\]\nindex = "sparse\+http:\/\/vault\.internal:8080\/cargo\/"/);
+    assert.ok(secured?.notes.some((note) => note.includes("CARGO_REGISTRIES_VAULT_TOKEN")));
   });
 
   it("the go command gets its token only over https, and the snippet says so", () => {

@@ -63,6 +63,7 @@ const CLIENTS: Readonly<Record<string, ClientsOf>> = {
   maven: (backend, context, vault) => [setupSnippet("maven", "maven", input(vault, backend.prefix), context)],
   rubygems: (backend, context, vault) => ["gem", "bundler"].map((tool) => setupSnippet(tool, tool, input(vault, backend.prefix), context)),
   huggingface: (backend, context, vault) => [setupSnippet("huggingface_hub", "hf", input(vault, backend.prefix), context)],
+  cargo: (backend, context) => [cargoSnippet(backend, context)],
   http: (backend, context) => [curlSnippet(backend, context)],
   custom: (backend, context) => [curlSnippet(backend, context)],
 };
@@ -162,6 +163,19 @@ function curlSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
     notes: [`<path> is the file's path below the upstream's base URL`],
     command: undefined,
   };
+}
+
+/**
+ * cargo: crates.io replaced by the vault. A token needs the vault named as a registry (a plain
+ * source cannot carry one); the token itself goes in cargo's credentials, not in this file.
+ */
+function cargoSnippet(backend: Backend, context: SnippetContext): ClientSnippet {
+  const index = `sparse+${context.origin}${backend.prefix}`;
+  const source = context.tokenRequired
+    ? `[source.crates-io]\nreplace-with = "vault"\n\n[registries.vault]\nindex = "${index}"\ncredential-provider = "cargo:token"\n`
+    : `[source.crates-io]\nreplace-with = "vault"\n\n[source.vault]\nregistry = "${index}"\n`;
+  const notes = context.tokenRequired ? [`the token: CARGO_REGISTRIES_VAULT_TOKEN="Bearer ${TOKEN_PLACEHOLDER}" (or cargo login --registry vault)`] : [];
+  return { tool: "cargo", files: [{ path: "~/.cargo/config.toml", text: source }], notes, command: undefined };
 }
 
 /** One upstream URL a backend's options name, as anyone may see it. */

@@ -11,6 +11,7 @@ import { goBackendType } from "./go/go-backend.js";
 import { huggingFaceBackendType } from "./huggingface/huggingface-backend.js";
 import { mavenBackendType } from "./maven/maven-backend.js";
 import { rubygemsBackendType } from "./rubygems/rubygems-backend.js";
+import { cargoBackendType } from "./cargo/cargo-backend.js";
 
 /**
  * Every ecosystem the vault speaks. This list is all the config loader (which type a backend
@@ -18,7 +19,7 @@ import { rubygemsBackendType } from "./rubygems/rubygems-backend.js";
  * a backend's errors render) know of them: adding an ecosystem is a folder that exports a
  * `BackendType`, and a line here.
  */
-export const BACKEND_TYPES: readonly BackendType[] = [httpBackendType, pypiBackendType, ociBackendType, npmBackendType, aptBackendType, goBackendType, mavenBackendType, rubygemsBackendType, huggingFaceBackendType, customBackendType];
+export const BACKEND_TYPES: readonly BackendType[] = [httpBackendType, pypiBackendType, ociBackendType, npmBackendType, aptBackendType, goBackendType, mavenBackendType, rubygemsBackendType, cargoBackendType, huggingFaceBackendType, customBackendType];
 
 const BY_NAME: ReadonlyMap<string, BackendType> = new Map(BACKEND_TYPES.flatMap((type) => [type.type, ...type.aliases].map((name) => [name, type] as const)));
 
