@@ -2,10 +2,13 @@
  * Process helpers for the test servers (nginx, docker-registry): a free loopback port, a daemon in its own
  * process group that is stopped (and killed if this process dies first), polling helpers.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
 
 /** A port that was free on 127.0.0.1 a moment ago (the caller retries if it is taken since). */
 export async function freePort(): Promise<number> {
@@ -88,4 +91,22 @@ export function spawnDaemon(command: string, args: readonly string[], options: {
       clearTimeout(timer);
     },
   };
+}
+
+/** What a command-line tool said, and its exit code (1 when it could not run or was killed). */
+export interface ToolResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a tool to its end (killed after `timeoutMs`, default 5 minutes); never throws for a failing tool. */
+export async function runTool(command: string, args: readonly string[], options: { cwd: string; env: Record<string, string>; timeoutMs?: number }): Promise<ToolResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(command, args, { cwd: options.cwd, env: options.env, maxBuffer: 16 * 1024 * 1024, timeout: options.timeoutMs ?? 300_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof failure.code === "number" ? failure.code : 1, stdout: failure.stdout ?? "", stderr: failure.stderr ?? "" };
+  }
 }

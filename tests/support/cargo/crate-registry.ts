@@ -19,6 +19,7 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { findTool } from "../tools.js";
+import { runTool as run, type ToolResult } from "../process.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -31,21 +32,8 @@ export interface CrateVersion {
   readonly body?: string;
 }
 
-export interface ToolResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-export async function run(command: string, args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<ToolResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync(command, args, { cwd: options.cwd, env: options.env, maxBuffer: 16 * 1024 * 1024, timeout: 300_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof failure.code === "number" ? failure.code : 1, stdout: failure.stdout ?? "", stderr: failure.stderr ?? "" };
-  }
-}
+// The tool runner is the shared one; these names are this module's API for its tests.
+export { run, type ToolResult };
 
 /** cargo: `$CARGO`, else on PATH, else rustup's default place (~/.cargo/bin/cargo); undefined when none. */
 export function findCargo(): string | undefined {

@@ -13,13 +13,11 @@
  * cache, Bundler's home, config and path in a sandbox; an empty gemrc; the environment built from
  * PATH alone), so that nothing reaches rubygems.org.
  */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { promisify } from "node:util";
+import { runTool as run, type ToolResult } from "../process.js";
 
-const execFileAsync = promisify(execFile);
 
 export interface GemVersion {
   readonly name: string;
@@ -30,21 +28,8 @@ export interface GemVersion {
   readonly body?: string;
 }
 
-export interface ToolResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-export async function run(command: string, args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<ToolResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync(command, args, { cwd: options.cwd, env: options.env, maxBuffer: 16 * 1024 * 1024, timeout: 180_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof failure.code === "number" ? failure.code : 1, stdout: failure.stdout ?? "", stderr: failure.stderr ?? "" };
-  }
-}
+// The tool runner is the shared one; these names are this module's API for its tests.
+export { run, type ToolResult };
 
 /** The file a gem's library is in: `vault-greeting` → `vault_greeting.rb`. */
 export function libraryFile(name: string): string {
