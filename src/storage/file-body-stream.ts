@@ -40,11 +40,14 @@ export class FileBodyStream extends Readable {
 
   /** Reads `[start, endInclusive]` of `fd`, which it owns and closes. */
   constructor(fd: number, start: number, endInclusive: number, chunkBytes: number) {
-    super({ highWaterMark: chunkBytes });
+    // A body smaller than a chunk gets buffers of its own size, not a chunk's (a 200 KiB file
+    // would otherwise take three 1 MiB buffers).
+    const bytes = Math.max(1, Math.min(chunkBytes, endInclusive + 1 - start));
+    super({ highWaterMark: bytes });
     this.#fd = fd;
     this.#position = start;
     this.#end = endInclusive + 1;
-    this.#chunkBytes = chunkBytes;
+    this.#chunkBytes = bytes;
   }
 
   /** The response these bytes are written to (call before it starts flowing). */
