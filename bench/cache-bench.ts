@@ -19,6 +19,13 @@
  * and the `npm` backend against Verdaccio (the devDependency) as a caching proxy, both in front of
  * one nginx serving a static registry: a cached packument and a cached small tarball (wrk req/s);
  *
+ * `huggingface`: a model file (1 GiB, `--hf-mib`) through the `huggingface` backend, cold (first
+ * byte, total) and cached (MB/s), against a direct download from the tests' fake hub and its CDN
+ * (curl -L on the hub's resolve URL), with the vault's CPU per MB;
+ *
+ * `go`: a cached Go module zip (~257 KiB) from the `go` backend against nginx proxy_cache, both in
+ * front of one nginx serving a static GOPROXY tree (wrk req/s, p99);
+ *
  * `s3`: the cache-hit rows again for a vault on the S3 driver (the tests' s3rver in a process of
  * its own) against a vault on the filesystem driver, with the S3 server's share of the CPU;
  *
@@ -41,10 +48,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { request as undiciRequest } from "undici";
 import { curlTimed, writeRandomFile, type TimedTransfer } from "./lib/curl.js";
+import { startFakeHub, type FakeHubStats, type PublishedFile } from "./lib/fake-hub.js";
 import { dockerRegistryVersion, pushBlob, pushManifest, startDockerRegistry } from "./lib/docker-registry.js";
 import { makeWorkDir, onAllCores, pinCpus, requireTools, type CpuLayout } from "./lib/environment.js";
 import { BenchClient } from "./lib/http-client.js";
 import { runBenchmark, UsageError } from "./lib/lifecycle.js";
+import { StaticModuleProxy, storedZip, zipEntries, type ModuleVersion } from "../tests/support/go/module-proxy.js";
 import { countRequests, startNginxProxyCache, startNginxUpstream, type NginxUpstream } from "./lib/nginx.js";
 import { NODE_CEILING, startNodeCeiling } from "./lib/node-ceiling.js";
 import { packumentLocation, writeNpmPackage, type NpmPackage } from "./lib/npm-package.js";
@@ -59,7 +68,7 @@ import { startVault, VAULT_CLI, vaultHasWorkers, vaultIsBuilt } from "./lib/vaul
 import { startVerdaccioProxy, verdaccioVersion } from "./lib/verdaccio.js";
 import { runWrk, type WrkLoad, type WrkResult } from "./lib/wrk.js";
 
-const SECTIONS = ["small", "large", "miss", "herd", "rss", "oci", "npm", "s3", "replicas", "workers"] as const;
+const SECTIONS = ["small", "large", "miss", "herd", "rss", "oci", "npm", "huggingface", "go", "s3", "replicas", "workers"] as const;
 type Section = (typeof SECTIONS)[number];
 /** The sections that measure the `http` backend against nginx proxy_cache. */
 const HTTP_SECTIONS: readonly Section[] = ["small", "large", "miss", "herd", "rss"];
@@ -78,6 +87,8 @@ const USAGE = `usage: npm run bench:cache -- [options]
   --rss-clients N    concurrent large downloads while RSS is measured, half hits (default 16)
   --replicas N       vault processes in the replicas section (default 3)
   --replica-clients N  concurrent cold requests in the replicas section (default 30)
+  --hf-mib N         size of the model file of the huggingface section, in MiB (default 1024; the
+                     fake hub holds it in memory)
   --only LIST        sections to run: ${SECTIONS.join(",")} (default all)
   --profile          run the vault under --cpu-prof; the .cpuprofile files are kept and named
   --quick            a short smoke run (1 s wrk, 32 MiB large, 16 MiB herd, 1 round)
@@ -96,6 +107,7 @@ interface Options {
   readonly rssClients: number;
   readonly replicas: number;
   readonly replicaClients: number;
+  readonly hfBytes: number;
   readonly sections: ReadonlySet<Section>;
   readonly profile: boolean;
 }
@@ -116,6 +128,7 @@ function parseOptions(): Options {
         "rss-clients": { type: "string" },
         replicas: { type: "string" },
         "replica-clients": { type: "string" },
+        "hf-mib": { type: "string" },
         only: { type: "string" },
         profile: { type: "boolean", default: false },
         quick: { type: "boolean", default: false },
@@ -158,6 +171,7 @@ function parseOptions(): Options {
     rssClients,
     replicas: int("replicas", parsed.replicas, 3, 2),
     replicaClients: int("replica-clients", parsed["replica-clients"], 30, 1),
+    hfBytes: int("hf-mib", parsed["hf-mib"], quick ? 64 : 1024, 1) * MiB,
     sections,
     profile: parsed.profile,
   };
@@ -922,6 +936,269 @@ async function npmPackages(options: Options, cpus: CpuLayout, workDir: string, v
 }
 
 // ------------------------------------------------------------------------------------------------
+// huggingface: a large model file through the vault's huggingface backend vs a direct download
+
+const HF_PREFIX = "/hf/";
+const HF_DIRECT = "direct (curl -L)";
+
+/** One way of getting a model file's bytes: through the vault, or from the hub following its redirect. */
+interface HfWay {
+  readonly name: string;
+  get(file: PublishedFile): Promise<TimedTransfer>;
+}
+
+interface HfRuns {
+  readonly firstByteMs: number[];
+  readonly totalSeconds: number[];
+  readonly rates: number[];
+  /** The vault's CPU seconds over the runs, and what the runs moved. */
+  cpuSeconds: number;
+  bytes: number;
+  /** CDN GETs while the runs went on. */
+  cdnGets: number;
+}
+
+const cdnGets = (stats: FakeHubStats): number => stats.cdn["GET"] ?? 0;
+const hubCalls = (stats: FakeHubStats): string =>
+  `hub ${Object.entries(stats.hub).map(([method, n]) => `${n} ${method}`).join(", ") || "none"}; CDN ${Object.entries(stats.cdn).map(([method, n]) => `${n} ${method}`).join(", ") || "none"}`;
+
+/**
+ * The `huggingface` section: the tests' fake hub with its CDN (a process of its own on the load
+ * core, the file in memory) as the upstream; on the server core the vault with a `huggingface`
+ * backend. A cold model file through the vault against a direct download (curl -L on the hub's
+ * resolve URL: the hub's 302, then the CDN), on a new file each round; then the cached file.
+ */
+async function huggingFaceModel(options: Options, cpus: CpuLayout, workDir: string, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
+  const dir = join(workDir, "huggingface");
+  const mib = options.hfBytes / MiB;
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    log(`huggingface: starting the fake hub and its CDN with a ${mib} MiB model file in memory`);
+    const hub = await startFakeHub({ dir: join(dir, "hub"), cpu: cpus.load, bytes: options.hfBytes });
+    stops.push(() => hub.stop());
+    const vaultServer = await startVault({
+      dir: join(dir, "vault"),
+      cpu: cpus.server,
+      nodeFlags: vaultFlags,
+      extraConfig: { backends: [{ type: "huggingface", name: "hf", config: { prefix: HF_PREFIX, endpoint: hub.hubUrl } }] },
+    });
+    stops.push(() => vaultServer.stop());
+    // Proxy routes are anonymous, as for huggingface_hub with HF_ENDPOINT pointed at the vault.
+    const vault: SystemUnderTest = { ...vaultServer, headers: {} };
+    const vaultPath = (file: PublishedFile): string => `${HF_PREFIX.slice(0, -1)}${hub.resolvePath(file)}`;
+    const ways: HfWay[] = [
+      { name: vault.name, get: (file) => curlTimed(vault.baseUrl, vaultPath(file), cpus.load) },
+      { name: HF_DIRECT, get: (file) => curlTimed(hub.hubUrl, hub.resolvePath(file), cpus.load, {}, ["-L"]) },
+    ];
+    const empty = (): HfRuns => ({ firstByteMs: [], totalSeconds: [], rates: [], cpuSeconds: 0, bytes: 0, cdnGets: 0 });
+    const run = async (way: HfWay, file: PublishedFile, runs: HfRuns, label: string): Promise<TimedTransfer> => {
+      const before = cdnGets(await hub.stats());
+      const { value: got, cpuSeconds: cpu } = await withCpu(vault, () => way.get(file));
+      if (got.status !== 200 || got.bytes !== file.size) throw new Error(`${way.name}: GET ${file.file} answered ${got.status} with ${got.bytes} of ${file.size} bytes`);
+      runs.firstByteMs.push(got.firstByteSeconds * 1000);
+      runs.totalSeconds.push(got.totalSeconds);
+      runs.rates.push(file.size / got.totalSeconds);
+      runs.cpuSeconds += cpu;
+      runs.bytes += file.size;
+      runs.cdnGets += cdnGets(await hub.stats()) - before;
+      log(
+        `huggingface: ${label} ${mib} MiB ${way.name}: first byte ${(got.firstByteSeconds * 1000).toFixed(2)} ms, total ${got.totalSeconds.toFixed(3)} s, ` +
+          `${Math.round(file.size / got.totalSeconds / MB)} MB/s` +
+          (way.name === vault.name ? `, vault CPU ${cpu.toFixed(2)} s, X-Cache ${got.xCache || "-"}` : ""),
+      );
+      return got;
+    };
+
+    // Before timing: the bytes (sha256) through the vault (cold, then cached: no second CDN GET) and direct.
+    const verified = await hub.publish();
+    log(`huggingface: checking the bytes (sha256) of ${verified.file} through the vault (twice) and direct`);
+    const vaultUrl = `${vault.baseUrl}${vaultPath(verified)}`;
+    const first = await expectBytes(vault.name, vaultUrl, verified.sha256, verified.size);
+    await expectBytes(HF_DIRECT, `${hub.hubUrl}${hub.resolvePath(verified)}`, verified.sha256, verified.size);
+    const cdnBefore = cdnGets(await hub.stats());
+    const second = await expectBytes(vault.name, vaultUrl, verified.sha256, verified.size);
+    if (cdnGets(await hub.stats()) !== cdnBefore) throw new Error("huggingface: the vault fetched a cached model file from the CDN again");
+
+    // The cached file first: `publish` changes the bytes the CDN has for earlier files.
+    const warm = new Map<string, HfRuns>(ways.map((way) => [way.name, empty()]));
+    for (let round = 0; round < options.rounds; round++) {
+      for (const way of rotate(ways, round)) {
+        const runs = warm.get(way.name);
+        if (runs !== undefined) await run(way, verified, runs, `cached, round ${round + 1},`);
+      }
+    }
+    if ((warm.get(vault.name)?.cdnGets ?? 0) !== 0) throw new Error("huggingface: a cached model file was fetched from the CDN again during the cached runs");
+
+    const cold = new Map<string, HfRuns>(ways.map((way) => [way.name, empty()]));
+    for (let round = 0; round < options.rounds; round++) {
+      const file = await hub.publish();
+      for (const way of rotate(ways, round)) {
+        const runs = cold.get(way.name);
+        if (runs !== undefined) await run(way, file, runs, `cold, round ${round + 1} (${file.file}),`);
+      }
+    }
+    const stats = await hub.stats();
+
+    const vc = cold.get(vault.name);
+    const dc = cold.get(HF_DIRECT);
+    const vw = warm.get(vault.name);
+    const dw = warm.get(HF_DIRECT);
+    const least = (values: readonly number[] | undefined): number | undefined => (values === undefined || values.length === 0 ? undefined : Math.min(...values));
+    const most = (values: readonly number[] | undefined): number | undefined => (values === undefined || values.length === 0 ? undefined : best(values));
+    const vFirst = least(vc?.firstByteMs);
+    const dFirst = least(dc?.firstByteMs);
+    const vTotal = least(vc?.totalSeconds);
+    const dTotal = least(dc?.totalSeconds);
+    const vWarm = most(vw?.rates);
+    const dWarm = most(dw?.rates);
+    const msPerMb = (runs: HfRuns | undefined): number | undefined => (runs === undefined || runs.bytes === 0 ? undefined : (runs.cpuSeconds * 1000) / (runs.bytes / MB));
+    const label = `hf: ${mib} MiB model file`;
+    rows.push(
+      {
+        measurement: `${label}, cold, first byte`,
+        unit: "ms",
+        vault: vFirst,
+        reference: dFirst,
+        against: HF_DIRECT,
+        ratioText: vFirst === undefined || dFirst === undefined ? "–" : `${vFirst >= dFirst ? "+" : ""}${fixed(vFirst - dFirst, 2)} ms`,
+        target: "≤ direct + 5 ms",
+        pass: vFirst !== undefined && dFirst !== undefined && vFirst <= dFirst + 5,
+      },
+      { measurement: `${label}, cold, total`, unit: "s", vault: vTotal, reference: dTotal, against: HF_DIRECT, target: "–", pass: undefined },
+      {
+        measurement: `${label}, cached`,
+        unit: "MB/s",
+        vault: vWarm === undefined ? undefined : vWarm / MB,
+        reference: dWarm === undefined ? undefined : dWarm / MB,
+        against: HF_DIRECT,
+        target: "≥ 1.00× direct",
+        pass: vWarm !== undefined && dWarm !== undefined && vWarm >= dWarm,
+      },
+      { measurement: `${label}, cold, vault CPU`, unit: "ms/MB", vault: msPerMb(vc), reference: undefined, against: "–", target: "–", pass: undefined },
+      { measurement: `${label}, cached, vault CPU`, unit: "ms/MB", vault: msPerMb(vw), reference: undefined, against: "–", target: "–", pass: undefined },
+    );
+    notes.push(
+      `huggingface: the tests' fake hub and its CDN (tests/support/huggingface/fake-hub.ts) in a node process of their own on the load core ` +
+        `(bench/lib/fake-hub-main.ts); the fake hub serves files from memory only, so that process holds one ${mib} MiB Buffer of random ` +
+        `bytes, published as a new LFS file of ${hub.repo} (new first 32 bytes: a new SHA-256) whenever a run needs a cold file. The hub's ` +
+        `resolve answers (302 to the CDN with X-Repo-Commit, X-Linked-Etag, X-Linked-Size) for these files come from a front in that process ` +
+        `with the hash computed at publish: the fake hub itself hashes the whole file on every resolve request (~0.6 s per GiB), which ` +
+        `would swamp the first byte; the bytes come from the fake hub's CDN (Node, one Buffer). ` +
+        `The vault: huggingface backend {prefix: ${HF_PREFIX}, endpoint: <the front>}, filesystem store (fsync on), on the server core. ` +
+        `Direct: curl -L on the hub's resolve URL (its 302, then the CDN; curl's times add both requests). The vault asks the hub with a HEAD ` +
+        `(the pointer: commit, X-Linked-Etag, size), then GETs the resolve URL and follows the 302 to the CDN, verifying the SHA-256 as it streams.`,
+      `huggingface bytes checked (sha256) before timing: ${verified.file} through the vault (X-Cache ${first.xCache || "-"}, then ` +
+        `${second.xCache || "-"} with no further CDN GET) and direct. Cached rows: that file, curl -o /dev/null on a new connection, best of ` +
+        `${options.rounds} rounds alternating vault and direct (CDN GETs during the vault's runs: ${vw?.cdnGets ?? "?"}). Cold rows: ` +
+        `a new file each round (published between rounds), the vault and direct in alternating order, best of ${options.rounds}; CDN GETs ` +
+        `during the vault's cold runs: ${vc?.cdnGets ?? "?"} (1 per run expected). Per round: cold vault ${list(vc?.firstByteMs ?? [], 2)} ms / ` +
+        `${list(vc?.totalSeconds ?? [], 3)} s, direct ${list(dc?.firstByteMs ?? [], 2)} ms / ${list(dc?.totalSeconds ?? [], 3)} s; cached vault ` +
+        `${list((vw?.rates ?? []).map((r) => r / MB), 0)} MB/s, direct ${list((dw?.rates ?? []).map((r) => r / MB), 0)} MB/s.`,
+      `huggingface vault CPU (its process, /proc): cold ${vc === undefined ? "?" : vc.cpuSeconds.toFixed(2)} s over ${vc === undefined ? "?" : Math.round(vc.bytes / MB)} MB ` +
+        `(receive, SHA-256, spool write, fsync, send), cached ${vw === undefined ? "?" : vw.cpuSeconds.toFixed(2)} s over ${vw === undefined ? "?" : Math.round(vw.bytes / MB)} MB. ` +
+        `Requests the fake hub answered in the section: ${hubCalls(stats)}. Keep in mind that the CDN here is a Node server sending ` +
+        `one Buffer on loopback, not a remote CDN: "direct" is close to the fastest a client can receive.`,
+    );
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// go: a cached module zip from the vault's go backend and from nginx proxy_cache
+
+const GO_MODULE = "example.com/vault/benchmod";
+const GO_VERSION = "v1.0.0";
+/** The size of the module's one data file; the zip is this plus a few hundred bytes. */
+const GO_DATA_KIB = 256;
+const GO_PREFIX = "/go/";
+
+/**
+ * The `go` section: an nginx upstream (load core, access log on) serving a static GOPROXY tree
+ * (tests/support/go/module-proxy.ts) with one module version whose zip is ~256 KiB; in front of it,
+ * on the server core, the vault with a `go` backend (no checksum database) and nginx proxy_cache.
+ * Both get the zip once, then serve it from their cache to wrk.
+ */
+async function goModules(options: Options, cpus: CpuLayout, workDir: string, vaultFlags: readonly string[], rows: Row[], notes: string[]): Promise<void> {
+  const dir = join(workDir, "go");
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    const upstream = await startNginxUpstream(join(dir, "upstream"), cpus.load, { rateBytesPerSecond: options.rateBytesPerSecond, name: "go upstream" });
+    stops.push(() => upstream.stop());
+    const module: ModuleVersion = {
+      path: GO_MODULE,
+      version: GO_VERSION,
+      files: {
+        "go.mod": `module ${GO_MODULE}\n\ngo 1.21\n`,
+        "benchmod.go": "package benchmod\n\n// Data is in data.txt.\n",
+        "data.txt": randomBytes((GO_DATA_KIB * 1024) / 2).toString("hex"),
+      },
+    };
+    const zip = storedZip(zipEntries(module));
+    const proxy = new StaticModuleProxy();
+    proxy.add(module, zip);
+    await proxy.writeTo(upstream.root);
+    const zipPath = `/${proxy.pathOf(GO_MODULE, GO_VERSION, "zip")}`;
+    const zipSha256 = createHash("sha256").update(zip).digest("hex");
+    log(`go: a static module proxy with ${GO_MODULE}@${GO_VERSION} (zip ${zip.length.toLocaleString("en-US")} bytes) at the upstream ${upstream.baseUrl}`);
+    await expectBytes(upstream.name, `${upstream.baseUrl}${zipPath}`, zipSha256, zip.length);
+
+    const nginx = await startNginxProxyCache(join(dir, "nginx"), cpus.server, upstream.baseUrl);
+    stops.push(() => nginx.stop());
+    const vaultServer = await startVault({
+      dir: join(dir, "vault"),
+      cpu: cpus.server,
+      nodeFlags: vaultFlags,
+      extraConfig: { backends: [{ type: "go", name: "go", config: { prefix: GO_PREFIX, proxy_url: upstream.baseUrl } }] },
+    });
+    stops.push(() => vaultServer.stop());
+    // GOPROXY routes are anonymous, as for the go command.
+    const vault: SystemUnderTest = { ...vaultServer, headers: {} };
+    const systems: SystemUnderTest[] = [vault, nginx];
+    const pathOf = (system: SystemUnderTest): string => `${(system.name === vault.name ? GO_PREFIX : PREFIX).slice(0, -1)}${zipPath}`;
+    const upstreamGets = (): number => countRequests(upstream.accessLog, zipPath);
+
+    log("go: fetching the zip through each cache (MISS, then HIT)");
+    const before = upstreamGets();
+    for (const system of systems) {
+      for (const expected of ["MISS", "HIT"]) {
+        const got = await expectBytes(system.name, `${system.baseUrl}${pathOf(system)}`, zipSha256, zip.length);
+        if (got.xCache !== expected) throw new Error(`${system.name}: GET ${pathOf(system)} was X-Cache "${got.xCache}", expected ${expected}`);
+      }
+    }
+    await sleep(300);
+    const primed = upstreamGets() - before;
+
+    const results = await wrkRounds("go: cached module zip", workDir, systems, (system) => ({ pathPattern: pathOf(system), keyCount: 1 }), options, cpus);
+    for (const system of systems) await expectBytes(system.name, `${system.baseUrl}${pathOf(system)}`, zipSha256, zip.length);
+    await sleep(300);
+    const after = upstreamGets() - before;
+
+    const v = bestRound(results, vault.name);
+    const n = bestRound(results, nginx.name);
+    const measurement = `go: cached module .zip (${Math.round(zip.length / 1024)} KiB) ×${options.connections}`;
+    rows.push(
+      { measurement, unit: "req/s", vault: v?.opsPerSecond, reference: n?.opsPerSecond, against: "nginx", target: "–", pass: undefined },
+      { measurement, unit: "p99 ms", vault: v?.p99Ms, reference: n?.p99Ms, against: "nginx", target: "–", pass: undefined },
+    );
+    notes.push(
+      `go: an nginx upstream (load core, access log on) serves a static GOPROXY tree (tests/support/go/module-proxy.ts: .info, .mod, .zip, ` +
+        `list) of ${GO_MODULE}@${GO_VERSION}, whose zip (stored, ${zip.length.toLocaleString("en-US")} bytes) holds a ${GO_DATA_KIB} KiB file. ` +
+        `The vault (go backend {prefix: ${GO_PREFIX}, proxy_url: <upstream>}, no checksum database, filesystem store) and nginx proxy_cache ` +
+        `(as for the http rows, at ${PREFIX}) on the server core each fetched it once (X-Cache MISS, then HIT; sha256 checked each time, and ` +
+        `again after the wrk runs); upstream GETs of the zip: ${primed} after priming, ${after} after the wrk runs (2 expected: one per cache). ` +
+        `wrk -t1 -c${options.connections} --latency on GET ${GO_PREFIX.slice(0, -1)}${zipPath} (vault) and ${PREFIX.slice(0, -1)}${zipPath} (nginx), ` +
+        `${options.warmup} s warm-up + ${options.seconds} s, best of ${options.wrkRounds} round(s) alternating order. Server CPU in the best round: ` +
+        `vault ${cpuPerRequest(v)}, nginx ${cpuPerRequest(n)}. No target: information.`,
+      ...(after === primed ? [] : [`WARNING: the go upstream was asked for the zip again during the wrk runs (${primed} → ${after} GETs)`]),
+      ...wrkErrorNote(results, "go wrk runs"),
+    );
+  } finally {
+    for (const stop of stops.reverse()) await stop();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
 
 function nginxVersion(): string {
   const result = spawnSync("nginx", ["-v"], { encoding: "utf8" });
@@ -1641,7 +1918,7 @@ async function main(): Promise<void> {
       "wrk",
       "taskset",
       "curl",
-      ...(httpSections || has("npm") || has("s3") || has("replicas") || has("workers") ? ["nginx"] : []),
+      ...(httpSections || has("npm") || has("go") || has("s3") || has("replicas") || has("workers") ? ["nginx"] : []),
       ...(has("oci") ? ["docker-registry"] : []),
       ...(has("npm") ? ["tar"] : []),
       ...(has("replicas") ? ["redis-server"] : []),
@@ -1666,12 +1943,14 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const notes: string[] = [
     cpus.note +
-      (httpSections || has("npm") || has("s3") || has("replicas") || has("workers") ? "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server" : ""),
+      (httpSections || has("npm") || has("go") || has("s3") || has("replicas") || has("workers") ? "; the upstream nginx (static files, sendfile) runs on the load core: it stands in for a remote server" : ""),
   ];
   const loadBefore = loadavg()[0] ?? 0;
   if (httpSections) await httpCache(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("oci")) await ociBlobs(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("npm")) await npmPackages(options, cpus, workDir, vaultFlags, rows, notes);
+  if (has("huggingface")) await huggingFaceModel(options, cpus, workDir, vaultFlags, rows, notes);
+  if (has("go")) await goModules(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("s3")) await s3Hits(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("replicas")) await replicaHerd(options, cpus, workDir, vaultFlags, rows, notes);
   if (has("workers")) await workersScaling(options, cpus, workDir, vaultFlags, rows, notes);
@@ -1691,6 +1970,8 @@ async function main(): Promise<void> {
     ...(has("small") || has("large") ? [`a bare node:http server, node ${process.version} (${NODE_CEILING} rows)`] : []),
     ...(has("oci") ? [`docker-registry ${await dockerRegistryVersion()} as a pull-through proxy (oci rows)`] : []),
     ...(verdaccio !== undefined ? [`Verdaccio ${verdaccio} as a caching proxy (npm rows)`] : []),
+    ...(has("huggingface") ? ["a direct download from the fake hub's CDN, curl -L (huggingface rows)"] : []),
+    ...(has("go") ? [`${nginxVersion()} proxy_cache (go rows)`] : []),
     ...(has("s3") ? ["the vault on the filesystem driver (S3 rows; S3 server: the tests' s3rver)"] : []),
     ...(has("replicas") ? [`1 replica (the ${options.replicas}-replica herd)`] : []),
     ...(has("workers") ? [`${nginxVersion()} proxy_cache with ${WORKERS} workers and with 1, and the vault with workers: 1 (workers rows)`] : []),

@@ -71,16 +71,19 @@ export interface TimedTransfer extends Transfer {
 
 /**
  * `GET baseUrl + path` to /dev/null with curl's own timings. A fresh connection each time, as a
- * build tool's first request would have: both systems pay the same connect.
+ * build tool's first request would have: both systems pay the same connect. `curlArgs` go before
+ * the URL (e.g. `-L` to follow a redirect: curl's times then add up every request's).
  */
 export async function curlTimed(
   baseUrl: string,
   path: string,
   cpu: number | undefined,
   headers: Readonly<Record<string, string>> = {},
+  curlArgs: readonly string[] = [],
 ): Promise<TimedTransfer> {
   const args = [
     ...Object.entries(headers).flatMap(([name, value]) => ["-H", `${name}: ${value}`]),
+    ...curlArgs,
     "-o",
     "/dev/null",
     "-w",
