@@ -68,8 +68,11 @@ async function main(): Promise<void> {
     const method = request.method ?? "GET";
     frontRequests.push({ method });
     const path = new URL(request.url ?? "/", "http://hub").pathname;
-    const prefix = `/${FAKE_HUB_REPO}/resolve/main/`;
-    const file = path.startsWith(prefix) ? files.get(decodeURIComponent(path.slice(prefix.length))) : undefined;
+    // At `main` or at the file's commit: the vault resolves `main` to a commit, then asks for the
+    // file at that commit (the fake hub itself would hash the whole file again for that answer).
+    const resolve = new RegExp(`^/${FAKE_HUB_REPO}/resolve/([^/]+)/(.+)$`).exec(path);
+    const candidate = resolve === null ? undefined : files.get(decodeURIComponent(resolve[2] ?? ""));
+    const file = candidate !== undefined && (resolve?.[1] === "main" || resolve?.[1] === candidate.commit) ? candidate : undefined;
     if (file !== undefined && (method === "GET" || method === "HEAD")) {
       request.resume();
       response.writeHead(302, {
