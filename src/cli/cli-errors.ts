@@ -1,27 +1,12 @@
 import { CommanderError } from "commander";
 import { isVaultError } from "../core/errors.js";
 import { ConfigError } from "../config/config-error.js";
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from "../client-setup/failure.js";
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration. */
 export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-
-/** A failure the CLI reports with its message alone (no stack) and a chosen exit code. */
-export class CliError extends Error {
-  readonly exitCode: number;
-
-  constructor(message: string, exitCode: number = EXIT_FAILURE, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "CliError";
-    this.exitCode = exitCode;
-  }
-}
-
-/** Bad usage the parser cannot see (a flag value that is wrong only in context): exit 2. */
-export function usageError(message: string): CliError {
-  return new CliError(message, EXIT_USAGE);
-}
+// The failure type and its exit codes are shared with the client settings the setup command and the web UI make.
+export { CliError, EXIT_FAILURE, EXIT_USAGE, usageError } from "../client-setup/failure.js";
 
 /** The one place errors become exit codes. */
 export function exitCodeFor(error: unknown): number {

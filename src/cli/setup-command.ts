@@ -20,10 +20,10 @@ import { readFile, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { usageError } from "./cli-errors.js";
 import type { CliIo } from "./cli-io.js";
-import { SETUP_TOOL_NAMES, SETUP_TOOLS, setupTool } from "./setup/setup-tools.js";
-import type { AptChoices, SetupInput, SetupTool, ToolOption } from "./setup/setup-tool.js";
-import { parseArchiveName, parseHostName, parseKeyringPath, parsePrefix, parseToken, parseVaultUrl } from "./setup/vault-address.js";
-import { commitWrite, prepareWrite, type PreparedWrite, type WriteOutcome } from "./setup/write-config.js";
+import { SETUP_TOOL_NAMES, SETUP_TOOLS, setupTool } from "../client-setup/setup-tools.js";
+import type { AptChoices, SetupInput, SetupTool, ToolOption } from "../client-setup/setup-tool.js";
+import { parseArchiveName, parseHostName, parseKeyringPath, parsePrefix, parseToken, parseVaultUrl } from "../client-setup/vault-address.js";
+import { commitWrite, prepareWrite, type PreparedWrite, type WriteOutcome } from "./write-config.js";
 
 /** What the command touches besides the CLI's io; tests hand in their own. */
 export interface SetupDeps {

@@ -1,7 +1,7 @@
 /**
  * What a client needs to use one backend, as the web UI's backends page shows it: the settings
  * `artifact-vault setup <tool>` would print for each tool of the backend's ecosystem (the same
- * pure `plan`s, `cli/setup/`), for the vault's address as the browser reached it, and the
+ * pure `plan`s, `client-setup/`), for the vault's address as the browser reached it, and the
  * command that writes them. Pure.
  *
  * The rule: no token is ever in a snippet. Where the vault wants one (`auth.proxy: token`) the
@@ -9,9 +9,9 @@
  * goes without it, and a note says the command puts it in.
  */
 import type { Backend } from "../upstreams/backend.js";
-import type { AptChoices, SetupInput, SetupTool } from "../cli/setup/setup-tool.js";
-import { setupTool } from "../cli/setup/setup-tools.js";
-import type { VaultAddress } from "../cli/setup/vault-address.js";
+import type { AptChoices, SetupInput, SetupTool } from "../client-setup/setup-tool.js";
+import { setupTool } from "../client-setup/setup-tools.js";
+import type { VaultAddress } from "../client-setup/vault-address.js";
 import { redactUrl } from "./url-redaction.js";
 
 /** What stands for the user's token in a snippet. */

@@ -4,7 +4,7 @@
  * leave every other line — comments, order, spacing, line endings — exactly as it was. Pure
  * functions over text; no parser that would rewrite the whole file is used on purpose.
  */
-import { CliError } from "../cli-errors.js";
+import { CliError } from "./failure.js";
 
 export interface Lines {
   readonly lines: string[];

@@ -17,8 +17,8 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { chmod, chown, copyFile, lstat, mkdir, open, readFile, realpath, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, relative, isAbsolute } from "node:path";
-import { CliError } from "../cli-errors.js";
-import type { ConfigFile } from "./setup-tool.js";
+import { CliError } from "./cli-errors.js";
+import type { ConfigFile } from "../client-setup/setup-tool.js";
 
 export interface PreparedWrite {
   readonly file: ConfigFile;

@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { isMap, parseDocument } from "yaml";
-import { CliError } from "../cli-errors.js";
+import { CliError } from "./failure.js";
 import { joinLines, splitLines } from "./config-text.js";
 import type { ConfigFile, SetupInput, SetupPlan, SetupTool } from "./setup-tool.js";
 import { absoluteFromEnv } from "./tool-env.js";

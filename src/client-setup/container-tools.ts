@@ -13,7 +13,7 @@
  * `/v2/<backend name>/` (several).
  */
 import { join } from "node:path";
-import { CliError, usageError } from "../cli-errors.js";
+import { CliError, usageError } from "./failure.js";
 import { joinLines, jsonObject, splitLines, tomlString, tomlTables } from "./config-text.js";
 import type { ConfigFile, SetupInput, SetupPlan, SetupTool } from "./setup-tool.js";
 import { absoluteFromEnv, xdgConfigHome } from "./tool-env.js";

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { CliError } from "../cli-errors.js";
+import { CliError } from "./failure.js";
 import { goSetup } from "./go-tool.js";
 import { huggingFaceSetup } from "./huggingface-tool.js";
 import { mavenSetup } from "./maven-tool.js";

@@ -8,7 +8,7 @@
  * password (`https://x:<token>@host/go/`), and is refused with an http `--url`.
  */
 import { join } from "node:path";
-import { usageError } from "../cli-errors.js";
+import { usageError } from "./failure.js";
 import { joinLines, splitLines } from "./config-text.js";
 import type { ConfigFile, SetupInput, SetupPlan, SetupTool } from "./setup-tool.js";
 import { absoluteFromEnv, overriddenBy, xdgConfigHome } from "./tool-env.js";

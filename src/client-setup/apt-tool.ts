@@ -12,7 +12,7 @@
  * written by root, or below `--root`. The archive's keys stay as they are (`Signed-By`): the
  * vault never rewrites an APT file, and apt checks the signatures itself.
  */
-import { usageError } from "../cli-errors.js";
+import { usageError } from "./failure.js";
 import type { AptChoices, ConfigFile, SetupInput, SetupPlan, SetupTool } from "./setup-tool.js";
 
 const APT_PREFIX = "/debian/";

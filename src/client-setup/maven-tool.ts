@@ -11,7 +11,7 @@
  * settings.xml is left as it is, with a message saying what to add to it by hand.
  */
 import { join } from "node:path";
-import { CliError } from "../cli-errors.js";
+import { CliError } from "./failure.js";
 import type { ConfigFile, SetupInput, SetupPlan, SetupTool } from "./setup-tool.js";
 
 const MAVEN_PREFIX = "/maven/";

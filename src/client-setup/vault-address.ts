@@ -5,7 +5,7 @@
  * newline or a path of its own. A bad value is a usage error (exit 2) naming the flag.
  */
 import { isIP } from "node:net";
-import { usageError } from "../cli-errors.js";
+import { usageError } from "./failure.js";
 
 /** The vault's root: scheme, host and port only. */
 export interface VaultAddress {
