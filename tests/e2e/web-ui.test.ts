@@ -121,6 +121,8 @@ test("the web UI, in Chromium", { timeout: 180_000 }, async (t: TestContext) => 
       assert.equal(await page.evaluate("document.activeElement.textContent"), "Sign in", "Tab reaches the button");
       await page.keyboard.press("Enter");
       await waitForText(page, "h1", "Dashboard");
+      // The heading takes the focus in an effect after the page renders: wait for it, not for a frame.
+      await page.waitForFunction("document.activeElement?.tagName === 'H1'", undefined, { timeout: 10_000 }).catch(() => undefined);
       assert.equal(await page.evaluate("document.activeElement.tagName"), "H1", "the page's heading takes the focus");
     });
 
@@ -184,6 +186,8 @@ test("the web UI, in Chromium", { timeout: 180_000 }, async (t: TestContext) => 
       await page.click("button[aria-label='Purge files/pkg/small-1.0.bin']");
       const dialog = page.locator("dialog[open]");
       await dialog.waitFor();
+      // The dialog moves the focus once it is open: wait for that, not for a frame.
+      await page.waitForFunction("document.activeElement?.textContent === 'Cancel'", undefined, { timeout: 10_000 }).catch(() => undefined);
       assert.equal(await page.evaluate("document.activeElement.textContent"), "Cancel", "the dialog's safe choice has the focus");
       await assertAccessible(page, "the purge dialog");
       await page.keyboard.press("Escape");
