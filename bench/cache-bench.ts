@@ -1206,6 +1206,9 @@ function nginxVersion(): string {
 }
 
 const fixed = (value: number, digits: number): string => value.toFixed(digits);
+/** The Node ceiling's process answering a cold miss (`node-ceiling-main.ts`, its `upstream`): plain node:http streams. */
+const PLAIN_NODE_PROXY = "plain node proxy";
+
 const cpuShare = (r: { cpuSeconds: number; seconds: number } | undefined): string =>
   r === undefined || r.seconds === 0 ? "?" : `${Math.round((r.cpuSeconds / r.seconds) * 100)}%`;
 const list = (values: readonly number[], digits: number): string => values.map((v) => v.toFixed(digits)).join(" / ");
@@ -1241,7 +1244,11 @@ function ceilingRow(
 async function verifyCeiling(files: UpstreamFiles, ceiling: Target, vault: SystemUnderTest, options: Options): Promise<string> {
   const url = (system: SystemUnderTest, name: string): string => `${system.baseUrl}${PREFIX}${name}`;
   for (const [i, sha256] of files.smallSha256) await expectBytes(ceiling.name, url(ceiling.system, smallName(i)), sha256, SMALL_BYTES);
-  if (files.largeSha256 !== "") await expectBytes(ceiling.name, url(ceiling.system, "large/hit.bin"), files.largeSha256, options.largeBytes);
+  if (files.largeSha256 !== "") {
+    await expectBytes(ceiling.name, url(ceiling.system, "large/hit.bin"), files.largeSha256, options.largeBytes);
+    // A cold miss through its upstream path too, as the caches had one in their check.
+    await expectBytes(ceiling.name, url(ceiling.system, files.fresh("large", "verify-ceiling")), files.largeSha256, options.largeBytes);
+  }
   const headersOf = async (system: SystemUnderTest): Promise<string> => {
     const response = await fetch(url(system, smallName(0)), { signal: AbortSignal.timeout(10_000) });
     await response.arrayBuffer();
@@ -1252,8 +1259,9 @@ async function verifyCeiling(files: UpstreamFiles, ceiling: Target, vault: Syste
     `${NODE_CEILING}: a bare node:http server in a process of its own on the server core (bench/lib/node-ceiling-main.ts), serving the ` +
     `upstream's files at the caches' URLs (${PREFIX}…): files up to 1 MiB from a Map loaded at start (one res.end(buffer)), larger ones ` +
     `from disk (fs.createReadStream, 1 MiB highWaterMark, Content-Length from a stat per request); bytes checked (sha256) for 2 small files` +
-    (files.largeSha256 === "" ? "" : ` and the ${options.largeBytes / MiB} MiB file`) +
-    `. ${smallName(0)}: vault ${fromVault}; ${NODE_CEILING} ${fromCeiling}` +
+    (files.largeSha256 === "" ? "" : ` and the ${options.largeBytes / MiB} MiB file, and one cold ${options.largeBytes / MiB} MiB file`) +
+    `; names not there at its start are cold misses: fetched from the upstream (node:http, keep-alive), hashed (sha256), written to a spool ` +
+    `file and to the client as they arrive, nothing kept. ${smallName(0)}: vault ${fromVault}; ${NODE_CEILING} ${fromCeiling}` +
     (fromVault === fromCeiling ? " (the same)." : " — WARNING: they differ.")
   );
 }
@@ -1293,9 +1301,15 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
         `and one cold ${mib} MiB file.`,
     );
 
-    if (has("small") || has("large")) {
-      // The hit rows' second reference: a bare node:http server with the upstream's files at the caches' URLs.
-      const system = await startNodeCeiling({ dir: join(workDir, "node-ceiling"), cpu: cpus.server, mounts: [{ prefix: PREFIX, dir: upstream.root }] });
+    if (has("small") || has("large") || has("miss")) {
+      // The second reference: a bare node:http server with the upstream's files at the caches' URLs
+      // (the hit rows), fetching the names that were not there at its start from the upstream (the misses).
+      const system = await startNodeCeiling({
+        dir: join(workDir, "node-ceiling"),
+        cpu: cpus.server,
+        mounts: [{ prefix: PREFIX, dir: upstream.root }],
+        upstream: { prefix: PREFIX, baseUrl: upstream.baseUrl },
+      });
       ceiling = ceilingTarget(system);
       notes.push(await verifyCeiling(files, ceiling, vault, options));
     }
@@ -1388,10 +1402,13 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
     }
 
     if (has("miss")) {
-      const misses = await coldMisses(files, [caches[0], direct, caches[1]] as Target[], options, cpus);
+      const misses = await coldMisses(files, [caches[0], direct, caches[1], ...ceilings] as Target[], options, cpus);
       const v = misses.get("vault");
       const d = misses.get(direct.name);
       const n = misses.get("nginx");
+      const c = misses.get(NODE_CEILING);
+      const cFirst = c === undefined ? undefined : Math.min(...c.firstByteMs);
+      const cTotal = c === undefined ? undefined : Math.min(...c.totalSeconds);
       const vFirst = v === undefined ? undefined : Math.min(...v.firstByteMs);
       const dFirst = d === undefined ? undefined : Math.min(...d.firstByteMs);
       const vTotal = v === undefined ? undefined : Math.min(...v.totalSeconds);
@@ -1426,6 +1443,28 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
           target: "≤ 1.00× nginx",
           pass: vTotal !== undefined && nTotal !== undefined && vTotal <= nTotal,
         },
+        // A miss through plain Node streams (the ceiling's process, its upstream path): no
+        // verification, nothing kept. Not a floor, but it separates what the vault's own code adds
+        // before the first byte from what a Node pull-through pays anyway: information, no target.
+        {
+          measurement: `cold miss ${mib} MiB, first byte`,
+          unit: "ms",
+          vault: vFirst,
+          reference: cFirst,
+          against: PLAIN_NODE_PROXY,
+          ratioText: vFirst === undefined || cFirst === undefined ? "–" : `${vFirst >= cFirst ? "+" : "−"}${fixed(Math.abs(vFirst - cFirst), 2)} ms`,
+          target: "information",
+          pass: undefined,
+        },
+        {
+          measurement: `cold miss ${mib} MiB, total`,
+          unit: "s",
+          vault: vTotal,
+          reference: cTotal,
+          against: PLAIN_NODE_PROXY,
+          target: "information",
+          pass: undefined,
+        },
       );
       const cpuPerMb = (miss: ColdMiss | undefined): string =>
         miss === undefined ? "?" : `${Math.round((miss.cpuSeconds * 1e6) / ((options.rounds * options.largeBytes) / MB)).toLocaleString("en-US")} µs/MB`;
@@ -1434,10 +1473,13 @@ async function httpCache(options: Options, cpus: CpuLayout, workDir: string, vau
           `first byte = curl's time_starttransfer (status line), on a new connection. Rounds, first byte ms / total s: ` +
           `vault ${list(v?.firstByteMs ?? [], 2)} / ${list(v?.totalSeconds ?? [], 3)}; ` +
           `direct ${list(d?.firstByteMs ?? [], 2)} / ${list(d?.totalSeconds ?? [], 3)}; ` +
-          `nginx proxy_cache (for comparison) ${list(n?.firstByteMs ?? [], 2)} / ${list(n?.totalSeconds ?? [], 3)}. ` +
-          `Server CPU during the misses: vault ${cpuShare(v)}, nginx ${cpuShare(n)} of its core (well under 100%: it waited, on I/O or the upstream); ` +
-          `per MB received, sent and stored: vault ${cpuPerMb(v)}, nginx ${cpuPerMb(n)}. ` +
-          `The vault releases a fill's last byte only once the artifact is verified and committed (fsync'd); nginx does not fsync.`,
+          `nginx proxy_cache (for comparison) ${list(n?.firstByteMs ?? [], 2)} / ${list(n?.totalSeconds ?? [], 3)}; ` +
+          `${PLAIN_NODE_PROXY} (the ${NODE_CEILING}'s process fetching a name it did not have) ${list(c?.firstByteMs ?? [], 2)} / ${list(c?.totalSeconds ?? [], 3)}. ` +
+          `Server CPU during the misses: vault ${cpuShare(v)}, nginx ${cpuShare(n)}, ${PLAIN_NODE_PROXY} ${cpuShare(c)} of its core (well under 100%: it waited, on I/O or the upstream); ` +
+          `per MB received, sent and stored: vault ${cpuPerMb(v)}, nginx ${cpuPerMb(n)}, ${PLAIN_NODE_PROXY} ${cpuPerMb(c)}. ` +
+          `The vault hashes every byte and releases a fill's last byte only once the download is verified, then makes it durable (fsync) while it serves; ` +
+          `nginx neither hashes nor fsyncs; the ${PLAIN_NODE_PROXY} hashes and spools but verifies, keeps and fsyncs nothing (it is a ` +
+          `straightforward Node pull-through, not a floor: compare its first byte with the vault's for what the vault's own code adds before the first byte).`,
       );
     }
 

@@ -17,11 +17,20 @@
  * vault's do. With `tokenSha256` set, every request must carry `Authorization: Bearer <token>`
  * whose SHA-256 equals it (a constant-time comparison), the minimum the vault's object API does.
  * It only answers GET. SIGTERM ends it (the default action).
+ *
+ * With `upstream` set, a path under its prefix that was not a file at start is a **cold miss**:
+ * fetched from the upstream (`node:http`, a keep-alive agent) and, chunk by chunk as it arrives,
+ * hashed (SHA-256), written to a spool file (`fs.createWriteStream`, 1 MiB highWaterMark) and
+ * written to the client, pausing the upstream while the disk or the client is behind; the status
+ * line goes out as soon as the upstream's does. At the end the hash is finished, the spool closed
+ * (and removed: nothing is kept), then the response ended. That is the least a pull-through cache
+ * written in Node does for a miss; it keeps nothing, checks nothing against a digest and makes
+ * nothing durable.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { closeSync, createReadStream, openSync, readdirSync, readFileSync, readSync, statSync, type Stats } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, unlink, type Stats } from "node:fs";
 import { stat } from "node:fs/promises";
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { Agent, createServer, get as httpGet, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import { join } from "node:path";
 
 export interface NodeCeilingConfig {
@@ -34,6 +43,8 @@ export interface NodeCeilingConfig {
   readonly contentType: string;
   /** Hex SHA-256 of the one bearer token accepted; absent: no authentication. */
   readonly tokenSha256?: string;
+  /** Paths under `prefix` unknown at start are fetched from `baseUrl` (cold misses), spooled in `spoolDir`. */
+  readonly upstream?: { readonly prefix: string; readonly baseUrl: string; readonly spoolDir: string };
 }
 
 const LARGE_CHUNK = 1024 * 1024;
@@ -110,6 +121,8 @@ function main(): void {
     return digest.length === expected.length && timingSafeEqual(digest, expected);
   };
 
+  const miss = config.upstream === undefined ? undefined : coldMiss(config.upstream, config.contentType, fail);
+
   const server = createServer((req, res) => {
     if (req.method !== "GET") return fail(res, 405);
     if (!authorized(req)) return fail(res, 401);
@@ -124,7 +137,10 @@ function main(): void {
       return;
     }
     const large = disk.get(path);
-    if (large === undefined) return fail(res, 404);
+    if (large === undefined) {
+      if (miss !== undefined && config.upstream !== undefined && path.startsWith(config.upstream.prefix)) return miss(path.slice(config.upstream.prefix.length), res);
+      return fail(res, 404);
+    }
     stat(large.file).then(
       (stats) => {
         res.writeHead(200, { "content-length": stats.size, "content-type": large.contentType, etag: large.etag });
@@ -143,6 +159,69 @@ function main(): void {
         `${expected === undefined ? "no authentication" : "bearer token checked"}; listening on http://${config.host}:${config.port}`,
     );
   });
+}
+
+/** The cold-miss handler for `upstream` (see the file's comment): fetch, hash, spool and send. */
+function coldMiss(
+  upstream: NonNullable<NodeCeilingConfig["upstream"]>,
+  contentType: string,
+  fail: (res: ServerResponse, status: number) => void,
+): (upstreamPath: string, res: ServerResponse) => void {
+  mkdirSync(upstream.spoolDir, { recursive: true });
+  const base = upstream.baseUrl.endsWith("/") ? upstream.baseUrl : `${upstream.baseUrl}/`;
+  const agent = new Agent({ keepAlive: true });
+  let spooled = 0;
+  return (upstreamPath, res) => {
+    const request = httpGet(new URL(upstreamPath, base), { agent }, (answer) => {
+      if (answer.statusCode !== 200) {
+        answer.resume();
+        return fail(res, answer.statusCode === 404 ? 404 : 502);
+      }
+      res.writeHead(200, { "content-length": answer.headers["content-length"], "content-type": contentType });
+      res.flushHeaders();
+      const hash = createHash("sha256");
+      const spoolPath = join(upstream.spoolDir, `${spooled++}.part`);
+      const spool = createWriteStream(spoolPath, { highWaterMark: LARGE_CHUNK });
+      const broken = (): void => {
+        answer.destroy();
+        spool.destroy();
+        res.destroy();
+        unlink(spoolPath, () => undefined);
+      };
+      spool.on("error", broken);
+      answer.on("error", broken);
+      res.on("close", () => {
+        if (!res.writableFinished) broken();
+      });
+      let behind = 0;
+      const caughtUp = (): void => {
+        if (--behind === 0) answer.resume();
+      };
+      answer.on("data", (chunk: Buffer) => {
+        hash.update(chunk);
+        const toDisk = spool.write(chunk);
+        const toClient = res.write(chunk);
+        if (toDisk && toClient) return;
+        answer.pause();
+        if (!toDisk) {
+          behind++;
+          spool.once("drain", caughtUp);
+        }
+        if (!toClient) {
+          behind++;
+          res.once("drain", caughtUp);
+        }
+      });
+      answer.on("end", () => {
+        hash.digest("hex");
+        spool.end(() => {
+          unlink(spoolPath, () => undefined);
+          res.end();
+        });
+      });
+    });
+    request.on("error", () => (res.headersSent ? res.destroy() : fail(res, 502)));
+  };
 }
 
 main();

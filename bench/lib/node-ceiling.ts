@@ -34,6 +34,8 @@ export interface NodeCeilingOptions {
    */
   readonly token?: string;
   readonly name?: string;
+  /** Paths under `prefix` that were not files at start are cold misses fetched from `baseUrl`. */
+  readonly upstream?: { readonly prefix: string; readonly baseUrl: string };
 }
 
 export async function startNodeCeiling(options: NodeCeilingOptions): Promise<SystemUnderTest> {
@@ -46,6 +48,7 @@ export async function startNodeCeiling(options: NodeCeilingOptions): Promise<Sys
     mounts: options.mounts,
     memoryMaxBytes: options.memoryMaxBytes ?? 1024 * 1024,
     contentType: options.contentType ?? "application/octet-stream",
+    ...(options.upstream === undefined ? {} : { upstream: { ...options.upstream, spoolDir: join(dir, "spool") } }),
     ...(options.token === undefined ? {} : { tokenSha256: createHash("sha256").update(options.token, "utf8").digest("hex") }),
   };
   const configFile = join(dir, "node-ceiling.json");
