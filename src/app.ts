@@ -1,3 +1,4 @@
+import { describeTrustProxy, trustFunction } from "./core/config/trust-proxy.js";
 import type { Logger } from "pino";
 import type { AddressInfo } from "node:net";
 import { TokenAuthenticator } from "./auth/token-authenticator.js";
@@ -123,13 +124,18 @@ export async function startVault(config: VaultConfig, logger: Logger = createLog
     resources.push(() => Promise.all(backends.map((backend) => backend.close())).then(() => undefined));
     served = backends.map(describeBackend);
     // Said once per vault (by the first worker when there are several).
-    if (seams.worker === undefined || seams.worker.id === 1) noteReplacedDefaults(backends, logger);
+    if (seams.worker === undefined || seams.worker.id === 1) {
+      noteReplacedDefaults(backends, logger);
+      const trusted = describeTrustProxy(config.trust_proxy);
+      if (trusted !== undefined) logger.info({ trust_proxy: config.trust_proxy }, `client addresses: ${trusted}`);
+    }
     app = await buildServer({
       logger,
       readiness: readinessOf(driver, cache, authenticator),
       ...(seams.worker === undefined ? {} : { worker: seams.worker }),
       timeouts: { requestMs: config.request_timeout_ms, bodyMs: config.body_timeout_ms },
       docs: config.docs.enabled,
+      trustProxy: config.trust_proxy === false ? undefined : trustFunction(config.trust_proxy),
       authenticator,
       objects: new ObjectService(driver, config.max_object_size),
       coordinator,

@@ -131,6 +131,14 @@ void describe("loadConfig: values", () => {
     assert.equal((await load("rate_limit: {enabled: false}")).rate_limit.enabled, false);
   });
 
+  void it("trust_proxy: off by default; a hop count, true, or proxy addresses and ranges", async () => {
+    assert.equal((await load("")).trust_proxy, false);
+    assert.equal((await load("trust_proxy: 1")).trust_proxy, 1);
+    assert.equal((await load("trust_proxy: true")).trust_proxy, true);
+    assert.deepEqual((await load("trust_proxy: [10.0.0.5, 172.16.0.0/12, loopback, '::1']")).trust_proxy, ["10.0.0.5", "172.16.0.0/12", "loopback", "::1"]);
+    assert.equal((await load("trust_proxy: []")).trust_proxy, false);
+  });
+
   void it("port 0 (ephemeral) is allowed", async () => {
     assert.equal((await load("http_port: 0")).http_port, 0);
   });
@@ -251,6 +259,8 @@ void describe("loadConfig: errors name the file, the key path and why", () => {
     ["a bad duration", "shutdown_timeout: soon", /^config\.yml: shutdown_timeout: expected a duration like "250ms", "30s", "10m", "1h" or a number of seconds, got "soon"$/],
     ["a zero max_object_size", "max_object_size: 0", "config.yml: max_object_size: must be greater than 0, got 0"],
     ["a bad proxy mode", "auth: {proxy: open}", 'config.yml: auth.proxy: expected one of "anonymous", "token", got "open"'],
+    ["a trust_proxy entry that is no address", "trust_proxy: [10.0.0.1, proxy.example]", 'config.yml: trust_proxy[1]: expected a proxy\'s IP address, a CIDR range (10.0.0.0/8) or loopback, linklocal or uniquelocal, got "proxy.example"'],
+    ["a trust_proxy hop count of 0", "trust_proxy: 0", "config.yml: trust_proxy: expected false, true, a number of proxy hops from 1 to 64, or a list of proxy addresses and CIDR ranges, got 0"],
     ["cache_dir and storage", "cache_dir: ./a\nstorage: {stores: {m: {type: memory}}}", /^config\.yml: cache_dir: give either cache_dir .* or storage, not both$/],
     ["an unknown storage type", "storage: {stores: {x: {type: ftp}}}", /^config\.yml: storage\.stores\.x\.type: unknown storage type "ftp" \(expected memory, filesystem, s3, AsyncDictStore/],
     ["a filesystem store without root_path", "storage: {stores: {x: {type: filesystem, config: {}}}}", "config.yml: storage.stores.x.config.root_path: missing: expected a string"],

@@ -66,6 +66,33 @@ export const RESERVED_PREFIXES: readonly string[] = ["/objects/", "/health/", "/
 import type { BackendDefinition } from "../upstreams/backend-type.js";
 import { backendTypeNames, findBackendType } from "../upstreams/backend-types.js";
 import { boolean, duration, fileMode, httpUrl, integer, optionalText, size, text, type ExpectedParams } from "../core/config/scalars.js";
+import { trustFunction, type TrustProxy } from "../core/config/trust-proxy.js";
+
+const TRUST_PROXY_EXPECTED = "expected false, true, a number of proxy hops from 1 to 64, or a list of proxy addresses and CIDR ranges";
+
+/** `trust_proxy`: each list entry is checked by the function that will use it, and named when it is wrong. */
+const trustProxySchema = z.unknown().transform((value, ctx): TrustProxy => {
+  if (Array.isArray(value)) {
+    const entries: string[] = [];
+    for (const [index, entry] of value.entries()) {
+      try {
+        if (typeof entry !== "string") throw new TypeError("not a string");
+        trustFunction([entry]);
+        entries.push(entry);
+      } catch {
+        ctx.addIssue({ code: "custom", path: [index], message: `expected a proxy's IP address, a CIDR range (10.0.0.0/8) or loopback, linklocal or uniquelocal, got ${JSON.stringify(entry)}` });
+      }
+    }
+    // An empty list trusts nobody, as false does.
+    return entries.length === 0 ? false : entries;
+  }
+  const flag = boolean.safeParse(value);
+  if (flag.success) return flag.data;
+  const hops = integer(1, 64).safeParse(value);
+  if (hops.success) return hops.data;
+  ctx.addIssue({ code: "custom", message: `${TRUST_PROXY_EXPECTED}, got ${JSON.stringify(value)}` });
+  return z.NEVER;
+});
 
 const redisUrl = text.superRefine((value, ctx) => {
   let url: URL | undefined;
@@ -286,6 +313,11 @@ const sections = z.strictObject({
     })
     .prefault({})
     .transform((limits) => ({ ...limits, enabled: limits.enabled && limits.per_token_per_minute > 0 })),
+  /**
+   * Whose `X-Forwarded-For` names the client (for per-address rate limits and the access log):
+   * false (nobody), true (every peer), a hop count, or proxy addresses / CIDR ranges.
+   */
+  trust_proxy: trustProxySchema.default(false),
   max_object_size: size(1).default(5 * GiB),
   /**
    * Worker processes serving over one store: `auto` is one per core. A memory store lives in one
@@ -388,6 +420,7 @@ export const configSchema = z
       storage,
       auth: config.auth,
       rate_limit: config.rate_limit,
+      trust_proxy: config.trust_proxy,
       max_object_size: config.max_object_size,
       workers: config.workers,
       shutdown_timeout_ms: config.shutdown_timeout,

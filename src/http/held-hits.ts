@@ -1,3 +1,5 @@
+import { clientAddress } from "./client-address.js";
+import type { TrustFunction } from "../core/config/trust-proxy.js";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { FastifyBaseLogger } from "fastify";
 import { levels } from "pino";
@@ -32,6 +34,8 @@ export interface HeldHitLaneOptions {
   readonly closing: () => boolean;
   /** Told of each answer, as the framework's answers are (`metrics-route.ts`). */
   readonly requests?: HttpObserver | undefined;
+  /** `trust_proxy`: the access log names the client as the framework's `request.ip` does. */
+  readonly trustProxy?: TrustFunction | undefined;
 }
 
 /**
@@ -114,7 +118,7 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
       const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
       // As the framework's hook logs it; no token: the lane answers only where none is asked for.
       const bytes = method === "HEAD" ? 0 : info.size;
-      accessLog.info({ reqId: requestId, method, url: redactUrl(url), status: 200, cache: "HIT", bytes, backend: backend.name, ip: request.socket.remoteAddress, ms }, "request");
+      accessLog.info({ reqId: requestId, method, url: redactUrl(url), status: 200, cache: "HIT", bytes, backend: backend.name, ip: clientAddress(request, options.trustProxy), ms }, "request");
     }
     return true;
   };

@@ -1,3 +1,4 @@
+import type { TrustFunction } from "../core/config/trust-proxy.js";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import rateLimit from "@fastify/rate-limit";
 import type { Coordinator } from "../coordination/coordinator.js";
@@ -83,6 +84,8 @@ export interface ServerDependencies {
   readonly metrics?: MetricsRouteOptions | undefined;
   /** `/docs` and the OpenAPI description (`docs.enabled`); on unless false. */
   readonly docs?: boolean | undefined;
+  /** `trust_proxy`: whose `X-Forwarded-For` names the client (`request.ip`); undefined: nobody's. */
+  readonly trustProxy?: TrustFunction | undefined;
   /** The vault's face: proxy routes per backend over the artifact cache. */
   readonly vault?: {
     readonly backends: readonly Backend[];
@@ -117,6 +120,7 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
           redirectHits: deps.vault.redirectHits,
           closing: () => closing,
           requests: deps.metrics?.observer,
+          trustProxy: deps.trustProxy,
         });
   const serverFactory = serverWithTimeouts({ requestMs: deps.timeouts.requestMs, headersMs: HEADERS_TIMEOUT_MS });
   const app = Fastify({
@@ -135,6 +139,8 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     // apt's proxy mode sends absolute-form requests (`GET http://mirror/debian/...`): those for a
     // configured mirror are mapped onto its backend's prefix, every other one refused.
     rewriteUrl: forwardProxyRewriter(deps.vault?.backends ?? []),
+    // Per-address rate limits and the access log use `request.ip`: behind a proxy, the client's.
+    ...(deps.trustProxy === undefined ? {} : { trustProxy: deps.trustProxy }),
     // Routes parse their parameters themselves; what Fastify's validation refuses is said like they say it.
     schemaErrorFormatter: validationError,
     frameworkErrors: (error, request, reply) => {
@@ -168,8 +174,17 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     return new VaultError("unauthenticated", message, { challenge: request.routeOptions.config.challenge ?? BEARER_CHALLENGE });
   };
 
+  // Behind a proxy without `trust_proxy`, every client has the proxy's address: said once.
+  let untrustedForwardSeen = deps.trustProxy !== undefined;
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+    if (!untrustedForwardSeen && request.headers["x-forwarded-for"] !== undefined) {
+      untrustedForwardSeen = true;
+      request.log.warn(
+        { ip: request.ip },
+        "requests come with X-Forwarded-For, which is ignored: per-address rate limits and the access log see the proxy's address for every client behind it; set trust_proxy to the proxy's address if it is yours",
+      );
+    }
     responses.set(request.raw.socket, reply.raw);
     request.sentBefore = request.raw.socket.bytesWritten;
     watchBody(request, deps.timeouts.bodyMs);

@@ -12,6 +12,7 @@ import { pino } from "pino";
 import type { ArtifactCache, HeldHit } from "../../src/cache/artifact-cache.js";
 import type { ArtifactRef } from "../../src/core/cache/artifact-ref.js";
 import { heldHitLane } from "../../src/http/held-hits.js";
+import { trustFunction } from "../../src/core/config/trust-proxy.js";
 import type { Backend } from "../../src/upstreams/backend.js";
 import { rawRequest } from "../support/http.js";
 import { OriginServer } from "../support/origin-server.js";
@@ -139,5 +140,36 @@ describe("held hits, the lane alone", () => {
     assert.equal((await rawRequest(url, "/files/a")).status, 418);
     closing = false;
     assert.equal(passedOn - before, 5);
+  });
+});
+
+describe("held hits, the lane alone, behind a trusted proxy", () => {
+  test("the access log names the client X-Forwarded-For gives (trust_proxy), as the framework's request.ip does", async () => {
+    const contents = Buffer.from("held bytes");
+    const ref: ArtifactRef = { backend: "files", cacheKey: "files/a", upstreamPath: "a", freshness: { kind: "immutable" } };
+    const hit: HeldHit = {
+      info: { key: "files/a", size: contents.length, sha256: "ab".repeat(32), etag: `"${"ab".repeat(32)}"`, contentType: "text/plain", createdAt: new Date(0), modifiedAt: new Date(0), metadata: {} },
+      contents,
+      lastModified: new Date(0),
+      upstreamHeaders: {},
+    };
+    const cache = { heldHit: () => hit } as unknown as ArtifactCache;
+    const backend = { type: "http", name: "files", prefix: "/files/", resolve: () => ref } as unknown as Backend;
+    const lines: Array<{ ip?: string }> = [];
+    const accessLog = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line) as { ip?: string }) });
+    for (const [trust, expected] of [[trustFunction(["127.0.0.1"]), "203.0.113.5"], [undefined, "127.0.0.1"]] as const) {
+      const lane = heldHitLane({ backends: [backend], cache, accessLog, requireToken: false, redirectHits: undefined, closing: () => false, trustProxy: trust });
+      const server = createServer((request, response) => {
+        if (!lane(request, response)) response.writeHead(418).end();
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      try {
+        const answer = await rawRequest(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, "/files/a", { headers: { "x-forwarded-for": "6.6.6.6, 203.0.113.5" } });
+        assert.equal(answer.status, 200, "answered by the lane");
+        assert.equal(lines.at(-1)?.ip, expected);
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    }
   });
 });

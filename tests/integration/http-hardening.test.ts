@@ -223,3 +223,61 @@ describe("errors before any route, and requests that do not arrive in time", () 
     assert.equal((await rawRequest(vault.url, "/objects/slow", { headers: vault.auth("all") })).status, 404);
   });
 });
+
+describe("behind a reverse proxy: trust_proxy decides whose address X-Forwarded-For is", () => {
+  let origin: OriginServer;
+  let trusting: TestVault;
+  let untrusting: TestVault;
+  const backend = (url: string): string => `backends: [{type: http, name: files, config: {prefix: /files/, base_url: "${url}/dist"}}]`;
+
+  before(async () => {
+    origin = await new OriginServer().start();
+    origin.files.set("/dist/a.txt", { body: Buffer.from("a") });
+    // This test's client stands in for a proxy on 127.0.0.1 that adds X-Forwarded-For. Failed
+    // logins are what the per-address limit counts: 3 a minute here.
+    trusting = await startTestVault({
+      logLevel: "info",
+      extraYaml: ["trust_proxy: [127.0.0.1]", "rate_limit: {per_ip_per_minute: 3}", backend(origin.url)].join("\n"),
+    });
+    untrusting = await startTestVault({ extraYaml: ["rate_limit: {per_ip_per_minute: 3}", backend(origin.url)].join("\n") });
+  });
+
+  after(async () => {
+    await trusting.close();
+    await untrusting.close();
+    await origin.stop();
+  });
+
+  const wrongToken = (vault: TestVault, client: string) =>
+    rawRequest(vault.url, "/objects/x", { headers: { authorization: "Bearer wrong-token", "x-forwarded-for": client } });
+
+  it("trusted: each client behind the proxy has its own per-address limit, and the access log names it", async () => {
+    const first: number[] = [];
+    for (let i = 0; i < 4; i++) first.push((await wrongToken(trusting, "203.0.113.1")).status);
+    assert.deepEqual(first, [401, 401, 401, 429]);
+    const other = await wrongToken(trusting, "203.0.113.2");
+    assert.equal(other.status, 401, "another client behind the same proxy is not limited by the first one's failures");
+    // An entry the client wrote itself, before the one the proxy added, is not its address.
+    assert.equal((await wrongToken(trusting, "203.0.113.2, 203.0.113.1")).status, 429);
+    const logged = trusting.logs().find((line) => line.msg === "request" && line.reqId === other.header("x-request-id"));
+    assert.equal(logged?.["ip"], "203.0.113.2");
+  });
+
+  it("trusted: a cached answer made before the framework logs the same client address", async () => {
+    for (const client of ["198.51.100.7", "198.51.100.8"]) {
+      const response = await rawRequest(trusting.url, "/files/a.txt", { headers: { "x-forwarded-for": client } });
+      assert.equal(response.status, 200);
+      const logged = trusting.logs().find((line) => line.msg === "request" && line.reqId === response.header("x-request-id"));
+      assert.equal(logged?.["ip"], client, `${response.header("x-cache") ?? "?"} answer`);
+    }
+  });
+
+  it("not trusted (the default): the header is ignored, every client shares the proxy's limit, and the vault says so once", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await wrongToken(untrusting, `203.0.113.${10 + i}`)).status);
+    assert.deepEqual(statuses, [401, 401, 401, 429]);
+    const warnings = untrusting.logs().filter((line) => /X-Forwarded-For, which is ignored/.test(line.msg));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]?.msg ?? "", /set trust_proxy/);
+  });
+});
