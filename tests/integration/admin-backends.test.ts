@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { rawRequest, type RawResponse } from "../support/http.js";
 import { OriginServer } from "../support/origin-server.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { startTestVaultInFront, type TestVault } from "../support/test-vault.js";
 
 interface BackendsJson {
   vault_url: string;
@@ -29,24 +29,19 @@ describe("GET /admin/backends", () => {
 
   before(async () => {
     origin = await new OriginServer().start();
-    try {
-      vault = await startTestVault({
-        proxyAuth: "token",
-        tokens: [
-          { name: "reader", scopes: ["read"] },
-          { name: "writer", scopes: ["write"] },
-        ],
-        extraYaml: [
-          "backends:",
-          `  - {type: http, name: files, config: {prefix: /files/, base_url: "http://bob:hunter2@${new URL(origin.url).host}/dist", timeout: 5, retries: 1}}`,
-          `  - {type: npm, name: npm, config: {prefix: /npm/, registry_url: "${origin.url}/npm", token: npm_s3cret}}`,
-          `  - {type: dockerhub, name: hub, config: {prefix: /hub/, registry_url: "${origin.url}/registry", username: u, password: regpass}}`,
-        ].join("\n"),
-      });
-    } catch (error) {
-      await origin.stop();
-      throw error;
-    }
+    vault = await startTestVaultInFront(origin, {
+      proxyAuth: "token",
+      tokens: [
+        { name: "reader", scopes: ["read"] },
+        { name: "writer", scopes: ["write"] },
+      ],
+      extraYaml: [
+        "backends:",
+        `  - {type: http, name: files, config: {prefix: /files/, base_url: "http://bob:hunter2@${new URL(origin.url).host}/dist", timeout: 5, retries: 1}}`,
+        `  - {type: npm, name: npm, config: {prefix: /npm/, registry_url: "${origin.url}/npm", token: npm_s3cret}}`,
+        `  - {type: dockerhub, name: hub, config: {prefix: /hub/, registry_url: "${origin.url}/registry", username: u, password: regpass}}`,
+      ].join("\n"),
+    });
   });
   after(async () => {
     await vault.close();

@@ -9,7 +9,7 @@ import { request as httpRequest } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import { rawRequest, type RawResponse } from "../support/http.js";
 import { OriginServer, sha256 } from "../support/origin-server.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { startTestVault, startTestVaultInFront, type TestVault } from "../support/test-vault.js";
 
 interface EntryJson {
   key: string;
@@ -52,16 +52,6 @@ function backendsYaml(origin: OriginServer, extra = ""): string {
   ].join("\n");
 }
 
-/** Starts the vault, or stops the origin if that fails (a running origin would hang the run). */
-async function startOrStop(origin: OriginServer, options: Parameters<typeof startTestVault>[0]): Promise<TestVault> {
-  try {
-    return await startTestVault(options);
-  } catch (error) {
-    await origin.stop();
-    throw error;
-  }
-}
-
 function api(vault: TestVault, path: string, token: string | undefined, method = "GET"): Promise<RawResponse> {
   return rawRequest(vault.url, path, { method, headers: token === undefined ? {} : { authorization: `Bearer ${vault.tokens[token]}` } });
 }
@@ -95,7 +85,7 @@ describe("cache administration API", () => {
 
   before(async () => {
     origin = await new OriginServer().start();
-    vault = await startOrStop(origin, {
+    vault = await startTestVaultInFront(origin, {
       tokens: [
         { name: "admin", scopes: ["admin"] },
         { name: "rwd", scopes: ["read", "write", "delete"] },
@@ -312,7 +302,7 @@ describe("cache administration statistics", () => {
 
   before(async () => {
     origin = await new OriginServer().start();
-    vault = await startOrStop(origin, {
+    vault = await startTestVaultInFront(origin, {
       tokens: [{ name: "admin", scopes: ["admin"] }],
       extraYaml: `${backendsYaml(origin)}\ncache: {max_size: 10MiB}`,
     });

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OriginServer, sha256 } from "../support/origin-server.js";
 import { rawRequest } from "../support/http.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { startTestVaultInFront, type TestVault } from "../support/test-vault.js";
 
 /** A .crate's stand-in: the backend checks bytes against the index, not what they hold. */
 const crateBytes = (name: string): Buffer => Buffer.from(`${name} `.repeat(5000));
@@ -30,18 +30,13 @@ describe("cargo backend", () => {
       "/files/va/ul/vault-greeting/vault-greeting-1.0.0.crate": GREETING,
     };
     for (const [path, body] of Object.entries(files)) origin.files.set(path, { body, etag: `"${sha256(body).slice(0, 16)}"`, delayMs: 5, chunkSize: 4096 });
-    try {
-      vault = await startTestVault({
-        extraYaml: [
-          "backends:",
-          `  - {type: cargo, name: crates, config: {prefix: /cargo/, index_url: "${origin.url}/index/", dl_url: "${origin.url}/files/{lowerprefix}/{crate}/{crate}-{version}.crate", ttl: 1h}}`,
-          `  - {type: cargo, name: private, config: {prefix: /private/, index_url: "${origin.url}/index/", dl_url: "${origin.url}/files/{lowerprefix}/{crate}/{crate}-{version}.crate", token: "cargo-token-1"}}`,
-        ].join("\n"),
-      });
-    } catch (error) {
-      await origin.stop();
-      throw error;
-    }
+    vault = await startTestVaultInFront(origin, {
+      extraYaml: [
+        "backends:",
+        `  - {type: cargo, name: crates, config: {prefix: /cargo/, index_url: "${origin.url}/index/", dl_url: "${origin.url}/files/{lowerprefix}/{crate}/{crate}-{version}.crate", ttl: 1h}}`,
+        `  - {type: cargo, name: private, config: {prefix: /private/, index_url: "${origin.url}/index/", dl_url: "${origin.url}/files/{lowerprefix}/{crate}/{crate}-{version}.crate", token: "cargo-token-1"}}`,
+      ].join("\n"),
+    });
   });
 
   after(async () => {

@@ -16,7 +16,7 @@ import type { CliIo } from "../../src/cli/cli-io.js";
 import type { ProgressOutput } from "../../src/cli/transfer-progress.js";
 import { rawRequest } from "../support/http.js";
 import { OriginServer } from "../support/origin-server.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { startTestVaultInFront, type TestVault } from "../support/test-vault.js";
 
 function terminal(): { stream: ProgressOutput; text: () => string } {
   let written = "";
@@ -57,15 +57,10 @@ describe("cache fills on a terminal", () => {
 
   before(async () => {
     origin = await new OriginServer().start();
-    try {
-      vault = await startTestVault({
-        tokens: [{ name: "admin", scopes: ["admin"] }],
-        extraYaml: ["backends:", `  - {type: http, name: files, config: {prefix: /files/, base_url: "${origin.url}/dist", timeout: 5}}`].join("\n"),
-      });
-    } catch (error) {
-      await origin.stop();
-      throw error;
-    }
+    vault = await startTestVaultInFront(origin, {
+      tokens: [{ name: "admin", scopes: ["admin"] }],
+      extraYaml: ["backends:", `  - {type: http, name: files, config: {prefix: /files/, base_url: "${origin.url}/dist", timeout: 5}}`].join("\n"),
+    });
   });
   after(async () => {
     await vault.close();

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as delay } from "node:timers/promises";
 import { rawRequest } from "../support/http.js";
 import { OriginServer } from "../support/origin-server.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { startTestVaultInFront, type TestVault } from "../support/test-vault.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
@@ -49,22 +49,17 @@ async function cached(path: string, body: Buffer): Promise<void> {
 
 before(async () => {
   origin = await new OriginServer().start();
-  try {
-    vault = await startTestVault({
-      tokens: [
-        { name: "admin", scopes: ["admin"] },
-        { name: "rwd", scopes: ["read", "write", "delete"] },
-      ],
-      extraYaml: [
-        "backends:",
-        `  - {type: http, name: files, config: {prefix: /files/, base_url: "${origin.url}/dist", timeout: 5}}`,
-        `  - {type: http, name: mirror, config: {prefix: /mirror/, base_url: "${origin.url}/mirror", timeout: 5}}`,
-      ].join("\n"),
-    });
-  } catch (error) {
-    await origin.stop();
-    throw error;
-  }
+  vault = await startTestVaultInFront(origin, {
+    tokens: [
+      { name: "admin", scopes: ["admin"] },
+      { name: "rwd", scopes: ["read", "write", "delete"] },
+    ],
+    extraYaml: [
+      "backends:",
+      `  - {type: http, name: files, config: {prefix: /files/, base_url: "${origin.url}/dist", timeout: 5}}`,
+      `  - {type: http, name: mirror, config: {prefix: /mirror/, base_url: "${origin.url}/mirror", timeout: 5}}`,
+    ].join("\n"),
+  });
   admin = { VAULT_URL: vault.url, VAULT_API_KEY: vault.tokens["admin"] ?? "" };
   await cached("pkg/a-1.0.tgz", randomBytes(3000));
   await cached("pkg/b-2.0.tgz", randomBytes(2 * 1024 * 1024));

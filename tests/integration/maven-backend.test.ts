@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OriginServer } from "../support/origin-server.js";
 import { rawRequest } from "../support/http.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { startTestVaultInFront, type TestVault } from "../support/test-vault.js";
 import { checksumOf, mavenPath, metadataPath, StaticMavenRepository, type Coordinates } from "../support/maven/maven-repository.js";
 
 const coordinates = (artifactId: string, version = "1.0"): Coordinates => ({ groupId: "org.example", artifactId, version });
@@ -40,18 +40,13 @@ describe("maven backend", () => {
     repository.publish(UNCHECKED, { jar: jarOf("unchecked"), checksums: [] });
     repository.put(`${SNAPSHOT.groupId.replaceAll(".", "/")}/lib/2.0-SNAPSHOT/lib-2.0-20260101.000000-1.jar`, jarOf("snapshot"), []);
     for (const [path, body] of repository.files) serve(path, body);
-    try {
-      vault = await startTestVault({
-        extraYaml: [
-          "backends:",
-          `  - {type: maven, name: maven, config: {prefix: /maven/, repository_url: "${origin.url}/repo", ttl: 1m}}`,
-          `  - {type: maven, name: lenient, config: {prefix: /lenient/, repository_url: "${origin.url}/repo", require_checksums: false}}`,
-        ].join("\n"),
-      });
-    } catch (error) {
-      await origin.stop();
-      throw error;
-    }
+    vault = await startTestVaultInFront(origin, {
+      extraYaml: [
+        "backends:",
+        `  - {type: maven, name: maven, config: {prefix: /maven/, repository_url: "${origin.url}/repo", ttl: 1m}}`,
+        `  - {type: maven, name: lenient, config: {prefix: /lenient/, repository_url: "${origin.url}/repo", require_checksums: false}}`,
+      ].join("\n"),
+    });
   });
 
   after(async () => {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { OriginServer, sha256 } from "../support/origin-server.js";
 import { rawRequest } from "../support/http.js";
-import { startTestVault, type TestVault } from "../support/test-vault.js";
+import { startTestVaultInFront, type TestVault } from "../support/test-vault.js";
 
 const md5 = (bytes: Uint8Array | string): string => createHash("md5").update(bytes).digest("hex");
 
@@ -39,12 +39,7 @@ describe("rubygems backend", () => {
       "/quick/Marshal.4.8/rack-3.0.0.gemspec.rz": Buffer.from("a deflated Marshal dump"),
     };
     for (const [path, body] of Object.entries(files)) origin.files.set(path, { body, etag: `"${md5(path)}"`, delayMs: 5, chunkSize: 4096 });
-    try {
-      vault = await startTestVault({ extraYaml: ["backends:", `  - {type: rubygems, name: gems, config: {prefix: /rubygems/, source_url: "${origin.url}", ttl: 1h}}`].join("\n") });
-    } catch (error) {
-      await origin.stop();
-      throw error;
-    }
+    vault = await startTestVaultInFront(origin, { extraYaml: ["backends:", `  - {type: rubygems, name: gems, config: {prefix: /rubygems/, source_url: "${origin.url}", ttl: 1h}}`].join("\n") });
   });
 
   after(async () => {

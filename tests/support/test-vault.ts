@@ -153,3 +153,17 @@ export function loggedUpstreamReason(vault: TestVault, requestId: string | undef
 
 /** The message every client gets for an upstream failure: no URL, no socket error, the request id to quote. */
 export const GENERIC_UPSTREAM_FAILURE = /the upstream failed \(request [0-9a-f-]{36}; the vault's log has the details\)/;
+
+/**
+ * Starts a test vault in front of an upstream the test already started, or stops that upstream
+ * if the vault cannot start (a `before` that throws runs no `after`, and a running server would
+ * hang the test run).
+ */
+export async function startTestVaultInFront(upstream: { stop(): Promise<void> }, options: Parameters<typeof startTestVault>[0]): Promise<TestVault> {
+  try {
+    return await startTestVault(options);
+  } catch (error) {
+    await upstream.stop();
+    throw error;
+  }
+}
