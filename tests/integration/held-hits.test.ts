@@ -85,15 +85,17 @@ describe("held hits, through the vault", () => {
   });
 });
 
+/** What the lane alone is given to answer: one artifact held in memory, at `/files/a`. */
+const contents = Buffer.from("held bytes");
+const ref: ArtifactRef = { backend: "files", cacheKey: "files/a", upstreamPath: "a", freshness: { kind: "immutable" } };
+const hit: HeldHit = {
+  info: { key: "files/a", size: contents.length, sha256: "ab".repeat(32), etag: `"${"ab".repeat(32)}"`, contentType: "text/plain", createdAt: new Date(0), modifiedAt: new Date(0), metadata: {} },
+  contents,
+  lastModified: new Date(0),
+  upstreamHeaders: {},
+};
+
 describe("held hits, the lane alone", () => {
-  const contents = Buffer.from("held bytes");
-  const ref: ArtifactRef = { backend: "files", cacheKey: "files/a", upstreamPath: "a", freshness: { kind: "immutable" } };
-  const hit: HeldHit = {
-    info: { key: "files/a", size: contents.length, sha256: "ab".repeat(32), etag: `"${"ab".repeat(32)}"`, contentType: "text/plain", createdAt: new Date(0), modifiedAt: new Date(0), metadata: {} },
-    contents,
-    lastModified: new Date(0),
-    upstreamHeaders: {},
-  };
   let held = 0;
   let resolved = 0;
   const cache = { heldHit: () => (held++, hit) } as unknown as ArtifactCache;
@@ -145,14 +147,6 @@ describe("held hits, the lane alone", () => {
 
 describe("held hits, the lane alone, behind a trusted proxy", () => {
   test("the access log names the client X-Forwarded-For gives (trust_proxy), as the framework's request.ip does", async () => {
-    const contents = Buffer.from("held bytes");
-    const ref: ArtifactRef = { backend: "files", cacheKey: "files/a", upstreamPath: "a", freshness: { kind: "immutable" } };
-    const hit: HeldHit = {
-      info: { key: "files/a", size: contents.length, sha256: "ab".repeat(32), etag: `"${"ab".repeat(32)}"`, contentType: "text/plain", createdAt: new Date(0), modifiedAt: new Date(0), metadata: {} },
-      contents,
-      lastModified: new Date(0),
-      upstreamHeaders: {},
-    };
     const cache = { heldHit: () => hit } as unknown as ArtifactCache;
     const backend = { type: "http", name: "files", prefix: "/files/", resolve: () => ref } as unknown as Backend;
     const lines: Array<{ ip?: string }> = [];
