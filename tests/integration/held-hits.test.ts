@@ -9,11 +9,11 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
-import type { ArtifactCache, HeldHit } from "../../src/cache/artifact-cache.js";
-import type { ArtifactRef } from "../../src/core/cache/artifact-ref.js";
+import type { ArtifactCache } from "../../src/cache/artifact-cache.js";
 import { heldHitLane } from "../../src/http/held-hits.js";
 import { trustFunction } from "../../src/core/config/trust-proxy.js";
 import type { Backend } from "../../src/upstreams/backend.js";
+import { HELD_CONTENTS, HELD_HIT, HELD_REF } from "../support/held-hit.js";
 import { rawRequest } from "../support/http.js";
 import { OriginServer } from "../support/origin-server.js";
 import { startTestVault, type TestVault } from "../support/test-vault.js";
@@ -85,15 +85,9 @@ describe("held hits, through the vault", () => {
   });
 });
 
-/** What the lane alone is given to answer: one artifact held in memory, at `/files/a`. */
-const contents = Buffer.from("held bytes");
-const ref: ArtifactRef = { backend: "files", cacheKey: "files/a", upstreamPath: "a", freshness: { kind: "immutable" } };
-const hit: HeldHit = {
-  info: { key: "files/a", size: contents.length, sha256: "ab".repeat(32), etag: `"${"ab".repeat(32)}"`, contentType: "text/plain", createdAt: new Date(0), modifiedAt: new Date(0), metadata: {} },
-  contents,
-  lastModified: new Date(0),
-  upstreamHeaders: {},
-};
+const contents = HELD_CONTENTS;
+const ref = HELD_REF;
+const hit = HELD_HIT;
 
 describe("held hits, the lane alone", () => {
   let held = 0;

@@ -10,11 +10,12 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
-import type { ArtifactCache, HeldHit } from "../../src/cache/artifact-cache.js";
+import type { ArtifactCache } from "../../src/cache/artifact-cache.js";
 import type { ArtifactRef } from "../../src/core/cache/artifact-ref.js";
 import { heldHitLane } from "../../src/http/held-hits.js";
 import { VaultMetrics } from "../../src/metrics/vault-metrics.js";
 import type { Backend } from "../../src/upstreams/backend.js";
+import { HELD_HIT, HELD_REF } from "../support/held-hit.js";
 import { rawRequest } from "../support/http.js";
 import { OriginServer } from "../support/origin-server.js";
 import { waitFor } from "../support/process.js";
@@ -202,14 +203,8 @@ describe("/metrics, configured", () => {
 });
 
 describe("hits answered before the framework are counted", () => {
-  const contents = Buffer.from("held bytes");
-  const ref: ArtifactRef = { backend: "files", cacheKey: "files/a", upstreamPath: "a", freshness: { kind: "immutable" } };
-  const hit: HeldHit = {
-    info: { key: "files/a", size: contents.length, sha256: "ab".repeat(32), etag: `"${"ab".repeat(32)}"`, contentType: "text/plain", createdAt: new Date(0), modifiedAt: new Date(0), metadata: {} },
-    contents,
-    lastModified: new Date(0),
-    upstreamHeaders: {},
-  };
+  const ref = HELD_REF;
+  const hit = HELD_HIT;
   /** Whether each heldHit call was told a body is sent. */
   const bodies: boolean[] = [];
   const cache = { heldHit: (_ref: ArtifactRef, sendsBody = true) => (bodies.push(sendsBody), hit) } as unknown as ArtifactCache;
