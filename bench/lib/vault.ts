@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, waitForHttp } from "./environment.js";
+import { withSemiSpaceCap } from "../../src/core/young-generation.js";
 import { descendantPids } from "./proc-stats.js";
 import { runChecked, startServer, tail } from "./processes.js";
 import type { SystemUnderTest } from "./system-under-test.js";
@@ -103,7 +104,9 @@ export async function startVault(options: VaultOptions): Promise<VaultServer> {
   const server = startServer({
     name,
     command: process.execPath,
-    args: [...(options.nodeFlags ?? []), VAULT_CLI, "serve", "--config", configFile],
+    // As its launchers start it (the bin's first line, npm start, the unit, the image): with the
+    // young-generation cap, unless the caller's flags give a size.
+    args: [...withSemiSpaceCap(options.nodeFlags ?? [], process.env["NODE_OPTIONS"]), VAULT_CLI, "serve", "--config", configFile],
     logFile,
     cpu: options.cpu,
     cwd: dir,

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { LoadConfigOptions } from "../config/load-config.js";
 import { VaultError, isVaultError, type ErrorKind } from "../core/errors.js";
+import { withSemiSpaceCap } from "../core/young-generation.js";
 import { ClusterHub } from "./hub.js";
 import { serveClusterFills } from "./fills-link.js";
 import { serveClusterMetrics } from "./metrics-link.js";
@@ -53,23 +54,15 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-/**
- * V8's young generation grows to 3 × 16 MiB under a streaming load and stays there: most of what
- * a worker's resident memory gains after its first large downloads. A vault allocates short-lived
- * objects only (per request, per chunk), which a 4 MiB semi-space collects as cheaply, so the
- * workers get that cap (-25 to -40 MB each, measured), unless the node flags already set one.
- */
-const SEMI_SPACE_FLAG = "--max-semi-space-size";
-const WORKER_SEMI_SPACE_MIB = 4;
-
-export function workerExecArgv(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
-  const given = [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].some((flag) => flag.replace(/_/g, "-").startsWith(SEMI_SPACE_FLAG));
-  return given ? [...execArgv] : [...execArgv, `${SEMI_SPACE_FLAG}=${WORKER_SEMI_SPACE_MIB}`];
-}
-
 export async function startWorkers(options: PrimaryOptions): Promise<RunningWorkers> {
   const { count, logger } = options;
-  cluster.setupPrimary({ exec: fileURLToPath(new URL("./worker-main.js", import.meta.url)), args: [], execArgv: workerExecArgv(process.execArgv, process.env["NODE_OPTIONS"]), silent: false });
+  cluster.setupPrimary({
+    exec: fileURLToPath(new URL("./worker-main.js", import.meta.url)),
+    args: [],
+    // The vault's young-generation cap, unless node's flags set a size.
+    execArgv: withSemiSpaceCap(process.execArgv, process.env["NODE_OPTIONS"]),
+    silent: false,
+  });
   const workers = new Map<number, Worker>();
   const outgoing = new Map<number, { replies: NonNullable<LinkMessage["replies"]>[number][]; events: NonNullable<LinkMessage["events"]>[number][] }>();
   let flushScheduled = false;

@@ -138,6 +138,21 @@ function execForm(instruction: Instruction): string[] {
   return parsed;
 }
 
+/**
+ * A command line that runs node on a script: `[node, ...node's flags, script, ...arguments]`. The
+ * flags are those before the first word that is not one (`--max-semi-space-size=4`).
+ */
+function nodeCommand(argv: readonly string[]): { node: string; flags: string[]; script: string; args: string[] } {
+  const scriptAt = argv.findIndex((part, index) => index > 0 && !part.startsWith("-"));
+  assert.ok(scriptAt > 0, `no script in ${JSON.stringify(argv)}`);
+  return { node: argv[0] ?? "", flags: argv.slice(1, scriptAt), script: argv[scriptAt] ?? "", args: argv.slice(scriptAt + 1) };
+}
+
+/** The young-generation cap the vault's launchers pass (src/core/young-generation.ts). */
+const SEMI_SPACE_CAP = "--max-semi-space-size=4";
+/** What a vault serving in one process without that cap logs at start. */
+const UNCAPPED_LINE = "V8's default young generation";
+
 function only(stage: Stage, keyword: string): Instruction {
   const found = stage.instructions.filter((instruction) => instruction.keyword === keyword);
   assert.equal(found.length, 1, `the stage from ${stage.from} should have one ${keyword}, has ${found.length}`);
@@ -226,6 +241,7 @@ const dotenv = parseDotenv(read("deploy/dotenv.template"), "deploy/dotenv.templa
 const stages = parseDockerfile(read("Dockerfile"));
 const runtime = stages.at(-1) as Stage;
 const dockerCmd = execForm(only(runtime, "CMD"));
+const dockerNode = nodeCommand(dockerCmd);
 const imageEnv = stageEnv(runtime);
 const workdir = only(runtime, "WORKDIR").args;
 
@@ -497,17 +513,18 @@ void describe("the Dockerfile", () => {
     assert.equal(only(runtime, "STOPSIGNAL").args, "SIGTERM");
     assert.match(only(runtime, "HEALTHCHECK").args, /^(--[a-z-]+=\S+\s+)*CMD \[/, "HEALTHCHECK in exec form");
 
-    // The CMD is node on the package's bin, not npm or a shell.
-    assert.equal(dockerCmd[0], "node");
-    assert.equal(posix.normalize(dockerCmd[1] ?? ""), posix.normalize(pkg.bin["artifact-vault"] ?? "?"));
-    assert.equal(dockerCmd[2], "serve");
+    // The CMD is node on the package's bin, not npm or a shell, with the vault's young-generation cap.
+    assert.equal(dockerNode.node, "node");
+    assert.deepEqual(dockerNode.flags, [SEMI_SPACE_CAP]);
+    assert.equal(posix.normalize(dockerNode.script), posix.normalize(pkg.bin["artifact-vault"] ?? "?"));
+    assert.equal(dockerNode.args[0], "serve");
     assert.equal(imageFileSource(configArgument(dockerCmd)), "deploy/config.yml");
     // The CLI the CMD runs is what the build stage made and the runtime stage copied.
-    const distCopy = copies(runtime).find((copy) => copy.from === build.name && posix.join(workdir, dockerCmd[1] ?? "").startsWith(`${posix.join(workdir, copy.destination)}/`));
-    assert.ok(distCopy !== undefined, `no COPY --from=${build.name} brings ${dockerCmd[1]} into ${workdir}`);
+    const distCopy = copies(runtime).find((copy) => copy.from === build.name && posix.join(workdir, dockerNode.script).startsWith(`${posix.join(workdir, copy.destination)}/`));
+    assert.ok(distCopy !== undefined, `no COPY --from=${build.name} brings ${dockerNode.script} into ${workdir}`);
     // `docker exec vault artifact-vault tokens add ...`: the bin on the PATH, and the same tokens file as the server's.
     const runtimeRuns = runtime.instructions.filter((instruction) => instruction.keyword === "RUN").map((instruction) => instruction.args).join(" && ");
-    assert.ok(runtimeRuns.includes(`ln -s ${posix.join(workdir, dockerCmd[1] ?? "")} /usr/local/bin/artifact-vault`), "artifact-vault on the PATH");
+    assert.ok(runtimeRuns.includes(`ln -s ${posix.join(workdir, dockerNode.script)} /usr/local/bin/artifact-vault`), "artifact-vault on the PATH");
     assert.equal(imageEnv["AUTH_TOKENS_FILE"], "/data/tokens.json");
   });
 
@@ -612,7 +629,8 @@ void describe("compose.yaml and compose.replicas.yaml", () => {
     const vault = file.services["vault"] as ComposeService;
     assert.ok((vault.deploy?.replicas ?? 1) >= 2);
     assert.equal(imageFileSource(configArgument(vault.command ?? []), vault), "deploy/replicas.yml");
-    assert.deepEqual(vault.command?.slice(0, 3), dockerCmd.slice(0, 3), "node on the CLI, as the image's CMD");
+    const command = nodeCommand(vault.command ?? []);
+    assert.deepEqual([command.node, ...command.flags, command.script, command.args[0]], [dockerNode.node, ...dockerNode.flags, dockerNode.script, "serve"], "node on the CLI, as the image's CMD");
     const env = vault.environment ?? {};
     assert.equal(env["STORAGE_CONFIG"], "", "the store is replicas.yml's bucket, whatever .env says");
     const endpoint = new URL(env["S3_ENDPOINT"] ?? "");
@@ -745,16 +763,18 @@ void describe("deploy/artifact-vault.service", () => {
     return values[0] as string;
   };
   const execStart = one("ExecStart").split(/\s+/);
+  const execNode = nodeCommand(execStart);
   const stateDirectory = `/var/lib/${one("StateDirectory")}`;
 
   void it("runs node on the CLI directly as its own user, signals it with SIGTERM and waits longer than the drain, hardened", () => {
     assert.deepEqual([...unit.keys()], ["Unit", "Service", "Install"]);
     assert.equal(one("Type"), "simple");
-    assert.ok(isAbsolute(execStart[0] ?? ""), "ExecStart names the node binary by its absolute path");
-    assert.equal(posix.basename(execStart[0] ?? ""), "node");
+    assert.ok(isAbsolute(execNode.node), "ExecStart names the node binary by its absolute path");
+    assert.equal(posix.basename(execNode.node), "node");
+    assert.deepEqual(execNode.flags, [SEMI_SPACE_CAP], "the vault's young-generation cap");
     const pkg = JSON.parse(read("package.json")) as { bin: Record<string, string> };
-    assert.ok(execStart[1]?.endsWith(`/${posix.normalize(pkg.bin["artifact-vault"] ?? "?")}`), `ExecStart runs the package's bin: ${execStart[1]}`);
-    assert.deepEqual(execStart.slice(2), ["serve", "--config", "/etc/artifact-vault/config.yml"]);
+    assert.ok(execNode.script.endsWith(`/${posix.normalize(pkg.bin["artifact-vault"] ?? "?")}`), `ExecStart runs the package's bin: ${execNode.script}`);
+    assert.deepEqual(execNode.args, ["serve", "--config", "/etc/artifact-vault/config.yml"]);
     assert.ok(!["root", "0"].includes(one("User")));
     assert.equal(one("KillSignal"), "SIGTERM");
     assert.equal(one("KillMode"), "mixed", "SIGTERM to the primary only, which stops its workers itself");
@@ -798,11 +818,12 @@ void describe("deploy/artifact-vault.service", () => {
       const environment = Object.fromEntries((service.get("Environment") ?? []).map((pair) => pair.split("=", 2) as [string, string]));
       const env = cleanEnv({ ...environment, STATE_DIRECTORY: data, HOST: "127.0.0.1", PORT: "0", WORKERS: "1" });
       // /opt/artifact-vault is the package (here: the temp package dir), the config the repo's.
-      const argv = [process.execPath, (execStart[1] ?? "").replace(/^\/opt\/artifact-vault\//, `${app}/`), ...execStart.slice(2)].map((part) =>
+      const argv = [process.execPath, ...execNode.flags, execNode.script.replace(/^\/opt\/artifact-vault\//, `${app}/`), ...execNode.args].map((part) =>
         part === "/etc/artifact-vault/config.yml" ? repoFile("deploy/config.yml") : part,
       );
       vault = start(argv, { cwd: data, env });
       const url = await vault.url;
+      assert.ok(!vault.output().includes(UNCAPPED_LINE), `the unit's node flags cap the young generation:\n${vault.output()}`);
       assert.ok(await healthy(url));
       assert.ok(existsSync(join(data, "objects")) || existsSync(join(data, "cache")), "the store is in $STATE_DIRECTORY");
       vault.child.kill(one("KillSignal") as NodeJS.Signals);
@@ -839,7 +860,7 @@ void describe("SIGTERM through npm and npx", () => {
   }
 
   void it("package.json's start script execs node, so npm's SIGTERM reaches the vault", () => {
-    assert.match(startScript, /^exec node dist\/src\/cli\/main\.js serve$/, "without `exec`, npm's `sh -c` stays between npm and node and does not pass SIGTERM on");
+    assert.match(startScript, /^exec node --max-semi-space-size=4 dist\/src\/cli\/main\.js serve$/, "without `exec`, npm's `sh -c` stays between npm and node and does not pass SIGTERM on");
   });
 
   for (const [name, argv] of [
@@ -852,6 +873,7 @@ void describe("SIGTERM through npm and npx", () => {
       try {
         vault = start(argv, { cwd: app, env });
         const url = await vault.url;
+        assert.ok(!vault.output().includes(UNCAPPED_LINE), `the script's (or the bin's) node flags cap the young generation:\n${vault.output()}`);
         const answer = await uploadAcrossSigterm(url, data, token, vault);
         assert.equal(answer.status, 200, answer.body);
         assert.deepEqual(await vault.exited(), { code: 0, signal: null }, vault.output());
@@ -862,6 +884,20 @@ void describe("SIGTERM through npm and npx", () => {
       }
     });
   }
+
+  void it("`node dist/src/cli/main.js serve`, without the young-generation cap the launchers pass, says so at start", async () => {
+    const { root, app, env } = await setup("vault-uncapped-");
+    let vault: Started | undefined;
+    try {
+      vault = start([process.execPath, CLI_PATH, "serve", "--config", repoFile("deploy/config.yml")], { cwd: app, env });
+      await vault.url;
+      assert.ok(vault.output().includes(UNCAPPED_LINE), vault.output());
+      assert.ok(vault.output().includes(SEMI_SPACE_CAP), "the line names the flag");
+    } finally {
+      await stopGroup(vault);
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 
   void it("`npx artifact-vault serve` does not drain: SIGTERM to npm ends npm and its shell, and the vault goes on serving (the README says what to run instead)", async () => {
     const { root, app, env } = await setup("vault-npx-");
