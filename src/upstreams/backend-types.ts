@@ -1,17 +1,17 @@
 import { renderPlainError, type ErrorRenderer } from "../core/error-rendering.js";
 import type { Backend, BackendContext } from "./backend.js";
 import type { BackendDefinition, BackendType } from "./backend-type.js";
-import { customBackendType } from "./custom/custom-backend.js";
-import { httpBackendType } from "./files/http-backend.js";
-import { npmBackendType } from "./npm/npm-backend.js";
-import { ociBackendType } from "./oci/oci-backend.js";
-import { pypiBackendType } from "./pypi/pypi-backend.js";
-import { aptBackendType } from "./apt/apt-backend.js";
-import { goBackendType } from "./go/go-backend.js";
-import { huggingFaceBackendType } from "./huggingface/huggingface-backend.js";
-import { mavenBackendType } from "./maven/maven-backend.js";
-import { rubygemsBackendType } from "./rubygems/rubygems-backend.js";
-import { cargoBackendType } from "./cargo/cargo-backend.js";
+import { customBackendType } from "./custom/custom-type.js";
+import { httpBackendType } from "./files/http-type.js";
+import { npmBackendType } from "./npm/npm-type.js";
+import { ociBackendType } from "./oci/oci-type.js";
+import { pypiBackendType } from "./pypi/pypi-type.js";
+import { aptBackendType } from "./apt/apt-type.js";
+import { goBackendType } from "./go/go-type.js";
+import { huggingFaceBackendType } from "./huggingface/huggingface-type.js";
+import { mavenBackendType } from "./maven/maven-type.js";
+import { rubygemsBackendType } from "./rubygems/rubygems-type.js";
+import { cargoBackendType } from "./cargo/cargo-type.js";
 
 /**
  * Every ecosystem the vault speaks. This list is all the config loader (which type a backend

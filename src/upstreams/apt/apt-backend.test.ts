@@ -5,7 +5,8 @@ import type { ArtifactRef } from "../../core/cache/artifact-ref.js";
 import type { ArtifactSource } from "../../core/cache/artifact-source.js";
 import { isVaultError } from "../../core/errors.js";
 import { isRedirect, type Backend, type BackendContext } from "../backend.js";
-import { aptBackendType, createAptBackend } from "./apt-backend.js";
+import { createAptBackend } from "./apt-backend.js";
+import { aptBackendType } from "./apt-type.js";
 import { aptBackendConfigSchema } from "./apt-config.js";
 
 const NOTHING_CACHED: ArtifactSource = {

@@ -2,12 +2,11 @@ import type { ArtifactRef, ExpectedDigest, Freshness } from "../../core/cache/ar
 import type { UpstreamAnswer, UpstreamFetch } from "../../core/cache/artifact-source.js";
 import { VaultError } from "../../core/errors.js";
 import type { Backend, BackendContext, BackendMounts, ProxyRequest } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import type { UpstreamResponse } from "../upstream-client.js";
 import { normaliseUpstreamPath } from "../upstream-path.js";
 import { cacheKeyFor, decodeOrKeep, fillRequestHeaders } from "../upstream-request.js";
-import { aptBackendConfigSchema, type AptBackendConfig } from "./apt-config.js";
+import type { AptBackendConfig } from "./apt-config.js";
 import { classifyAptPath, isImmutable, type AptPath, type PoolIndexKind } from "./apt-paths.js";
 import { CachedIndexes } from "./cached-indexes.js";
 
@@ -164,4 +163,3 @@ function withDigest(response: UpstreamResponse, digest: ExpectedDigest): Upstrea
 }
 
 /** `type: apt`: a Debian or Ubuntu mirror. Errors are plain text: apt prints the status line. */
-export const aptBackendType = defineBackendType({ type: "apt", options: aptBackendConfigSchema, create: createAptBackend });

@@ -3,11 +3,10 @@ import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import type { CachedArtifact, ResumeRequest, UpstreamAnswer, Validators } from "../../core/cache/artifact-source.js";
 import { isVaultError, VaultError } from "../../core/errors.js";
 import type { Backend, BackendContext, ForwardedRequest, ProxyRequest } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import { bearerHeaders } from "../upstream-credentials.js";
 import { cacheKeyFor, fillRequestHeaders, readUpstreamBody, withTrailingSlash } from "../upstream-request.js";
-import { cargoBackendConfigSchema, type CargoBackendConfig } from "./cargo-config.js";
+import type { CargoBackendConfig } from "./cargo-config.js";
 import { downloadPath, downloadTemplate, findVersion, indexPath, parseCargoPath, type IndexedVersion } from "./sparse-index.js";
 
 /**
@@ -161,4 +160,3 @@ export function registryConfig(request: ForwardedRequest): ((signal: AbortSignal
 }
 
 /** `type: cargo`: a sparse cargo registry for cargo. */
-export const cargoBackendType = defineBackendType({ type: "cargo", options: cargoBackendConfigSchema, create: createCargoBackend });

@@ -1,7 +1,6 @@
 import type { Backend, BackendContext } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { confineBackend } from "./confined-backend.js";
-import { customBackendConfigSchema, VAULT_KEYS, type CustomBackendConfig } from "./custom-config.js";
+import { VAULT_KEYS, type CustomBackendConfig } from "./custom-config.js";
 import { loadPlugin } from "./load-plugin.js";
 import type { PluginContext } from "./plugin-api.js";
 import { adaptSourceBackend } from "./source-adapter.js";
@@ -24,4 +23,3 @@ export async function createCustomBackend(name: string, config: CustomBackendCon
 }
 
 /** `type: custom`: a plugin module of the user's (docs/plugins.md). */
-export const customBackendType = defineBackendType({ type: "custom", options: customBackendConfigSchema, create: createCustomBackend });

@@ -2,11 +2,10 @@ import picomatch from "picomatch";
 import { VaultError } from "../../core/errors.js";
 import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import type { Backend, BackendContext, ProxyRequest } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import { normaliseUpstreamPath } from "../upstream-path.js";
 import { cacheKeyFor, decodeOrKeep, fillRequestHeaders } from "../upstream-request.js";
-import { httpBackendConfigSchema, type HttpBackendConfig } from "./http-config.js";
+import type { HttpBackendConfig } from "./http-config.js";
 
 /**
  * The `http` backend: generic files. `GET {prefix}{path}` is `{base_url}/{path}` upstream.
@@ -48,4 +47,3 @@ export async function createHttpBackend(name: string, config: HttpBackendConfig,
 }
 
 /** `type: http`: generic files under a base URL. */
-export const httpBackendType = defineBackendType({ type: "http", options: httpBackendConfigSchema, create: createHttpBackend });

@@ -3,10 +3,9 @@ import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import type { ResumeRequest, UpstreamAnswer, Validators } from "../../core/cache/artifact-source.js";
 import { VaultError } from "../../core/errors.js";
 import type { Backend, BackendContext, ForwardedRequest, ProxyRequest } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import { cacheKeyFor, fillRequestHeaders, withTrailingSlash } from "../upstream-request.js";
-import { goBackendConfigSchema, type GoBackendConfig } from "./go-config.js";
+import type { GoBackendConfig } from "./go-config.js";
 import { parseGoPath, type SumdbRequest, type Version } from "./goproxy-paths.js";
 import { matchesPrefixPattern, type ModulePath } from "./module-path.js";
 import { SumdbVerifier, type ModuleHashes } from "./sumdb-verifier.js";
@@ -154,9 +153,6 @@ export async function createGoBackend(name: string, config: GoBackendConfig, con
   };
 }
 
-/** `type: go`: a Go module proxy (GOPROXY protocol) and, optionally, a checksum database. */
-export const goBackendType = defineBackendType({ type: "go", options: goBackendConfigSchema, create: createGoBackend });
-
 /**
  * `sumdb/<name>/supported`: the go command asks it before it sends checksum database requests
  * through its GOPROXY; a 200 from the vault itself says the vault proxies that database.
@@ -165,4 +161,3 @@ function supported(request: ForwardedRequest, name: string): ((signal: AbortSign
   if ((request.method !== "GET" && request.method !== "HEAD") || request.path !== `sumdb/${name}/supported`) return undefined;
   return () => Promise.resolve({ status: 200, headers: { "content-type": "text/plain; charset=utf-8", "content-length": "0" }, url: "", body: Readable.from([]) });
 }
-

@@ -4,13 +4,11 @@ import type { CachedArtifact, ResumeRequest, UpstreamAnswer, Validators } from "
 import type { ByteRange } from "../../core/byte-range.js";
 import { VaultError } from "../../core/errors.js";
 import type { Backend, BackendContext, ProxyRequest } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import { bearerHeaders } from "../upstream-credentials.js";
 import { cacheKeyFor, fillRequestHeaders, withTrailingSlash } from "../upstream-request.js";
 import { checkedBody } from "../go/verified-body.js";
-import { huggingFaceBackendConfigSchema, type HuggingFaceBackendConfig } from "./hf-config.js";
-import { renderHubError } from "./hub-errors.js";
+import type { HuggingFaceBackendConfig } from "./hf-config.js";
 import { fileInfoFromHead, gitBlobCheck, POINTER_HEADERS, pointerHeaders, readPointer, type HubFileInfo } from "./hub-file.js";
 import { isCommit, parseApiQuery, parseHubPath, resolvePath, type HubPath } from "./hub-paths.js";
 
@@ -246,4 +244,3 @@ function apiPath(target: Extract<HubPath, { kind: "api" }>): string {
 }
 
 /** `type: huggingface`: models and datasets of a Hugging Face hub. */
-export const huggingFaceBackendType = defineBackendType({ type: "huggingface", options: huggingFaceBackendConfigSchema, create: createHuggingFaceBackend, errors: renderHubError });

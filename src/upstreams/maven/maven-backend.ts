@@ -2,10 +2,9 @@ import type { ArtifactRef, ExpectedDigest, Freshness } from "../../core/cache/ar
 import type { ResumeRequest, UpstreamAnswer, Validators } from "../../core/cache/artifact-source.js";
 import { VaultError } from "../../core/errors.js";
 import type { Backend, BackendContext, ProxyRequest } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import { cacheKeyFor, fillRequestHeaders, readUpstreamBody, withTrailingSlash } from "../upstream-request.js";
-import { mavenBackendConfigSchema, type MavenBackendConfig } from "./maven-config.js";
+import type { MavenBackendConfig } from "./maven-config.js";
 import { CHECKSUM_EXTENSIONS, parseChecksumFile, parseMavenPath, VERIFYING_ALGORITHMS, type MavenFile } from "./maven-paths.js";
 
 /**
@@ -122,4 +121,3 @@ export async function createMavenBackend(name: string, config: MavenBackendConfi
 }
 
 /** `type: maven`: a Maven 2 layout repository (Maven Central by default). */
-export const mavenBackendType = defineBackendType({ type: "maven", options: mavenBackendConfigSchema, create: createMavenBackend });

@@ -5,13 +5,11 @@ import { digestFromIntegrity } from "../../core/cache/artifact-ref.js";
 import type { CachedArtifact, ResumeRequest, UpstreamAnswer, Validators } from "../../core/cache/artifact-source.js";
 import { VaultError } from "../../core/errors.js";
 import type { Backend, BackendContext, ForwardedRequest, ProxyRequest, Resolution } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import type { UpstreamClient } from "../upstream-client.js";
 import type { UpstreamPathRules } from "../upstream-path.js";
 import { cacheKeyFor, fillRequestHeaders, readUpstreamBody, rewrittenAnswer, withTrailingSlash } from "../upstream-request.js";
-import { npmBackendConfigSchema, type NpmBackendConfig } from "./npm-config.js";
-import { renderNpmError } from "./npm-errors.js";
+import type { NpmBackendConfig } from "./npm-config.js";
 import { packumentPath, parseNpmPath, tarballPath, type PackageName } from "./npm-paths.js";
 import { negotiatePackumentFormat, upstreamAccept, type PackumentFormat } from "./packument-format.js";
 import { PackumentJobs } from "./packument-jobs.js";
@@ -211,9 +209,6 @@ export async function createNpmBackend(name: string, config: NpmBackendConfig, c
   };
 }
 
-/** `type: npm`: an npm registry for npm, pnpm and yarn. */
-export const npmBackendType = defineBackendType({ type: "npm", options: npmBackendConfigSchema, create: createNpmBackend, errors: renderNpmError });
-
 /**
  * Registry API calls that go upstream as they are: search, ping and the audit endpoints (npm
  * and pnpm post their dependency lists there after every install). Writes are refused; other
@@ -248,8 +243,6 @@ function digestOf(source: TarballSource): ExpectedDigest | undefined {
   const shasum = source.shasum?.toLowerCase();
   return shasum !== undefined && /^[0-9a-f]{40}$/.test(shasum) ? { algorithm: "sha1", hex: shasum } : undefined;
 }
-
-
 
 /** Each package's tarball sources by version, for the most recently used packages. */
 class TarballSources {

@@ -5,11 +5,10 @@ import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import { VaultError, isVaultError } from "../../core/errors.js";
 import type { ResumeRequest, Validators } from "../../core/cache/artifact-source.js";
 import type { Backend, BackendContext, ProxyRequest, Resolution } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import type { UpstreamResponse } from "../upstream-client.js";
 import { cacheKeyFor, fillRequestHeaders } from "../upstream-request.js";
-import { ociBackendConfigSchema, type OciBackendConfig } from "./oci-config.js";
-import { REGISTRY_API_VERSION, renderOciError } from "./oci-errors.js";
+import type { OciBackendConfig } from "./oci-config.js";
+import { REGISTRY_API_VERSION } from "./oci-errors.js";
 import { formatDigest, parseRegistryPath } from "./oci-request.js";
 import { RegistryUpstream } from "./registry-upstream.js";
 
@@ -119,9 +118,6 @@ export async function createOciBackend(name: string, config: OciBackendConfig, c
     },
   };
 }
-
-/** `type: dockerhub` (or `oci`): the pull side of the OCI distribution API. */
-export const ociBackendType = defineBackendType({ type: "dockerhub", aliases: ["oci"], options: ociBackendConfigSchema, create: createOciBackend, errors: renderOciError });
 
 /**
  * Tries each upstream in order. The first that has the artifact (200, 304 to a revalidation,

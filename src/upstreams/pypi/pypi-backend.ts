@@ -2,13 +2,12 @@ import type { Logger } from "pino";
 import type { ArtifactRef, Freshness } from "../../core/cache/artifact-ref.js";
 import { VaultError } from "../../core/errors.js";
 import type { Backend, BackendContext, ProxyRequest, Resolution } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import type { UpstreamResponse } from "../upstream-client.js";
 import { normaliseUpstreamPath } from "../upstream-path.js";
 import { cacheKeyFor, decodePathSegment, fillRequestHeaders, readUpstreamBody, rewrittenAnswer, withTrailingSlash } from "../upstream-request.js";
 import { parseFileLink } from "./file-links.js";
-import { pypiBackendConfigSchema, type PypiBackendConfig } from "./pypi-config.js";
+import type { PypiBackendConfig } from "./pypi-config.js";
 import { isValidProjectName, normaliseProjectName } from "./project-name.js";
 import { negotiateSimpleFormat, upstreamAccept, type SimpleFormat } from "./simple-format.js";
 import { rewriteProjectHtml, rewriteProjectJson, rewriteProjectListHtml, type RewriteResult, type SimpleUpstream } from "./simple-page-rewrite.js";
@@ -126,9 +125,6 @@ export async function createPypiBackend(name: string, config: PypiBackendConfig,
   };
 }
 
-/** `type: pypi`: a PEP 503/691 simple index and its files. */
-export const pypiBackendType = defineBackendType({ type: "pypi", options: pypiBackendConfigSchema, create: createPypiBackend });
-
 /** Reads an index page whole, rewrites its links, and hands the cache the rewritten page. */
 async function rewritePage(response: UpstreamResponse, upstream: SimpleUpstream, ref: ArtifactRef, logger: Logger): Promise<UpstreamResponse> {
   // An aborted download errors the body itself (the upstream client ties it to the signal).
@@ -150,5 +146,3 @@ async function rewritePage(response: UpstreamResponse, upstream: SimpleUpstream,
   }
   return rewrittenAnswer(response, result.text);
 }
-
-

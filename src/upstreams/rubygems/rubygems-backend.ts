@@ -4,11 +4,10 @@ import type { ArtifactRef, ExpectedDigest, Freshness } from "../../core/cache/ar
 import type { CachedArtifact, ResumeRequest, UpstreamAnswer, Validators } from "../../core/cache/artifact-source.js";
 import { isVaultError, VaultError } from "../../core/errors.js";
 import type { Backend, BackendContext, ForwardedRequest, ProxyRequest } from "../backend.js";
-import { defineBackendType } from "../backend-type.js";
 import { createUpstreamClient } from "../http-client.js";
 import { cacheKeyFor, fillRequestHeaders, readUpstreamBody, withTrailingSlash } from "../upstream-request.js";
 import { gemDigest, md5Etag, REPR_DIGEST, reprDigest } from "./compact-index.js";
-import { rubygemsBackendConfigSchema, type RubygemsBackendConfig } from "./rubygems-config.js";
+import type { RubygemsBackendConfig } from "./rubygems-config.js";
 import { parseRubygemsPath, type GemFile } from "./rubygems-paths.js";
 
 /**
@@ -230,4 +229,3 @@ function afterVerification(arriving: CachedArtifact, verified: () => Promise<Cac
 }
 
 /** `type: rubygems`: a gem source for gem and Bundler. */
-export const rubygemsBackendType = defineBackendType({ type: "rubygems", options: rubygemsBackendConfigSchema, create: createRubygemsBackend });
