@@ -146,6 +146,14 @@ export class LocalAccessIndex implements AccessIndex {
   readonly #byBackend = new Map<string, { entries: number; bytes: number }>();
 
   record(key: string, size: number, at: number): void {
+    const known = this.#entries.get(key);
+    if (known !== undefined && known.size === size) {
+      // A hit on a known entry (the usual case): to the end of the recency order, no accounting.
+      this.#entries.delete(key);
+      known.at = at;
+      this.#entries.set(key, known);
+      return;
+    }
     this.#remove(key);
     this.#entries.set(key, { size, at });
     this.#account(key, 1, size);

@@ -3,7 +3,7 @@ import type { TrustFunction } from "../core/config/trust-proxy.js";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { FastifyBaseLogger } from "fastify";
 import { levels } from "pino";
-import { META, type ArtifactCache } from "../cache/artifact-cache.js";
+import { META, type ArtifactCache, type HeldHit } from "../cache/artifact-cache.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import type { HttpObserver } from "../metrics/vault-metrics.js";
 import { isRedirect, type Backend } from "../upstreams/backend.js";
@@ -61,6 +61,8 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
    * (a plugin's may read more, so its refs are not kept). Bounded; cleared when full.
    */
   const resolved = new Map<string, ArtifactRef>();
+  /** A held entry's answer headers (all but the request id), for the ref they were built for. */
+  const preparedHeaders = new WeakMap<HeldHit["info"], { readonly ref: ArtifactRef; readonly headers: OutgoingHttpHeaders }>();
   const remember = (key: string, ref: ArtifactRef): void => {
     if (resolved.size >= RESOLVED_LIMIT) resolved.clear();
     resolved.set(key, ref);
@@ -100,16 +102,14 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
       return false;
     }
     const requestId = requestIdFrom(headers["x-request-id"]);
-    const contentType = info.contentType ?? "application/octet-stream";
-    // In the order the framework's path sets them.
-    const answer: OutgoingHttpHeaders = { "x-request-id": requestId, ...ref.responseHeaders, ...hit.upstreamHeaders, "x-cache": "HIT", "content-type": contentType };
-    answer["x-content-type-options"] = "nosniff";
-    answer["content-security-policy"] = CONTENT_SECURITY_POLICY;
-    if (isServedAsAttachment(contentType, ref.browsable === true)) answer["content-disposition"] = "attachment";
-    answer["etag"] = info.etag;
-    answer["last-modified"] = hit.lastModified.toUTCString();
-    answer["accept-ranges"] = "bytes";
-    answer["content-length"] = info.size;
+    // The same entry answered for the same ref has the same headers but its request id: built
+    // once, then copied (a copy of a fast object is cheap; building it with spreads is not).
+    let prepared = preparedHeaders.get(info);
+    if (prepared?.ref !== ref) {
+      prepared = { ref, headers: heldHitHeaders(ref, hit) };
+      preparedHeaders.set(info, prepared);
+    }
+    const answer: OutgoingHttpHeaders = { "x-request-id": requestId, ...prepared.headers };
     options.requests?.request(method, routes.get(backend) ?? "", backend.name, 200);
     response.writeHead(200, answer);
     if (method === "HEAD") response.end();
@@ -122,4 +122,22 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
     }
     return true;
   };
+}
+
+/**
+ * A held hit's answer headers after `x-request-id`, in the order the framework's path sets them
+ * (`serve` → `sendRepresentation`).
+ */
+function heldHitHeaders(ref: ArtifactRef, hit: HeldHit): OutgoingHttpHeaders {
+  const { info } = hit;
+  const contentType = info.contentType ?? "application/octet-stream";
+  const headers: OutgoingHttpHeaders = { ...ref.responseHeaders, ...hit.upstreamHeaders, "x-cache": "HIT", "content-type": contentType };
+  headers["x-content-type-options"] = "nosniff";
+  headers["content-security-policy"] = CONTENT_SECURITY_POLICY;
+  if (isServedAsAttachment(contentType, ref.browsable === true)) headers["content-disposition"] = "attachment";
+  headers["etag"] = info.etag;
+  headers["last-modified"] = hit.lastModified.toUTCString();
+  headers["accept-ranges"] = "bytes";
+  headers["content-length"] = info.size;
+  return headers;
 }
