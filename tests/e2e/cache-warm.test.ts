@@ -18,6 +18,8 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TestAptRepository } from "../support/apt/apt-repository.js";
+import { ChecksumDatabase } from "../support/go/checksum-database.js";
+import { moduleHashes, StaticModuleProxy, storedZip, zipEntries, type ModuleVersion } from "../support/go/module-proxy.js";
 import { rawRequest } from "../support/http.js";
 import { writeSampleImages } from "../support/oci/image-layout.js";
 import { startRegistry } from "../support/oci/registry.js";
@@ -326,6 +328,111 @@ test("cache warm: a package-lock.json through the npm backend", async () => {
     const third = await warm(["--package-lock", "stale-lock.json", "--url", vault.url], { cwd: dir });
     assert.equal(third.code, 1, describeRun(third));
     assert.match(third.out, /^ {2}npm: left-pad@9\.9\.9: not found upstream \(404/m);
+    assert.match(third.err, /^error: 1 of 1 item could not be warmed$/m);
+  });
+});
+
+test("cache warm: a go.sum through the go backend, verified against its checksum database", async () => {
+  await scenario("vault-warm-go-", async (dir, stops) => {
+    const proxy = await new OriginServer().start();
+    stops.push(() => proxy.stop());
+    const db = await new OriginServer().start();
+    stops.push(() => db.stop());
+    const greeting: ModuleVersion = { path: "example.test/Greeting", version: "v1.0.0", files: { "go.mod": "module example.test/Greeting\n\ngo 1.21\n", "greeting.go": "package greeting\n" } };
+    const dep: ModuleVersion = { path: "example.test/dep", version: "v0.1.0", files: { "go.mod": "module example.test/dep\n", "dep.go": "package dep\n" } };
+    const modules = new StaticModuleProxy();
+    const sumdb = new ChecksumDatabase("sum.warm.test");
+    for (const version of [greeting, dep]) modules.add(version, storedZip(zipEntries(version)));
+    sumdb.add(...[greeting, dep].map((version) => ({ path: version.path, version: version.version, ...moduleHashes(version) })));
+    for (const [path, body] of modules.files) proxy.files.set(`/${path}`, { body });
+    for (const [path, body] of sumdb.files) db.files.set(`/${path}`, { body });
+    const vault = await startTestVault({
+      extraYaml: `backends: [{type: go, name: go, config: {prefix: /go/, proxy_url: "${proxy.url}", sumdb: "${sumdb.verifierKey} ${db.url}"}}]`,
+    });
+    stops.push(() => vault.close());
+    // A build's go.sum: the source and go.mod of a module it compiles, the go.mod alone of one it only reads.
+    await writeFile(
+      join(dir, "go.sum"),
+      [
+        `example.test/Greeting v1.0.0 ${moduleHashes(greeting).zipHash}`,
+        `example.test/Greeting v1.0.0/go.mod ${moduleHashes(greeting).modHash}`,
+        `example.test/dep v0.1.0/go.mod ${moduleHashes(dep).modHash}`,
+        "",
+      ].join("\n"),
+    );
+
+    const first = await warm(["go.sum", "--url", vault.url], { cwd: dir });
+    assert.equal(first.code, 0, describeRun(first));
+    assert.deepEqual(summaryOf(first), { total: 4, fetched: 4, cached: 0, failed: 0 });
+    for (const ext of ["info", "zip", "mod"]) assert.equal(proxy.count(`/example.test/!greeting/@v/v1.0.0.${ext}`, "GET"), 1, ext);
+    assert.equal(proxy.count("/example.test/dep/@v/v0.1.0.mod", "GET"), 1);
+    assert.equal(proxy.count("/example.test/dep/@v/v0.1.0.zip"), 0, "a module whose go.mod alone the go.sum records: its source is not warmed");
+    assert.ok(db.requests.length > 0, "the vault verified against the checksum database");
+    for (const path of ["/go/example.test/!greeting/@v/v1.0.0.zip", "/go/example.test/dep/@v/v0.1.0.mod"]) {
+      await waitFor(`${path} cached`, async () => ((await rawRequest(vault.url, path)).header("x-cache") === "HIT" ? true : undefined));
+    }
+
+    const seen = proxy.requests.length + db.requests.length;
+    const second = await warm(["--go-sum", "go.sum", "--url", vault.url], { cwd: dir });
+    assert.equal(second.code, 0, describeRun(second));
+    assert.deepEqual(summaryOf(second), { total: 4, fetched: 0, cached: 4, failed: 0 });
+    assert.equal(proxy.requests.length + db.requests.length, seen, "the second run made no upstream request");
+
+    await writeFile(join(dir, "go.sum"), `example.test/Greeting v9.9.9 ${moduleHashes(greeting).zipHash}\n`);
+    const third = await warm(["go.sum", "--url", vault.url], { cwd: dir });
+    assert.equal(third.code, 1, describeRun(third));
+    assert.match(third.out, /^ {2}go: example\.test\/Greeting@v9\.9\.9 \.zip: /m);
+    assert.match(third.err, /^error: 2 of 2 items could not be warmed$/m);
+  });
+});
+
+test("cache warm: a Cargo.lock through the cargo backend", async () => {
+  await scenario("vault-warm-cargo-", async (dir, stops) => {
+    const registry = await new OriginServer().start();
+    stops.push(() => registry.stop());
+    // Stand-ins for .crate files: the vault checks bytes against the index's cksum, not what they hold.
+    const greeting = Buffer.from("vault-greeting 1.0.0 crate");
+    const shout = Buffer.from("vault-shout 1.0.0 crate");
+    const indexLine = (name: string, vers: string, bytes: Buffer): string => `${JSON.stringify({ name, vers, deps: [], cksum: sha256(bytes), features: {}, yanked: false })}\n`;
+    registry.files.set("/index/va/ul/vault-greeting", { body: Buffer.from(indexLine("vault-greeting", "1.0.0", greeting)) });
+    registry.files.set("/index/va/ul/vault-shout", { body: Buffer.from(indexLine("vault-shout", "1.0.0", shout)) });
+    registry.files.set("/dl/vault-greeting/1.0.0/download", { body: greeting });
+    registry.files.set("/dl/vault-shout/1.0.0/download", { body: shout });
+    const vault = await startTestVault({
+      extraYaml: `backends: [{type: cargo, name: crates, config: {prefix: /cargo/, index_url: "${registry.url}/index/", dl_url: "${registry.url}/dl/{crate}/{version}/download", ttl: 10m}}]`,
+    });
+    stops.push(() => vault.close());
+    const crates = "registry+https://github.com/rust-lang/crates.io-index";
+    const lock = (packages: string): string => `# This file is automatically @generated by Cargo.\n# It is not intended for manual editing.\nversion = 4\n\n[[package]]\nname = "app"\nversion = "0.1.0"\n${packages}`;
+    await writeFile(
+      join(dir, "Cargo.lock"),
+      lock(
+        `\n[[package]]\nname = "vault-greeting"\nversion = "1.0.0"\nsource = "${crates}"\nchecksum = "${sha256(greeting)}"\n` +
+          `\n[[package]]\nname = "vault-shout"\nversion = "1.0.0"\nsource = "sparse+https://index.crates.io/"\nchecksum = "${sha256(shout)}"\n` +
+          `\n[[package]]\nname = "from-git"\nversion = "0.1.0"\nsource = "git+https://github.com/acme/from-git#0123456789abcdef0123456789abcdef01234567"\n`,
+      ),
+    );
+
+    const first = await warm(["Cargo.lock", "--url", vault.url], { cwd: dir });
+    assert.equal(first.code, 0, describeRun(first));
+    assert.deepEqual(summaryOf(first), { total: 2, fetched: 2, cached: 0, failed: 0 });
+    assert.match(first.out, /^skipped 1 input \(not for the vault\):\n {2}cargo: from-git@0\.1\.0: not from a registry \(git source\)$/m);
+    for (const name of ["vault-greeting", "vault-shout"]) {
+      assert.equal(registry.count(`/dl/${name}/1.0.0/download`, "GET"), 1, name);
+      assert.equal(registry.count(`/index/va/ul/${name}`, "GET"), 1, `${name}'s index file, read by the vault to verify it`);
+    }
+    await waitFor("the index file cached", async () => ((await rawRequest(vault.url, "/cargo/va/ul/vault-shout")).header("x-cache") === "HIT" ? true : undefined));
+
+    const seen = registry.requests.length;
+    const second = await warm(["--cargo-lock", "Cargo.lock", "--url", vault.url], { cwd: dir });
+    assert.equal(second.code, 0, describeRun(second));
+    assert.deepEqual(summaryOf(second), { total: 2, fetched: 0, cached: 2, failed: 0 });
+    assert.equal(registry.requests.length, seen, "the second run made no upstream request");
+
+    await writeFile(join(dir, "Cargo.lock"), lock(`\n[[package]]\nname = "vault-greeting"\nversion = "9.9.9"\nsource = "${crates}"\n`));
+    const third = await warm(["Cargo.lock", "--url", vault.url], { cwd: dir });
+    assert.equal(third.code, 1, describeRun(third));
+    assert.match(third.out, /^ {2}cargo: vault-greeting@9\.9\.9: not found upstream \(404/m);
     assert.match(third.err, /^error: 1 of 1 item could not be warmed$/m);
   });
 });

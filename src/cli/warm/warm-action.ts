@@ -11,6 +11,10 @@ import { CliError, usageError } from "../cli-errors.js";
 import type { CliIo } from "../cli-io.js";
 import { vaultUrl } from "../vault-connection.js";
 import { aptSource, parseAptRequest, type AptRequest } from "./apt-source.js";
+import { parseCargoLock, type LockedCrate } from "./cargo-lock.js";
+import { cargoSource } from "./cargo-source.js";
+import { parseGoSum, type GoSumFile } from "./go-sum.js";
+import { goSource } from "./go-source.js";
 import { parseImageReference, parsePlatform, type Platform } from "./image-reference.js";
 import { npmSource } from "./npm-source.js";
 import { ociSource, type ImageInput } from "./oci-source.js";
@@ -25,7 +29,7 @@ import { summaryLines, warmDisplay } from "./warm-progress.js";
 import { runWarm, type WarmSource } from "./warm-run.js";
 
 /** What a positional file lists. */
-export type ListKind = "paths" | "requirements" | "package-lock";
+export type ListKind = "paths" | "requirements" | "package-lock" | "go-sum" | "cargo-lock";
 
 export async function warmAction(files: readonly string[], options: WarmOptions, io: CliIo, deps: WarmDeps): Promise<void> {
   const base = vaultBase(vaultUrl(options, io));
@@ -33,7 +37,7 @@ export async function warmAction(files: readonly string[], options: WarmOptions,
   const inputs = new Inputs(io, deps);
   const sources = await collectSources(files, options, base, inputs);
   if (sources.length === 0) {
-    throw usageError("nothing to warm: give lists of vault paths (FILE or -), --requirements FILE, --package-lock FILE, --images FILE, --image REF or --apt PACKAGE");
+    throw usageError("nothing to warm: give lists of vault paths (FILE or -), --requirements FILE, --package-lock FILE, --go-sum FILE, --cargo-lock FILE, --images FILE, --image REF or --apt PACKAGE");
   }
 
   const controller = new AbortController();
@@ -64,11 +68,15 @@ async function collectSources(files: readonly string[], options: WarmOptions, ba
   const pathLists: Array<ReturnType<typeof parsePathList>> = [];
   const requirementFiles = [...(options.requirements ?? [])];
   const lockFiles: Array<{ file: string; text: string | undefined }> = (options.packageLock ?? []).map((file) => ({ file, text: undefined }));
+  const goSums: Array<{ file: string; text: string | undefined }> = (options.goSum ?? []).map((file) => ({ file, text: undefined }));
+  const cargoLocks: Array<{ file: string; text: string | undefined }> = (options.cargoLock ?? []).map((file) => ({ file, text: undefined }));
   for (const file of files) {
     const text = await inputs.read(file);
     const kind = listKind(file, text);
     if (kind === "requirements") requirementFiles.push(file);
     else if (kind === "package-lock") lockFiles.push({ file, text });
+    else if (kind === "go-sum") goSums.push({ file, text });
+    else if (kind === "cargo-lock") cargoLocks.push({ file, text });
     else pathLists.push(parsePathList(text, base));
   }
 
@@ -105,6 +113,35 @@ async function collectSources(files: readonly string[], options: WarmOptions, ba
     for (const entry of lock.skipped) lockProblems.push({ label: `npm: ${entry.text}`, reason: entry.reason, skipped: true });
   }
   if (tarballs.length > 0 || lockProblems.length > 0) sources.push(withProblems(npmSource(tarballs, normalisePrefix(options.npmPrefix), base), lockProblems));
+
+  const goFiles: GoSumFile[] = [];
+  const goProblems: Problems = [];
+  for (const { file, text } of goSums) {
+    let listing;
+    try {
+      listing = parseGoSum(text ?? (await inputs.read(file)));
+    } catch (error) {
+      throw usageError(`${file}: ${(error as Error).message}`);
+    }
+    goFiles.push(...listing.files);
+    for (const entry of listing.problems) goProblems.push({ label: `go: ${entry.text}`, reason: entry.reason, skipped: false });
+  }
+  if (goFiles.length > 0 || goProblems.length > 0) sources.push(withProblems(goSource(goFiles, normalisePrefix(options.goPrefix), base), goProblems));
+
+  const crates: LockedCrate[] = [];
+  const crateProblems: Problems = [];
+  for (const { file, text } of cargoLocks) {
+    let lock;
+    try {
+      lock = parseCargoLock(text ?? (await inputs.read(file)));
+    } catch (error) {
+      throw usageError(`${file}: ${(error as Error).message}`);
+    }
+    crates.push(...lock.crates);
+    for (const entry of lock.skipped) crateProblems.push({ label: `cargo: ${entry.text}`, reason: entry.reason, skipped: true });
+    for (const entry of lock.invalid) crateProblems.push({ label: `cargo: ${entry.text}`, reason: entry.reason, skipped: false });
+  }
+  if (crates.length > 0 || crateProblems.length > 0) sources.push(withProblems(cargoSource(crates, normalisePrefix(options.cargoPrefix), base), crateProblems));
 
   const images: ImageInput[] = [];
   const imageProblems: Array<{ label: string; reason: string; skipped: boolean }> = [];
@@ -149,8 +186,11 @@ async function collectSources(files: readonly string[], options: WarmOptions, ba
   return sources;
 }
 
+/** Inputs that name nothing to fetch: `skipped` ones are not for the vault, the others failures. */
+type Problems = Array<{ label: string; reason: string; skipped: boolean }>;
+
 /** A source whose inputs had problems found while reading them (unpinned lines, git dependencies): listed first. */
-function withProblems(source: WarmSource, problems: ReadonlyArray<{ label: string; reason: string; skipped: boolean }>): WarmSource {
+function withProblems(source: WarmSource, problems: Readonly<Problems>): WarmSource {
   return {
     run: async (context) => {
       for (const problem of problems) {
@@ -170,19 +210,26 @@ function withProblems(source: WarmSource, problems: ReadonlyArray<{ label: strin
 export function listKind(file: string, text: string): ListKind {
   const name = basename(file).toLowerCase();
   if (name === "package-lock.json" || name === "npm-shrinkwrap.json") return "package-lock";
+  if (name === "go.sum") return "go-sum";
+  if (name === "cargo.lock") return "cargo-lock";
   if (/requirements.*\.txt$/.test(name) || /constraints.*\.txt$/.test(name)) return "requirements";
   const trimmed = text.trimStart();
   if (trimmed.startsWith("{") && /"lockfileVersion"\s*:/.test(trimmed)) return "package-lock";
+  if (/^\[\[package\]\]\s*$/m.test(text) && /^version = /m.test(text)) return "cargo-lock";
   const lines = meaningfulLines(text);
+  if (lines.length > 0 && lines.every((line) => GO_SUM_LINE.test(line))) return "go-sum";
   const pathLike = (line: string): boolean => line.startsWith("/") || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(line) || (line.includes("/") && !/[=<>~!]=/.test(line));
   if (lines.every(pathLike)) return "paths";
   if (lines.some((line) => /^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?\s*(?:===?|[<>~!]=)/.test(line))) return "requirements";
   const example = lines.find((line) => !pathLike(line)) ?? "";
   throw usageError(
     `${file === "-" ? "standard input" : file}: cannot tell what it lists (${JSON.stringify(example.slice(0, 60))} is no vault path or URL); ` +
-      "say it with --requirements, --package-lock, --images or --apt",
+      "say it with --requirements, --package-lock, --go-sum, --cargo-lock, --images or --apt",
   );
 }
+
+/** `<module> <version>[/go.mod] h1:<hash>`. */
+const GO_SUM_LINE = /^\S+ v\S+ h[0-9]+:\S+$/;
 
 function meaningfulLines(text: string): string[] {
   return text

@@ -16,6 +16,8 @@ export const WARM_DEFAULTS = {
   npmPrefix: "/npm/",
   ociPrefix: "/v2/",
   aptPrefix: "/debian/",
+  goPrefix: "/go/",
+  cargoPrefix: "/cargo/",
   concurrency: 8,
   retries: 3,
 } as const;
@@ -24,10 +26,12 @@ export function registerWarmCommand(cache: Command, io: CliIo, deps: WarmDeps = 
   const collect = (value: string, previous: readonly string[] | undefined): string[] => [...(previous ?? []), value];
   cache
     .command("warm")
-    .description("fill the cache ahead of builds: vault paths or URLs, requirements.txt, package-lock.json, images, Debian packages")
-    .argument("[files...]", "lists of vault paths or URLs, one per line (- for standard input); requirements*.txt and package-lock.json files are recognised")
+    .description("fill the cache ahead of builds: vault paths or URLs, requirements.txt, package-lock.json, go.sum, Cargo.lock, images, Debian packages")
+    .argument("[files...]", "lists of vault paths or URLs, one per line (- for standard input); requirements*.txt, package-lock.json, go.sum and Cargo.lock files are recognised")
     .option("-r, --requirements <file>", "a pinned pip requirements file (repeatable; - for standard input)", collect)
     .option("--package-lock <file>", "a package-lock.json or npm-shrinkwrap.json (repeatable)", collect)
+    .option("--go-sum <file>", "a go.sum: every module version's source and go.mod it records (repeatable)", collect)
+    .option("--cargo-lock <file>", "a Cargo.lock: every crates.io crate it pins (repeatable)", collect)
     .option("--images <file>", "a file of image references, one per line (repeatable; - for standard input)", collect)
     .option("--image <refs...>", "image references, e.g. debian:12 or ghcr.io/org/app@sha256:…")
     .option("--apt <packages...>", "Debian package names (name or name=version) of an APT backend; needs --suite")
@@ -39,6 +43,8 @@ export function registerWarmCommand(cache: Command, io: CliIo, deps: WarmDeps = 
     .option("--npm-prefix <path>", "where the vault serves its npm backend", WARM_DEFAULTS.npmPrefix)
     .option("--oci-prefix <path>", "where the vault serves the registry API (/v2/<backend name>/ with several OCI backends)", WARM_DEFAULTS.ociPrefix)
     .option("--apt-prefix <path>", "where the vault serves the APT backend's mirror", WARM_DEFAULTS.aptPrefix)
+    .option("--go-prefix <path>", "where the vault serves its go backend", WARM_DEFAULTS.goPrefix)
+    .option("--cargo-prefix <path>", "where the vault serves its cargo backend (for crates.io)", WARM_DEFAULTS.cargoPrefix)
     .option("-j, --concurrency <n>", "requests to the vault at a time (1-64)", integerIn(1, 64), WARM_DEFAULTS.concurrency)
     .option("--retries <n>", "retries of a request that failed on the way (connection, 429, 502-504) (0-10)", integerIn(0, 10), WARM_DEFAULTS.retries)
     .option("-q, --quiet", "no line per item: the summary only")

@@ -15,6 +15,8 @@ export interface WarmOptions {
   readonly apiKey?: string;
   readonly requirements?: readonly string[];
   readonly packageLock?: readonly string[];
+  readonly goSum?: readonly string[];
+  readonly cargoLock?: readonly string[];
   readonly images?: readonly string[];
   readonly image?: readonly string[];
   readonly apt?: readonly string[];
@@ -26,6 +28,8 @@ export interface WarmOptions {
   readonly npmPrefix: string;
   readonly ociPrefix: string;
   readonly aptPrefix: string;
+  readonly goPrefix: string;
+  readonly cargoPrefix: string;
   readonly concurrency: number;
   readonly retries: number;
   readonly quiet?: boolean;
