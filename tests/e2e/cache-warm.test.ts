@@ -437,6 +437,47 @@ test("cache warm: a Cargo.lock through the cargo backend", async () => {
   });
 });
 
+test("cache warm: a Gemfile.lock through the rubygems backend", async () => {
+  await scenario("vault-warm-gems-", async (dir, stops) => {
+    const source = await new OriginServer().start();
+    stops.push(() => source.stop());
+    // Stand-ins for .gem files: the vault checks bytes against info/<gem>'s checksum, not what they hold.
+    const rack = Buffer.from("rack 3.0.8 gem");
+    const nokogiri = Buffer.from("nokogiri 1.16.0 x86_64-linux gem");
+    const info = (lines: ReadonlyArray<[string, Buffer]>): Buffer => Buffer.from(`---\n${lines.map(([version, bytes]) => `${version} |checksum:${sha256(bytes)}\n`).join("")}`);
+    source.files.set("/info/rack", { body: info([["3.0.8", rack]]) });
+    source.files.set("/info/nokogiri", { body: info([["1.16.0-x86_64-linux", nokogiri]]) });
+    source.files.set("/gems/rack-3.0.8.gem", { body: rack });
+    source.files.set("/gems/nokogiri-1.16.0-x86_64-linux.gem", { body: nokogiri });
+    const vault = await startTestVault({ extraYaml: `backends: [{type: rubygems, name: gems, config: {prefix: /rubygems/, source_url: "${source.url}", ttl: 10m}}]` });
+    stops.push(() => vault.close());
+    const lock = (specs: string): string =>
+      `GIT\n  remote: https://github.com/acme/widget.git\n  revision: 0123456789abcdef\n  specs:\n    widget (0.3.0)\n\nGEM\n  remote: https://rubygems.org/\n  specs:\n${specs}\nPLATFORMS\n  x86_64-linux\n\nDEPENDENCIES\n  rack\n\nBUNDLED WITH\n   2.5.6\n`;
+    await writeFile(join(dir, "Gemfile.lock"), lock("    nokogiri (1.16.0-x86_64-linux)\n      racc (~> 1.4)\n    rack (3.0.8)\n"));
+
+    const first = await warm(["Gemfile.lock", "--url", vault.url], { cwd: dir });
+    assert.equal(first.code, 0, describeRun(first));
+    assert.deepEqual(summaryOf(first), { total: 2, fetched: 2, cached: 0, failed: 0 });
+    assert.match(first.out, /^skipped 1 input \(not for the vault\):\n {2}rubygems: widget 0\.3\.0: not from a gem source \(git: https:\/\/github\.com\/acme\/widget\.git\)$/m);
+    assert.equal(source.count("/gems/rack-3.0.8.gem", "GET"), 1);
+    assert.equal(source.count("/gems/nokogiri-1.16.0-x86_64-linux.gem", "GET"), 1);
+    assert.equal(source.count("/gems/racc-1.7.3.gem"), 0, "a dependency line is no gem of its own");
+    await waitFor("info/rack cached", async () => ((await rawRequest(vault.url, "/rubygems/info/rack")).header("x-cache") === "HIT" ? true : undefined));
+
+    const seen = source.requests.length;
+    const second = await warm(["--gemfile-lock", "Gemfile.lock", "--url", vault.url], { cwd: dir });
+    assert.equal(second.code, 0, describeRun(second));
+    assert.deepEqual(summaryOf(second), { total: 2, fetched: 0, cached: 2, failed: 0 });
+    assert.equal(source.requests.length, seen, "the second run made no upstream request");
+
+    await writeFile(join(dir, "Gemfile.lock"), lock("    rack (9.9.9)\n"));
+    const third = await warm(["Gemfile.lock", "--url", vault.url], { cwd: dir });
+    assert.equal(third.code, 1, describeRun(third));
+    assert.match(third.out, /^ {2}rubygems: rack-9\.9\.9: not found upstream \(404/m);
+    assert.match(third.err, /^error: 1 of 1 item could not be warmed$/m);
+  });
+});
+
 test("cache warm: images (an image, an index, a manifest list by digest; --platform) through the oci backend", async (t: TestContext) => {
   if (requireTool(t, "docker-registry") === undefined || requireTool(t, "skopeo") === undefined) return;
   await scenario("vault-warm-oci-", async (dir, stops) => {

@@ -13,6 +13,7 @@ import { vaultUrl } from "../vault-connection.js";
 import { aptSource, parseAptRequest, type AptRequest } from "./apt-source.js";
 import { parseCargoLock, type LockedCrate } from "./cargo-lock.js";
 import { cargoSource } from "./cargo-source.js";
+import { parseGemfileLock, type LockedGem } from "./gemfile-lock.js";
 import { parseGoSum, type GoSumFile } from "./go-sum.js";
 import { goSource } from "./go-source.js";
 import { parseImageReference, parsePlatform, type Platform } from "./image-reference.js";
@@ -21,6 +22,7 @@ import { ociSource, type ImageInput } from "./oci-source.js";
 import { parsePackageLock } from "./package-lock.js";
 import { pathsSource } from "./paths-source.js";
 import { pypiSource } from "./pypi-source.js";
+import { rubygemsSource } from "./rubygems-source.js";
 import { parseRequirements, type PinnedRequirement } from "./requirements-file.js";
 import { VaultRequests } from "./vault-requests.js";
 import { normalisePrefix, parsePathList, vaultBase } from "./vault-urls.js";
@@ -29,7 +31,7 @@ import { summaryLines, warmDisplay } from "./warm-progress.js";
 import { runWarm, type WarmSource } from "./warm-run.js";
 
 /** What a positional file lists. */
-export type ListKind = "paths" | "requirements" | "package-lock" | "go-sum" | "cargo-lock";
+export type ListKind = "paths" | "requirements" | "package-lock" | "go-sum" | "cargo-lock" | "gemfile-lock";
 
 export async function warmAction(files: readonly string[], options: WarmOptions, io: CliIo, deps: WarmDeps): Promise<void> {
   const base = vaultBase(vaultUrl(options, io));
@@ -37,7 +39,7 @@ export async function warmAction(files: readonly string[], options: WarmOptions,
   const inputs = new Inputs(io, deps);
   const sources = await collectSources(files, options, base, inputs);
   if (sources.length === 0) {
-    throw usageError("nothing to warm: give lists of vault paths (FILE or -), --requirements FILE, --package-lock FILE, --go-sum FILE, --cargo-lock FILE, --images FILE, --image REF or --apt PACKAGE");
+    throw usageError("nothing to warm: give lists of vault paths (FILE or -), --requirements FILE, --package-lock FILE, --go-sum FILE, --cargo-lock FILE, --gemfile-lock FILE, --images FILE, --image REF or --apt PACKAGE");
   }
 
   const controller = new AbortController();
@@ -70,6 +72,7 @@ async function collectSources(files: readonly string[], options: WarmOptions, ba
   const lockFiles: Array<{ file: string; text: string | undefined }> = (options.packageLock ?? []).map((file) => ({ file, text: undefined }));
   const goSums: Array<{ file: string; text: string | undefined }> = (options.goSum ?? []).map((file) => ({ file, text: undefined }));
   const cargoLocks: Array<{ file: string; text: string | undefined }> = (options.cargoLock ?? []).map((file) => ({ file, text: undefined }));
+  const gemfileLocks: Array<{ file: string; text: string | undefined }> = (options.gemfileLock ?? []).map((file) => ({ file, text: undefined }));
   for (const file of files) {
     const text = await inputs.read(file);
     const kind = listKind(file, text);
@@ -77,6 +80,7 @@ async function collectSources(files: readonly string[], options: WarmOptions, ba
     else if (kind === "package-lock") lockFiles.push({ file, text });
     else if (kind === "go-sum") goSums.push({ file, text });
     else if (kind === "cargo-lock") cargoLocks.push({ file, text });
+    else if (kind === "gemfile-lock") gemfileLocks.push({ file, text });
     else pathLists.push(parsePathList(text, base));
   }
 
@@ -142,6 +146,21 @@ async function collectSources(files: readonly string[], options: WarmOptions, ba
     for (const entry of lock.invalid) crateProblems.push({ label: `cargo: ${entry.text}`, reason: entry.reason, skipped: false });
   }
   if (crates.length > 0 || crateProblems.length > 0) sources.push(withProblems(cargoSource(crates, normalisePrefix(options.cargoPrefix), base), crateProblems));
+
+  const gems: LockedGem[] = [];
+  const gemProblems: Problems = [];
+  for (const { file, text } of gemfileLocks) {
+    let lock;
+    try {
+      lock = parseGemfileLock(text ?? (await inputs.read(file)));
+    } catch (error) {
+      throw usageError(`${file}: ${(error as Error).message}`);
+    }
+    gems.push(...lock.gems);
+    for (const entry of lock.skipped) gemProblems.push({ label: `rubygems: ${entry.text}`, reason: entry.reason, skipped: true });
+    for (const entry of lock.invalid) gemProblems.push({ label: `rubygems: ${entry.text}`, reason: entry.reason, skipped: false });
+  }
+  if (gems.length > 0 || gemProblems.length > 0) sources.push(withProblems(rubygemsSource(gems, normalisePrefix(options.rubygemsPrefix), base), gemProblems));
 
   const images: ImageInput[] = [];
   const imageProblems: Array<{ label: string; reason: string; skipped: boolean }> = [];
@@ -212,10 +231,12 @@ export function listKind(file: string, text: string): ListKind {
   if (name === "package-lock.json" || name === "npm-shrinkwrap.json") return "package-lock";
   if (name === "go.sum") return "go-sum";
   if (name === "cargo.lock") return "cargo-lock";
+  if (name === "gemfile.lock" || name === "gems.locked") return "gemfile-lock";
   if (/requirements.*\.txt$/.test(name) || /constraints.*\.txt$/.test(name)) return "requirements";
   const trimmed = text.trimStart();
   if (trimmed.startsWith("{") && /"lockfileVersion"\s*:/.test(trimmed)) return "package-lock";
   if (/^\[\[package\]\]\s*$/m.test(text) && /^version = /m.test(text)) return "cargo-lock";
+  if (/^(GEM|GIT|PATH)\r?\n {2}remote: /m.test(text)) return "gemfile-lock";
   const lines = meaningfulLines(text);
   if (lines.length > 0 && lines.every((line) => GO_SUM_LINE.test(line))) return "go-sum";
   const pathLike = (line: string): boolean => line.startsWith("/") || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(line) || (line.includes("/") && !/[=<>~!]=/.test(line));
@@ -224,7 +245,7 @@ export function listKind(file: string, text: string): ListKind {
   const example = lines.find((line) => !pathLike(line)) ?? "";
   throw usageError(
     `${file === "-" ? "standard input" : file}: cannot tell what it lists (${JSON.stringify(example.slice(0, 60))} is no vault path or URL); ` +
-      "say it with --requirements, --package-lock, --go-sum, --cargo-lock, --images or --apt",
+      "say it with --requirements, --package-lock, --go-sum, --cargo-lock, --gemfile-lock, --images or --apt",
   );
 }
 

@@ -18,6 +18,7 @@ export const WARM_DEFAULTS = {
   aptPrefix: "/debian/",
   goPrefix: "/go/",
   cargoPrefix: "/cargo/",
+  rubygemsPrefix: "/rubygems/",
   concurrency: 8,
   retries: 3,
 } as const;
@@ -26,12 +27,13 @@ export function registerWarmCommand(cache: Command, io: CliIo, deps: WarmDeps = 
   const collect = (value: string, previous: readonly string[] | undefined): string[] => [...(previous ?? []), value];
   cache
     .command("warm")
-    .description("fill the cache ahead of builds: vault paths or URLs, requirements.txt, package-lock.json, go.sum, Cargo.lock, images, Debian packages")
-    .argument("[files...]", "lists of vault paths or URLs, one per line (- for standard input); requirements*.txt, package-lock.json, go.sum and Cargo.lock files are recognised")
+    .description("fill the cache ahead of builds: vault paths or URLs, requirements.txt, package-lock.json, go.sum, Cargo.lock, Gemfile.lock, images, Debian packages")
+    .argument("[files...]", "lists of vault paths or URLs, one per line (- for standard input); requirements*.txt, package-lock.json, go.sum, Cargo.lock and Gemfile.lock files are recognised")
     .option("-r, --requirements <file>", "a pinned pip requirements file (repeatable; - for standard input)", collect)
     .option("--package-lock <file>", "a package-lock.json or npm-shrinkwrap.json (repeatable)", collect)
     .option("--go-sum <file>", "a go.sum: every module version's source and go.mod it records (repeatable)", collect)
     .option("--cargo-lock <file>", "a Cargo.lock: every crates.io crate it pins (repeatable)", collect)
+    .option("--gemfile-lock <file>", "a Gemfile.lock: every gem of its GEM sections (repeatable)", collect)
     .option("--images <file>", "a file of image references, one per line (repeatable; - for standard input)", collect)
     .option("--image <refs...>", "image references, e.g. debian:12 or ghcr.io/org/app@sha256:…")
     .option("--apt <packages...>", "Debian package names (name or name=version) of an APT backend; needs --suite")
@@ -45,6 +47,7 @@ export function registerWarmCommand(cache: Command, io: CliIo, deps: WarmDeps = 
     .option("--apt-prefix <path>", "where the vault serves the APT backend's mirror", WARM_DEFAULTS.aptPrefix)
     .option("--go-prefix <path>", "where the vault serves its go backend", WARM_DEFAULTS.goPrefix)
     .option("--cargo-prefix <path>", "where the vault serves its cargo backend (for crates.io)", WARM_DEFAULTS.cargoPrefix)
+    .option("--rubygems-prefix <path>", "where the vault serves its rubygems backend (for rubygems.org)", WARM_DEFAULTS.rubygemsPrefix)
     .option("-j, --concurrency <n>", "requests to the vault at a time (1-64)", integerIn(1, 64), WARM_DEFAULTS.concurrency)
     .option("--retries <n>", "retries of a request that failed on the way (connection, 429, 502-504) (0-10)", integerIn(0, 10), WARM_DEFAULTS.retries)
     .option("-q, --quiet", "no line per item: the summary only")

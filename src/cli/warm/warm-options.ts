@@ -17,6 +17,7 @@ export interface WarmOptions {
   readonly packageLock?: readonly string[];
   readonly goSum?: readonly string[];
   readonly cargoLock?: readonly string[];
+  readonly gemfileLock?: readonly string[];
   readonly images?: readonly string[];
   readonly image?: readonly string[];
   readonly apt?: readonly string[];
@@ -30,6 +31,7 @@ export interface WarmOptions {
   readonly aptPrefix: string;
   readonly goPrefix: string;
   readonly cargoPrefix: string;
+  readonly rubygemsPrefix: string;
   readonly concurrency: number;
   readonly retries: number;
   readonly quiet?: boolean;
