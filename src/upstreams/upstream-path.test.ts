@@ -178,3 +178,28 @@ describe("joinUpstreamUrl", () => {
     }
   });
 });
+
+describe("normaliseUpstreamPath with slash-joined names (a hub revision such as refs%2Fpr%2F1)", () => {
+  const hub = { slashJoinedNames: true } as const;
+  test("accepts plain names joined by an encoded slash after the first segment only", () => {
+    for (const path of ["org/name/resolve/refs%2Fpr%2F1/config.json", "api/datasets/org/data/tree/refs%2Fconvert%2Fparquet/default", "gpt2/resolve/main/model.bin"]) {
+      assert.equal(normaliseUpstreamPath(path, hub), path);
+    }
+    assert.throws(() => normaliseUpstreamPath("org/name/resolve/refs%2Fpr%2F1/x"), (error: unknown) => isVaultError(error, "bad_request"), "without the rule, refused");
+  });
+  for (const path of [
+    "refs%2Fpr%2F1/x", // not the first segment
+    "org/resolve/refs%2F..%2Fx/y",
+    "org/resolve/refs%2F.hidden/y",
+    "org/resolve/%2Frefs/y",
+    "org/resolve/refs%2F/y",
+    "org/resolve/refs%2F%2Fpr/y",
+    "org/resolve/refs%5Cpr/y",
+    "org/resolve/refs%2Fp%20r/y",
+    "org/resolve/refs%2F%2e%2e/y",
+  ]) {
+    test(`refuses ${JSON.stringify(path)}`, () => {
+      assert.throws(() => normaliseUpstreamPath(path, hub), (error: unknown) => isVaultError(error, "bad_request"));
+    });
+  }
+});

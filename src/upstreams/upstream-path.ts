@@ -22,10 +22,20 @@ export interface UpstreamPathRules {
    * start with `.`, so the encoded slash joins two plain names and can reach nothing else.
    */
   readonly npmScopes?: boolean;
+  /**
+   * A segment after the first may join plain names with `%2F`: a Hugging Face revision such as
+   * `refs%2Fpr%2F1`, which the hub's clients send as one segment. Each name is letters, digits,
+   * `.`, `_` and `-` and never starts with `.`, so the encoded slash joins two plain names and can
+   * reach nothing else.
+   */
+  readonly slashJoinedNames?: boolean;
 }
 
 /** `@scope` or `@scope%2fname`, each part npm's URL-safe characters, none starting with a dot. */
 const NPM_SCOPE_SEGMENT = /^@[A-Za-z0-9~-][A-Za-z0-9._~-]*(?:%2[fF][A-Za-z0-9~-][A-Za-z0-9._~-]*)?$/;
+
+/** Plain names joined by `%2F` (`refs%2Fpr%2F1`), none starting with a dot. */
+const SLASH_JOINED_NAMES = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(?:%2[fF][A-Za-z0-9_-][A-Za-z0-9._-]*)+$/;
 
 /** Longer paths are refused: no artifact needs more, and it bounds the work done here. */
 export const MAX_UPSTREAM_PATH_LENGTH = 4096;
@@ -48,7 +58,8 @@ export const MAX_UPSTREAM_PATH_LENGTH = 4096;
  * - `?` and `#`: a path cannot contain them raw (the caller passed a query or fragment by mistake);
  * - paths longer than `MAX_UPSTREAM_PATH_LENGTH`.
  *
- * With `rules.npmScopes`, a first segment `@scope` or `@scope%2fname` is accepted too.
+ * With `rules.npmScopes`, a first segment `@scope` or `@scope%2fname` is accepted too; with
+ * `rules.slashJoinedNames`, a later segment of plain names joined by `%2F` (`refs%2Fpr%2F1`).
  *
  * Accepted: an empty path (the base URL itself), a trailing `/` (index pages such as PyPI's
  * `simple/requests/`), `:` and `@` after the first segment (`blobs/sha256:...`), and
@@ -73,6 +84,7 @@ export function normaliseUpstreamPath(rawPath: string, rules: UpstreamPathRules 
       return;
     }
     if (index === 0 && rules.npmScopes === true && NPM_SCOPE_SEGMENT.test(segment)) return;
+    if (index > 0 && rules.slashJoinedNames === true && SLASH_JOINED_NAMES.test(segment)) return;
     checkSegment(segment, index === 0);
   });
   return segments.join("/");

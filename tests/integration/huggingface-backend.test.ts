@@ -80,6 +80,23 @@ describe("huggingface backend", () => {
     assert.equal(head.header("x-repo-commit"), commit);
   });
 
+  it("a revision with a slash (a pull request's refs/pr/1), as the hub's clients send it (%2F): its own commit's file, cached apart from main's", async () => {
+    const proposed = Buffer.from('{"model_type": "bert", "hidden_size": 1024}\n');
+    const pr = hub.commit("model", "org/big", { "config.json": { content: proposed, lfs: false } }, "refs/pr/1");
+    const answer = await rawRequest(vault.url, "/hf/org/big/resolve/refs%2Fpr%2F1/config.json");
+    assert.equal(answer.status, 200, answer.body.toString());
+    assert.ok(answer.body.equals(proposed));
+    assert.equal(answer.header("x-repo-commit"), pr);
+    const main = await rawRequest(vault.url, "/hf/org/big/resolve/main/config.json");
+    assert.ok(main.body.equals(config), "main's file is still main's");
+    const again = await rawRequest(vault.url, "/hf/org/big/resolve/refs%2Fpr%2F1/config.json");
+    assert.equal(again.header("x-cache"), "HIT");
+    assert.ok(again.body.equals(proposed));
+    const info = await rawRequest(vault.url, "/hf/api/models/org/big/revision/refs%2Fpr%2F1");
+    assert.equal(info.status, 200, info.body.toString());
+    assert.equal((JSON.parse(info.body.toString()) as { sha?: string }).sha, pr);
+  });
+
   it("a renamed repo: the hub's relative redirect is followed, the content is the one already cached", async () => {
     hub.renamed.set("old/big", "org/big");
     const cdn = hub.cdnRequests.length;
@@ -102,7 +119,9 @@ describe("huggingface backend", () => {
       "/hf/org/big/resolve/main/a%5cb",
       "/hf/org/big/resolve/main//x",
       "/hf/org/big/resolve/ma..in/x",
-      "/hf/org/big/resolve/refs%2fpr%2f1/x",
+      "/hf/org/big/resolve/refs%2f..%2f..%2fx/y",
+      "/hf/org/big/resolve/refs%2f%2fpr/x",
+      "/hf/org/big/resolve/%2frefs/x",
       "/hf/o..rg/big/resolve/main/x",
       "/hf/org/big/resolve/main/%zz",
       "/hf/api/models/org/big/revision/..",

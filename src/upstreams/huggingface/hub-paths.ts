@@ -3,8 +3,10 @@ import { VaultError } from "../../core/errors.js";
 /**
  * The hub's URL space as the vault serves it (below the backend's prefix), read from a raw,
  * still percent-encoded path. Everything is checked here, before any upstream request: repo ids
- * are `name` or `org/name`, revisions are branch, tag or commit names without `/`, file paths
- * have no empty, `.` or `..` segments, no NUL, no backslash, and no slash hidden as `%2f`.
+ * are `name` or `org/name`, revisions are branch, tag or commit names (a `/` in one, as in
+ * `refs/pr/1` or `refs/convert/parquet`, comes encoded as `%2F` in its one segment, as the hub's
+ * clients send it), file paths have no empty, `.` or `..` segments, no NUL, no backslash, and no
+ * slash hidden as `%2f`.
  *
  *     {repo}/resolve/{rev}/{path}                 a model's file
  *     datasets/{repo}/resolve/{rev}/{path}        a dataset's file
@@ -27,7 +29,9 @@ export type HubPath =
   | { readonly kind: "api"; readonly repo: RepoId; readonly view: "info" | "revision" | "tree"; readonly revision?: string | undefined; readonly file?: string | undefined };
 
 const REPO_PART = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,95})$/;
-const REVISION = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+/** Parts of letters, digits, `.`, `_` and `-`, joined by `/` (`main`, `v1.0`, `refs/pr/1`). */
+const REVISION = /^[A-Za-z0-9][A-Za-z0-9._-]*(?:\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+const MAX_REVISION = 255;
 const COMMIT = /^[0-9a-f]{40}$/;
 const MAX_FILE_PATH = 1000;
 const MAX_QUERY = 2000;
@@ -106,8 +110,8 @@ function repoId(kind: RepoKind, parts: readonly string[]): RepoId {
 }
 
 function checkRevision(revision: string | undefined): string {
-  if (revision === undefined || !REVISION.test(revision) || revision.includes("..")) {
-    throw new VaultError("bad_request", "invalid revision: a branch, tag or commit name (letters, digits, '.', '_', '-')");
+  if (revision === undefined || revision.length > MAX_REVISION || !REVISION.test(revision) || revision.includes("..")) {
+    throw new VaultError("bad_request", "invalid revision: a branch, tag or commit name (letters, digits, '.', '_', '-'; a '/' encoded as %2F)");
   }
   return revision;
 }

@@ -48,7 +48,8 @@ export async function createHuggingFaceBackend(name: string, config: HuggingFace
   const hubBase = withTrailingSlash(config.endpoint);
   /** The endpoint's path (`/`, or `/hub/` for a hub behind a path): what the hub's own redirects start with. */
   const hubPathPrefix = new URL(hubBase).pathname;
-  const common = { baseUrl: hubBase, timeoutSeconds: config.timeout, retries: config.retries };
+  // Revisions with `/` (`refs/pr/1`) go to the hub as one %2F-encoded segment, as its clients send them.
+  const common = { baseUrl: hubBase, timeoutSeconds: config.timeout, retries: config.retries, pathRules: { slashJoinedNames: true } };
   // Downloads follow the hub's redirects to its CDN; the client drops the token on the way (other origin).
   const hub = createUpstreamClient(common);
   // A pointer is the hub's own answer to a HEAD: its 302 carries the headers, the CDN is not asked.

@@ -28,6 +28,10 @@ describe("parseHubPath", () => {
 
   it("reads the API paths", () => {
     assert.deepEqual(parseHubPath("api/models/org/name"), { kind: "api", repo: { kind: "model", name: "org/name" }, view: "info" });
+    // A revision with `/` (a pull request's ref, a dataset's parquet conversion) is one %2F-encoded segment.
+    assert.deepEqual(parseHubPath("org/name/resolve/refs%2Fpr%2F1/config.json"), { kind: "file", repo: { kind: "model", name: "org/name" }, revision: "refs/pr/1", file: "config.json" });
+    assert.deepEqual(parseHubPath("api/datasets/org/data/tree/refs%2Fconvert%2Fparquet/default"), { kind: "api", repo: { kind: "dataset", name: "org/data" }, view: "tree", revision: "refs/convert/parquet", file: "default" });
+    assert.equal(resolvePath({ kind: "model", name: "org/name" }, "refs/pr/1", "config.json"), "org/name/resolve/refs%2Fpr%2F1/config.json");
     assert.deepEqual(parseHubPath("api/models/gpt2/revision/main"), { kind: "api", repo: { kind: "model", name: "gpt2" }, view: "revision", revision: "main" });
     assert.deepEqual(parseHubPath(`api/datasets/org/data/revision/${COMMIT}`), { kind: "api", repo: { kind: "dataset", name: "org/data" }, view: "revision", revision: COMMIT });
     assert.deepEqual(parseHubPath("api/models/org/name/tree/main/sub/dir"), { kind: "api", repo: { kind: "model", name: "org/name" }, view: "tree", revision: "main", file: "sub/dir" });
@@ -43,7 +47,12 @@ describe("parseHubPath", () => {
       "org/name/resolve/main/a//b",
       "org/name/resolve/main/",
       "org/name/resolve/..%2f..%2fx/y",
-      "org/name/resolve/refs%2Fpr%2F1/x",
+      "org/name/resolve/refs%2F..%2Fx/y",
+      "org/name/resolve/%2Frefs/y",
+      "org/name/resolve/refs%2F%2Fpr/y",
+      "org/name/resolve/refs%2F/y",
+      "org/name/resolve/refs%5Cpr/y",
+      `org/name/resolve/${"r".repeat(256)}/y`,
       "o..rg/name/resolve/main/x",
       "-org/name/resolve/main/x",
       "org/name/resolve/main/%E0%A4%A",
