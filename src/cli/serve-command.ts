@@ -11,9 +11,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import type { Logger } from "pino";
 import type { VaultConfig } from "../config/schema.js";
 import { availableParallelism } from "node:os";
-import { loadConfig, type LoadConfigOptions } from "../config/load-config.js";
-import { mainStore } from "../config/schema.js";
-import { createLogger } from "../logger.js";
+import type { LoadConfigOptions } from "../config/load-config.js";
 import { isVaultError } from "../core/errors.js";
 import { SEMI_SPACE_CAP, semiSpaceGiven } from "../core/young-generation.js";
 import { CliError, EXIT_FAILURE, EXIT_OK } from "./cli-errors.js";
@@ -65,6 +63,8 @@ Exit codes: 0 after a clean shutdown, 1 on a runtime failure, 2 on bad usage or 
           ...(options.workers === undefined ? {} : { workers: options.workers }),
         },
       };
+      // Loaded here, not at the top: the other commands never pay for the config schema.
+      const { loadConfig } = await import("../config/load-config.js");
       const config = await loadConfig({ ...load, env: io.env });
       await serve(config, load, deps);
     });
@@ -82,7 +82,7 @@ function parseWorkers(value: string): number {
  */
 export function workerCount(config: VaultConfig, logger: Pick<Logger, "info">, cores: number = availableParallelism()): number {
   const asked = config.workers === "auto" ? cores : config.workers;
-  if (asked > 1 && mainStore(config).type === "memory") {
+  if (asked > 1 && config.storage.stores[config.storage.main]?.type === "memory") {
     logger.info({ workers: 1 }, "workers: 1, since the memory store lives in one process's memory");
     return 1;
   }
@@ -98,6 +98,7 @@ function parsePort(value: string): number {
 async function serve(config: VaultConfig, load: Omit<LoadConfigOptions, "env">, deps: ServeDeps): Promise<void> {
   const exit = deps.exit ?? ((code: number) => process.exit(code));
   const signals = deps.signals ?? process;
+  const { createLogger } = await import("../logger.js");
   const logger: Logger = createLogger(config.log_level, {}, { format: config.log_format });
   const loadStartVault = deps.loadStartVault ?? (async () => {
     const count = workerCount(config, logger);

@@ -16,7 +16,6 @@ import {
   type Scope,
   type TokenRecord,
 } from "../auth/tokens-file.js";
-import { loadConfig } from "../config/load-config.js";
 import { CliError, usageError } from "./cli-errors.js";
 import type { CliIo } from "./cli-io.js";
 
@@ -164,6 +163,7 @@ Scopes: ${SCOPES.join(", ")}. --ttl is a number of days (fractions allowed) or "
 async function tokensFilePath(options: FileOptions, io: CliIo): Promise<string> {
   if (options.config !== undefined) {
     if (options.file !== undefined) throw usageError("give --file or --config, not both");
+    const { loadConfig } = await import("../config/load-config.js");
     const config = await loadConfig({ file: options.config, env: io.env, cwd: io.cwd });
     return config.auth.tokens_file;
   }

@@ -11,7 +11,8 @@
  *   upper case; a URL with a trailing slash), one `KEY: "value"` line each; other lines stay.
  */
 import { join } from "node:path";
-import { isMap, parseDocument } from "yaml";
+import { createRequire } from "node:module";
+import type * as Yaml from "yaml";
 import { CliError } from "./failure.js";
 import { joinLines, splitLines } from "./config-text.js";
 import type { ConfigFile, SetupInput, SetupPlan, SetupTool } from "./setup-tool.js";
@@ -35,6 +36,8 @@ function gemrcFile(input: SetupInput): ConfigFile {
     secret: input.token !== undefined,
     system: false,
     merge: (existing) => {
+      // Loaded when a .gemrc is merged, not with every command of the CLI (the YAML library is big).
+      const { isMap, parseDocument } = createRequire(import.meta.url)("yaml") as typeof Yaml;
       const doc = parseDocument(existing ?? "");
       if (doc.errors.length > 0) {
         throw new CliError(`cannot merge into ${path}: it is not valid YAML (${doc.errors[0]?.message.split("\n")[0] ?? ""}); fix it or move it away, then run setup again`);
