@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
+import { duration, httpUrl, optionalText, text } from "../../core/config/scalars.js";
 import { checkUpstreamCredentials, upstreamCredentialFields } from "../upstream-credentials.js";
 import { checkDownloadTemplate } from "./sparse-index.js";
+import { upstreamRequestFields } from "../upstream-request-fields.js";
 
 export const CARGO_INDEX_URL = "https://index.crates.io/";
 /** crates.io's `dl`, as its `config.json` gives it. */
@@ -22,12 +23,10 @@ export const cargoBackendConfigSchema = z
     dl_url: optionalText,
     /** `token` / `token_env` or `username` / `password` for a private registry (sent to the index and downloads). */
     ...upstreamCredentialFields,
-    /** Seconds for connect, headers and between body chunks. */
-    timeout: integer(1).default(30),
+    /** `timeout` and `retries`. */
+    ...upstreamRequestFields,
     /** Freshness of index files (default: `cache.metadata_ttl`). `.crate` files never change. */
     ttl: duration().optional(),
-    /** Attempts before the first byte for connection errors and 502/503/504. */
-    retries: integer(1, 10).default(3),
   })
   .superRefine((config, ctx) => {
     checkUpstreamCredentials(config, ctx);

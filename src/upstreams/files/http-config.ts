@@ -1,12 +1,13 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
+import { duration, httpUrl, optionalText, text } from "../../core/config/scalars.js";
+import { upstreamRequestFields } from "../upstream-request-fields.js";
 
 /** Options of the `http` backend (generic files), with the source design's keys. */
 export const httpBackendConfigSchema = z.strictObject({
   prefix: text,
   base_url: httpUrl,
-  /** Seconds for connect, headers and between body chunks. */
-  timeout: integer(1).default(30),
+  /** `timeout` and `retries`. */
+  ...upstreamRequestFields,
   username: optionalText,
   password: optionalText,
   /** Freshness of mutable files (default: `cache.metadata_ttl`). */
@@ -17,8 +18,6 @@ export const httpBackendConfigSchema = z.strictObject({
    * else is immutable.
    */
   mutable: z.array(text).default([]),
-  /** Attempts before the first byte for connection errors and 502/503/504. */
-  retries: integer(1, 10).default(3),
 });
 
 export type HttpBackendConfig = z.output<typeof httpBackendConfigSchema>;

@@ -1,8 +1,9 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
+import { duration, httpUrl, optionalText, text } from "../../core/config/scalars.js";
 import { isSumdbName } from "./goproxy-paths.js";
 import { KNOWN_SUMDB_KEYS, parseVerifierKey, type VerifierKey } from "./sumdb-note.js";
 import { checkUpstreamCredentials, upstreamCredentialFields } from "../upstream-credentials.js";
+import { upstreamRequestFields } from "../upstream-request-fields.js";
 
 export const GO_PROXY_URL = "https://proxy.golang.org";
 
@@ -47,12 +48,10 @@ export const goBackendConfigSchema = z
     nosumdb: z.array(text).default([]),
     /** `token` / `token_env` or `username` / `password` for a private upstream. */
     ...upstreamCredentialFields,
-    /** Seconds for connect, headers and between body chunks. */
-    timeout: integer(1).default(30),
+    /** `timeout` and `retries`. */
+    ...upstreamRequestFields,
     /** Freshness of version lists, `@latest`, version queries and checksum database lookups (default: `cache.metadata_ttl`). */
     ttl: duration().optional(),
-    /** Attempts before the first byte for connection errors and 502/503/504. */
-    retries: integer(1, 10).default(3),
   })
   .superRefine((config, ctx) => {
     checkUpstreamCredentials(config, ctx);

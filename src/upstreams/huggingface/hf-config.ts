@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, text } from "../../core/config/scalars.js";
+import { duration, httpUrl, text } from "../../core/config/scalars.js";
 import { checkUpstreamCredentials, upstreamCredentialFields } from "../upstream-credentials.js";
+import { upstreamRequestFields } from "../upstream-request-fields.js";
 
 export const HUGGING_FACE_HUB_URL = "https://huggingface.co";
 
@@ -13,12 +14,10 @@ export const huggingFaceBackendConfigSchema = z
     /** `token` / `token_env`: a hub access token, for gated and private repositories. Sent to the hub only. */
     token: upstreamCredentialFields.token,
     token_env: upstreamCredentialFields.token_env,
-    /** Seconds for connect, headers and between body chunks. */
-    timeout: integer(1).default(30),
+    /** `timeout` and `retries`. */
+    ...upstreamRequestFields,
     /** Freshness of branches and tags (which commit they name) and of API answers (default: `cache.metadata_ttl`). */
     ttl: duration().optional(),
-    /** Attempts before the first byte for connection errors and 502/503/504. */
-    retries: integer(1, 10).default(3),
   })
   .superRefine((config, ctx) => checkUpstreamCredentials(config, ctx));
 

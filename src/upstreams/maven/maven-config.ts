@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { boolean, duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
+import { boolean, duration, httpUrl, optionalText, text } from "../../core/config/scalars.js";
+import { upstreamRequestFields } from "../upstream-request-fields.js";
 
 export const MAVEN_CENTRAL_URL = "https://repo.maven.apache.org/maven2";
 
@@ -17,12 +18,10 @@ export const mavenBackendConfigSchema = z.strictObject({
    * `.sha1` for every file.
    */
   require_checksums: boolean.default(true),
-  /** Seconds for connect, headers and between body chunks. */
-  timeout: integer(1).default(30),
+  /** `timeout` and `retries`. */
+  ...upstreamRequestFields,
   /** Freshness of `maven-metadata.xml`, `-SNAPSHOT` directories and other mutable files (default: `cache.metadata_ttl`). */
   ttl: duration().optional(),
-  /** Attempts before the first byte for connection errors and 502/503/504. */
-  retries: integer(1, 10).default(3),
 });
 
 export type MavenBackendConfig = z.output<typeof mavenBackendConfigSchema>;

@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, text } from "../../core/config/scalars.js";
+import { duration, httpUrl, text } from "../../core/config/scalars.js";
 import { checkUpstreamCredentials, upstreamCredentialFields } from "../upstream-credentials.js";
+import { upstreamRequestFields } from "../upstream-request-fields.js";
 
 export const NPM_REGISTRY_URL = "https://registry.npmjs.org";
 
@@ -12,12 +13,10 @@ export const npmBackendConfigSchema = z
     registry_url: httpUrl.default(NPM_REGISTRY_URL),
     /** `token` / `token_env` or `username` / `password` for a private upstream. */
     ...upstreamCredentialFields,
-    /** Seconds for connect, headers and between body chunks. */
-    timeout: integer(1).default(30),
+    /** `timeout` and `retries`. */
+    ...upstreamRequestFields,
     /** Freshness of packuments (default: `cache.metadata_ttl`). Tarballs never change. */
     ttl: duration().optional(),
-    /** Attempts before the first byte for connection errors and 502/503/504. */
-    retries: integer(1, 10).default(3),
   })
   .superRefine((config, ctx) => {
     checkUpstreamCredentials(config, ctx);

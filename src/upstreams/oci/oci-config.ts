@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
+import { duration, httpUrl, optionalText, text } from "../../core/config/scalars.js";
+import { upstreamRequestFields } from "../upstream-request-fields.js";
 
 /** One upstream registry: where it is, where its tokens come from, and how to log in. */
 const registrySchema = z.strictObject({
@@ -25,12 +26,10 @@ export const ociBackendConfigSchema = z
     password: optionalText,
     /** Several upstreams, tried in order: a 404 or an outage at one moves on to the next. */
     repositories: z.array(registrySchema).min(1).optional(),
-    /** Seconds for connect, headers and between body chunks. */
-    timeout: integer(1).default(30),
+    /** `timeout` and `retries`. */
+    ...upstreamRequestFields,
     /** Freshness of tags and tag lists (default: `cache.metadata_ttl`). Digests never change. */
     ttl: duration().optional(),
-    /** Attempts before the first byte for connection errors and 502/503/504. */
-    retries: integer(1, 10).default(3),
   })
   .superRefine((config, ctx) => {
     const single = config.registry_url !== undefined;

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
+import { duration, httpUrl, optionalText, text } from "../../core/config/scalars.js";
+import { upstreamRequestFields } from "../upstream-request-fields.js";
 
 export const PYPI_INDEX_URL = "https://pypi.org/simple";
 export const PYPI_PACKAGES_URL = "https://files.pythonhosted.org/packages";
@@ -18,12 +19,10 @@ export const pypiBackendConfigSchema = z
     /** Basic auth for the index (and for `packages_url` when it is on the index's host). */
     username: optionalText,
     password: optionalText,
-    /** Seconds for connect, headers and between body chunks. */
-    timeout: integer(1).default(30),
+    /** `timeout` and `retries`. */
+    ...upstreamRequestFields,
     /** Freshness of index pages (default: `cache.metadata_ttl`). Files never change. */
     ttl: duration().optional(),
-    /** Attempts before the first byte for connection errors and 502/503/504. */
-    retries: integer(1, 10).default(3),
   })
   .transform((config) => ({
     ...config,

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { duration, httpUrl, integer, optionalText, text } from "../../core/config/scalars.js";
+import { duration, httpUrl, optionalText, text } from "../../core/config/scalars.js";
+import { upstreamRequestFields } from "../upstream-request-fields.js";
 
 export const RUBYGEMS_SOURCE_URL = "https://rubygems.org";
 
@@ -11,12 +12,10 @@ export const rubygemsBackendConfigSchema = z.strictObject({
   /** Basic auth to the source. */
   username: optionalText,
   password: optionalText,
-  /** Seconds for connect, headers and between body chunks. */
-  timeout: integer(1).default(30),
+  /** `timeout` and `retries`. */
+  ...upstreamRequestFields,
   /** Freshness of `versions`, `names`, `info/<gem>` and the specs files (default: `cache.metadata_ttl`). Gems never change. */
   ttl: duration().optional(),
-  /** Attempts before the first byte for connection errors and 502/503/504. */
-  retries: integer(1, 10).default(3),
 });
 
 export type RubygemsBackendConfig = z.output<typeof rubygemsBackendConfigSchema>;
