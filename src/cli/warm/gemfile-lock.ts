@@ -19,12 +19,12 @@ export interface GemfileLockGems {
   readonly gems: readonly LockedGem[];
   /** Gems of `GIT` and `PATH` sections: listed, not failures. */
   readonly skipped: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
-  /** Spec lines that name no gem file a source could serve: failures. */
+  /** Gem lines that name no gem file a source could serve: failures. */
   readonly invalid: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
 }
 
 /** `    name (version)` in a section's `specs:` (four spaces; a dependency has six). */
-const SPEC_LINE = /^ {4}([^ ()]+) \(([^ ()]+)\)$/;
+const GEM_LINE = /^ {4}([^ ()]+) \(([^ ()]+)\)$/;
 /** As the rubygems backend accepts a `.gem` file name (`rubygems-paths.ts`). */
 const FULL_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*-[0-9][A-Za-z0-9._-]*$/;
 
@@ -57,9 +57,9 @@ export function parseGemfileLock(text: string): GemfileLockGems {
       continue;
     }
     if (!inSpecs) continue;
-    const spec = SPEC_LINE.exec(line);
-    if (spec === null) continue; // a dependency line, or blank
-    const [, name = "", version = ""] = spec;
+    const gemLine = GEM_LINE.exec(line);
+    if (gemLine === null) continue; // a dependency line, or blank
+    const [, name = "", version = ""] = gemLine;
     const text = `${name} ${version}`;
     if (section !== "GEM") {
       skipped.push({ text, reason: `not from a gem source (${section === "GIT" ? `git: ${remote ?? "?"}` : `path: ${remote ?? "?"}`})` });

@@ -11,10 +11,10 @@ import { CliError, usageError } from "../cli-errors.js";
 import type { CliIo } from "../cli-io.js";
 import { vaultUrl } from "../vault-connection.js";
 import { aptSource, parseAptRequest, type AptRequest } from "./apt-source.js";
-import { parseCargoLock, type LockedCrate } from "./cargo-lock.js";
+import { parseCargoLock } from "./cargo-lock.js";
 import { cargoSource } from "./cargo-source.js";
-import { parseGemfileLock, type LockedGem } from "./gemfile-lock.js";
-import { parseGoSum, type GoSumFile } from "./go-sum.js";
+import { parseGemfileLock } from "./gemfile-lock.js";
+import { parseGoSum } from "./go-sum.js";
 import { goSource } from "./go-source.js";
 import { parseImageReference, parsePlatform, type Platform } from "./image-reference.js";
 import { npmSource } from "./npm-source.js";
@@ -69,19 +69,16 @@ export async function warmAction(files: readonly string[], options: WarmOptions,
 async function collectSources(files: readonly string[], options: WarmOptions, base: URL, inputs: Inputs): Promise<WarmSource[]> {
   const pathLists: Array<ReturnType<typeof parsePathList>> = [];
   const requirementFiles = [...(options.requirements ?? [])];
-  const lockFiles: Array<{ file: string; text: string | undefined }> = (options.packageLock ?? []).map((file) => ({ file, text: undefined }));
-  const goSums: Array<{ file: string; text: string | undefined }> = (options.goSum ?? []).map((file) => ({ file, text: undefined }));
-  const cargoLocks: Array<{ file: string; text: string | undefined }> = (options.cargoLock ?? []).map((file) => ({ file, text: undefined }));
-  const gemfileLocks: Array<{ file: string; text: string | undefined }> = (options.gemfileLock ?? []).map((file) => ({ file, text: undefined }));
+  // Each lockfile kind's files: those given with its option, then positional ones of that kind.
+  const lockfiles = new Map<LockfileKind, Array<{ file: string; text: string | undefined }>>(
+    LOCKFILE_KINDS.map((kind) => [kind, (options[LOCKFILES[kind].option] ?? []).map((file) => ({ file, text: undefined }))]),
+  );
   for (const file of files) {
     const text = await inputs.read(file);
     const kind = listKind(file, text);
     if (kind === "requirements") requirementFiles.push(file);
-    else if (kind === "package-lock") lockFiles.push({ file, text });
-    else if (kind === "go-sum") goSums.push({ file, text });
-    else if (kind === "cargo-lock") cargoLocks.push({ file, text });
-    else if (kind === "gemfile-lock") gemfileLocks.push({ file, text });
-    else pathLists.push(parsePathList(text, base));
+    else if (kind === "paths") pathLists.push(parsePathList(text, base));
+    else lockfiles.get(kind)?.push({ file, text });
   }
 
   const sources: WarmSource[] = [];
@@ -89,7 +86,7 @@ async function collectSources(files: readonly string[], options: WarmOptions, ba
   if (paths.length > 0) sources.push(pathsSource(paths, base));
 
   const pinned: PinnedRequirement[] = [];
-  const problems: Array<{ label: string; reason: string; skipped: boolean }> = [];
+  const problems: Problems = [];
   const visited = new Set<string>();
   const readRequirements = async (file: string, from: string | undefined): Promise<void> => {
     const path = file === "-" ? "-" : resolve(from === undefined ? inputs.cwd : dirname(from), file);
@@ -104,66 +101,13 @@ async function collectSources(files: readonly string[], options: WarmOptions, ba
   for (const file of requirementFiles) await readRequirements(file, undefined);
   if (pinned.length > 0 || problems.length > 0) sources.push(withProblems(pypiSource(pinned, normalisePrefix(options.pypiPrefix), base), problems));
 
-  const tarballs = [];
-  const lockProblems: Array<{ label: string; reason: string; skipped: boolean }> = [];
-  for (const { file, text } of lockFiles) {
-    let lock;
-    try {
-      lock = parsePackageLock(text ?? (await inputs.read(file)));
-    } catch (error) {
-      throw usageError(`${file}: ${(error as Error).message}`);
-    }
-    tarballs.push(...lock.tarballs);
-    for (const entry of lock.skipped) lockProblems.push({ label: `npm: ${entry.text}`, reason: entry.reason, skipped: true });
+  for (const [kind, given] of lockfiles) {
+    const source = await LOCKFILES[kind].read(given, options, base, inputs);
+    if (source !== undefined) sources.push(source);
   }
-  if (tarballs.length > 0 || lockProblems.length > 0) sources.push(withProblems(npmSource(tarballs, normalisePrefix(options.npmPrefix), base), lockProblems));
-
-  const goFiles: GoSumFile[] = [];
-  const goProblems: Problems = [];
-  for (const { file, text } of goSums) {
-    let listing;
-    try {
-      listing = parseGoSum(text ?? (await inputs.read(file)));
-    } catch (error) {
-      throw usageError(`${file}: ${(error as Error).message}`);
-    }
-    goFiles.push(...listing.files);
-    for (const entry of listing.problems) goProblems.push({ label: `go: ${entry.text}`, reason: entry.reason, skipped: false });
-  }
-  if (goFiles.length > 0 || goProblems.length > 0) sources.push(withProblems(goSource(goFiles, normalisePrefix(options.goPrefix), base), goProblems));
-
-  const crates: LockedCrate[] = [];
-  const crateProblems: Problems = [];
-  for (const { file, text } of cargoLocks) {
-    let lock;
-    try {
-      lock = parseCargoLock(text ?? (await inputs.read(file)));
-    } catch (error) {
-      throw usageError(`${file}: ${(error as Error).message}`);
-    }
-    crates.push(...lock.crates);
-    for (const entry of lock.skipped) crateProblems.push({ label: `cargo: ${entry.text}`, reason: entry.reason, skipped: true });
-    for (const entry of lock.invalid) crateProblems.push({ label: `cargo: ${entry.text}`, reason: entry.reason, skipped: false });
-  }
-  if (crates.length > 0 || crateProblems.length > 0) sources.push(withProblems(cargoSource(crates, normalisePrefix(options.cargoPrefix), base), crateProblems));
-
-  const gems: LockedGem[] = [];
-  const gemProblems: Problems = [];
-  for (const { file, text } of gemfileLocks) {
-    let lock;
-    try {
-      lock = parseGemfileLock(text ?? (await inputs.read(file)));
-    } catch (error) {
-      throw usageError(`${file}: ${(error as Error).message}`);
-    }
-    gems.push(...lock.gems);
-    for (const entry of lock.skipped) gemProblems.push({ label: `rubygems: ${entry.text}`, reason: entry.reason, skipped: true });
-    for (const entry of lock.invalid) gemProblems.push({ label: `rubygems: ${entry.text}`, reason: entry.reason, skipped: false });
-  }
-  if (gems.length > 0 || gemProblems.length > 0) sources.push(withProblems(rubygemsSource(gems, normalisePrefix(options.rubygemsPrefix), base), gemProblems));
 
   const images: ImageInput[] = [];
-  const imageProblems: Array<{ label: string; reason: string; skipped: boolean }> = [];
+  const imageProblems: Problems = [];
   const addImage = (text: string): void => {
     try {
       images.push({ text, image: parseImageReference(text) });
@@ -220,6 +164,100 @@ function withProblems(source: WarmSource, problems: Readonly<Problems>): WarmSou
     },
   };
 }
+
+/** Lockfiles: what `cache warm` reads from each (a parse error is bad usage naming the file). */
+type LockfileKind = Exclude<ListKind, "paths" | "requirements">;
+const LOCKFILE_KINDS: readonly LockfileKind[] = ["package-lock", "go-sum", "cargo-lock", "gemfile-lock"];
+
+/** What a lockfile names: items to warm, and inputs that are not for the vault or name nothing valid. */
+interface LockfileListing<Item> {
+  readonly items: readonly Item[];
+  readonly skipped: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly invalid: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+}
+
+interface LockfileSpec<Item> {
+  /** The option that names such files (`--package-lock`), as a key of the options. */
+  readonly option: "packageLock" | "goSum" | "cargoLock" | "gemfileLock";
+  /** Before each problem's text in the summary: the ecosystem (`npm`). */
+  readonly label: string;
+  parse(text: string): LockfileListing<Item>;
+  /** The backend's prefix, from its option. */
+  prefix(options: WarmOptions): string;
+  source(items: readonly Item[], prefix: string, base: URL): WarmSource;
+}
+
+/** A lockfile kind with its item type sealed in: reads its files into one source, if they name anything. */
+interface LockfileReader {
+  readonly option: LockfileSpec<unknown>["option"];
+  read(files: ReadonlyArray<{ file: string; text: string | undefined }>, options: WarmOptions, base: URL, inputs: Inputs): Promise<WarmSource | undefined>;
+}
+
+function lockfileReader<Item>(spec: LockfileSpec<Item>): LockfileReader {
+  return {
+    option: spec.option,
+    read: async (files, options, base, inputs) => {
+      const items: Item[] = [];
+      const problems: Problems = [];
+      for (const { file, text } of files) {
+        let listing: LockfileListing<Item>;
+        try {
+          listing = spec.parse(text ?? (await inputs.read(file)));
+        } catch (error) {
+          throw usageError(`${file}: ${(error as Error).message}`);
+        }
+        items.push(...listing.items);
+        for (const entry of listing.skipped) problems.push({ label: `${spec.label}: ${entry.text}`, reason: entry.reason, skipped: true });
+        for (const entry of listing.invalid) problems.push({ label: `${spec.label}: ${entry.text}`, reason: entry.reason, skipped: false });
+      }
+      if (items.length === 0 && problems.length === 0) return undefined;
+      return withProblems(spec.source(items, normalisePrefix(spec.prefix(options)), base), problems);
+    },
+  };
+}
+
+const LOCKFILES: Readonly<Record<LockfileKind, LockfileReader>> = {
+  "package-lock": lockfileReader({
+    option: "packageLock",
+    label: "npm",
+    parse: (text) => {
+      const { tarballs, skipped } = parsePackageLock(text);
+      return { items: tarballs, skipped, invalid: [] };
+    },
+    prefix: (options) => options.npmPrefix,
+    source: npmSource,
+  }),
+  "go-sum": lockfileReader({
+    option: "goSum",
+    label: "go",
+    parse: (text) => {
+      const { files, problems } = parseGoSum(text);
+      return { items: files, skipped: [], invalid: problems };
+    },
+    prefix: (options) => options.goPrefix,
+    source: goSource,
+  }),
+  "cargo-lock": lockfileReader({
+    option: "cargoLock",
+    label: "cargo",
+    parse: (text) => {
+      const { crates, skipped, invalid } = parseCargoLock(text);
+      return { items: crates, skipped, invalid };
+    },
+    prefix: (options) => options.cargoPrefix,
+    source: cargoSource,
+  }),
+  "gemfile-lock": lockfileReader({
+    option: "gemfileLock",
+    label: "rubygems",
+    parse: (text) => {
+      const { gems, skipped, invalid } = parseGemfileLock(text);
+      return { items: gems, skipped, invalid };
+    },
+    prefix: (options) => options.rubygemsPrefix,
+    source: rubygemsSource,
+  }),
+};
 
 /**
  * What a positional file lists: a requirements file or a lockfile by its name, else by its
