@@ -1,4 +1,4 @@
-import { close, read } from "node:fs";
+import { closeSync, read } from "node:fs";
 import { Readable } from "node:stream";
 import { CorruptObjectError } from "./object-file.js";
 
@@ -89,8 +89,18 @@ export class FileBodyStream extends Readable {
     this.#fd = undefined;
     this.#lent.length = 0;
     this.#free.length = 0;
-    if (fd === undefined) callback(error);
-    else close(fd, () => callback(error));
+    if (fd === undefined) {
+      callback(error);
+      return;
+    }
+    // Closing a file opened for reading is quick, and blocking beats a trip through the thread
+    // pool here: under load that trip cost about a tenth of a 256 KiB hit's time.
+    try {
+      closeSync(fd);
+    } catch {
+      // Already gone: nothing to release.
+    }
+    callback(error);
   }
 
   /** A buffer whose bytes the sink has written out, or a new one. */

@@ -4,6 +4,8 @@
  * object's file, not `objects/` or the cache's namespace directory themselves. Such a key reads
  * as missing (reported through `onWarning`), a write to it is refused, and nothing outside the
  * root is read, written or removed. (Links in `root_path` itself are the operator's choice.)
+ * Reads take a directory they found sound within the last second as still sound; writes check
+ * every time.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -113,6 +115,29 @@ void describe("filesystem driver: symbolic links below the root are never follow
     assert.equal(await driver.delete("evil/deeper/secret"), false);
     assert.ok(existsSync(path.join(outside, "secret~")));
     assert.ok(existsSync(path.join(outside, "deeper", "secret~")));
+  });
+
+  void it("a directory a read found sound is looked at again after a second: a link planted after that read is caught then", async () => {
+    const base = await tempDir();
+    const outsideRoot = path.join(base, "outside");
+    const outsideStore = await openDriver({ root_path: outsideRoot, fsync: false });
+    await outsideStore.write("evil/secret", bytes("outside the root"));
+    await outsideStore.close();
+    let now = Date.parse("2026-12-03T12:00:00Z");
+    const warnings: string[] = [];
+    const driver = await openDriver({ root_path: path.join(base, "store"), fsync: false, clock: () => new Date(now), onWarning: (message) => warnings.push(message) });
+    // Larger than what the store keeps in memory once read: every read goes to the file.
+    const inside = "inside ".repeat(8 * 1024);
+    await driver.write("evil/secret", bytes(inside));
+    await driver.indexed;
+    assert.equal((await readAll(driver, "evil/secret")).toString(), inside, "read once: its directories are known sound");
+    const link = path.join(driver.objectsDir, "evil");
+    await rm(link, { recursive: true });
+    await symlink(path.join(outsideRoot, "objects", "evil"), link, "dir");
+    now += 1001;
+    assert.equal(await driver.open("evil/secret"), undefined);
+    assert.equal(await driver.read("evil/secret"), undefined);
+    assert.ok(warnings.some((warning) => /symbolic link/.test(warning)), warnings.join("\n"));
   });
 
   void it("a link deeper in the tree is caught the same way", async () => {
