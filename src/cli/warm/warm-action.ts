@@ -176,7 +176,7 @@ interface LockfileListing<Item> {
   readonly invalid: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
 }
 
-interface LockfileSpec<Item> {
+interface LockfileFormat<Item> {
   /** The option that names such files (`--package-lock`), as a key of the options. */
   readonly option: "packageLock" | "goSum" | "cargoLock" | "gemfileLock";
   /** Before each problem's text in the summary: the ecosystem (`npm`). */
@@ -189,29 +189,29 @@ interface LockfileSpec<Item> {
 
 /** A lockfile kind with its item type sealed in: reads its files into one source, if they name anything. */
 interface LockfileReader {
-  readonly option: LockfileSpec<unknown>["option"];
+  readonly option: LockfileFormat<unknown>["option"];
   read(files: ReadonlyArray<{ file: string; text: string | undefined }>, options: WarmOptions, base: URL, inputs: Inputs): Promise<WarmSource | undefined>;
 }
 
-function lockfileReader<Item>(spec: LockfileSpec<Item>): LockfileReader {
+function lockfileReader<Item>(format: LockfileFormat<Item>): LockfileReader {
   return {
-    option: spec.option,
+    option: format.option,
     read: async (files, options, base, inputs) => {
       const items: Item[] = [];
       const problems: Problems = [];
       for (const { file, text } of files) {
         let listing: LockfileListing<Item>;
         try {
-          listing = spec.parse(text ?? (await inputs.read(file)));
+          listing = format.parse(text ?? (await inputs.read(file)));
         } catch (error) {
           throw usageError(`${file}: ${(error as Error).message}`);
         }
         items.push(...listing.items);
-        for (const entry of listing.skipped) problems.push({ label: `${spec.label}: ${entry.text}`, reason: entry.reason, skipped: true });
-        for (const entry of listing.invalid) problems.push({ label: `${spec.label}: ${entry.text}`, reason: entry.reason, skipped: false });
+        for (const entry of listing.skipped) problems.push({ label: `${format.label}: ${entry.text}`, reason: entry.reason, skipped: true });
+        for (const entry of listing.invalid) problems.push({ label: `${format.label}: ${entry.text}`, reason: entry.reason, skipped: false });
       }
       if (items.length === 0 && problems.length === 0) return undefined;
-      return withProblems(spec.source(items, normalisePrefix(spec.prefix(options)), base), problems);
+      return withProblems(format.source(items, normalisePrefix(format.prefix(options)), base), problems);
     },
   };
 }
