@@ -54,6 +54,20 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
+/**
+ * Sends `message` to `worker`; `undelivered` runs if it cannot be (the worker is exiting: its
+ * channel is closed now, or fails once the message is handed over). Never throws.
+ */
+export function sendToWorker(worker: Worker, message: LinkMessage, undelivered: () => void): void {
+  try {
+    worker.send(message, undefined, (error: Error | null) => {
+      if (error !== null) undelivered();
+    });
+  } catch {
+    undelivered();
+  }
+}
+
 export async function startWorkers(options: PrimaryOptions): Promise<RunningWorkers> {
   const { count, logger } = options;
   cluster.setupPrimary({
@@ -72,11 +86,9 @@ export async function startWorkers(options: PrimaryOptions): Promise<RunningWork
       const worker = workers.get(id);
       if (worker === undefined || !worker.isConnected()) continue;
       const message: LinkMessage = { av: 1, ...(batch.replies.length > 0 ? { replies: batch.replies } : {}), ...(batch.events.length > 0 ? { events: batch.events } : {}) };
-      try {
-        worker.send(message);
-      } catch {
+      sendToWorker(worker, message, () => {
         // It is exiting: its exit handler lets go of what it held.
-      }
+      });
     }
     outgoing.clear();
   };
@@ -114,6 +126,9 @@ export async function startWorkers(options: PrimaryOptions): Promise<RunningWork
     const bornAt = Date.now();
     workers.set(id, worker);
     hub.workerStarted(id);
+    // The IPC channel of a worker that is exiting can fail a send after it was handed over
+    // (EPIPE): said here rather than thrown at the primary, which would end every worker.
+    worker.on("error", (error: Error) => logger.debug({ worker: id, err: error }, "a message to a worker that is exiting was not delivered"));
     worker.on("message", (message: unknown) => {
       if (isLinkMessage(message)) {
         for (const op of message.ops ?? []) {
@@ -178,11 +193,7 @@ export async function startWorkers(options: PrimaryOptions): Promise<RunningWork
       const killer = setTimeout(() => worker.process.kill("SIGKILL"), options.shutdownTimeoutMs + STOP_GRACE_MS);
       killer.unref();
       worker.once("exit", () => clearTimeout(killer));
-      try {
-        worker.send({ av: 1, events: [{ name: STOP_EVENT, data: null }] } satisfies LinkMessage);
-      } catch {
-        worker.process.kill("SIGTERM");
-      }
+      sendToWorker(worker, { av: 1, events: [{ name: STOP_EVENT, data: null }] }, () => worker.process.kill("SIGTERM"));
     }));
     await Promise.all(exits);
     await hub.coordinator.close();
