@@ -8,6 +8,7 @@
  * registry is not known here: list its downloads as vault paths). Lockfile versions 1 to 4. Pure.
  */
 import { parse } from "smol-toml";
+import type { UnwarmedInput } from "./unwarmed-input.js";
 
 export interface LockedCrate {
   readonly name: string;
@@ -17,9 +18,9 @@ export interface LockedCrate {
 export interface CargoLockCrates {
   readonly crates: readonly LockedCrate[];
   /** Not for the vault (git, path, another registry): listed, not failures. */
-  readonly skipped: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly skipped: readonly UnwarmedInput[];
   /** A crates.io entry with a name or version no registry serves: failures. */
-  readonly invalid: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly invalid: readonly UnwarmedInput[];
 }
 
 const CRATES_IO_SOURCES = new Set(["registry+https://github.com/rust-lang/crates.io-index", "sparse+https://index.crates.io/"]);

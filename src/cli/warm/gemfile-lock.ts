@@ -7,6 +7,7 @@
  * (indented deeper), `PLATFORMS`, `DEPENDENCIES`, `CHECKSUMS` and the rest are not gems to fetch.
  * Pure.
  */
+import type { UnwarmedInput } from "./unwarmed-input.js";
 
 export interface LockedGem {
   /** `name-version[-platform]`, the `.gem` file's name without the extension. */
@@ -18,9 +19,9 @@ export interface LockedGem {
 export interface GemfileLockGems {
   readonly gems: readonly LockedGem[];
   /** Gems of `GIT` and `PATH` sections: listed, not failures. */
-  readonly skipped: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly skipped: readonly UnwarmedInput[];
   /** Gem lines that name no gem file a source could serve: failures. */
-  readonly invalid: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly invalid: readonly UnwarmedInput[];
 }
 
 /** `    name (version)` in a section's `specs:` (four spaces; a dependency has six). */

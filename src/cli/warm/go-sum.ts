@@ -8,6 +8,7 @@
  * version that is not canonical) are reported, not warmed. Pure.
  */
 import { escapeCase, isCanonicalVersion, modulePathProblem } from "../../upstreams/go/module-path.js";
+import type { UnwarmedInput } from "./unwarmed-input.js";
 
 export interface GoSumFile {
   readonly module: string;
@@ -20,7 +21,7 @@ export interface GoSumFile {
 
 export interface GoSumListing {
   readonly files: readonly GoSumFile[];
-  readonly problems: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly problems: readonly UnwarmedInput[];
 }
 
 /** `h1:` and base64 SHA-256 today; a later hash would be `h2:…`. */

@@ -9,6 +9,7 @@
  * and are left out silently; git, file and other non-registry sources are reported as skipped.
  * Pure.
  */
+import type { UnwarmedInput } from "./unwarmed-input.js";
 
 export interface LockedTarball {
   /** `@scope/name` or `name`. */
@@ -20,7 +21,7 @@ export interface LockedTarball {
 
 export interface LockfileTarballs {
   readonly tarballs: readonly LockedTarball[];
-  readonly skipped: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly skipped: readonly UnwarmedInput[];
 }
 
 /** `…/<@scope/>?<name>/-/<file>.tgz` at the end of a URL's (decoded) path. */

@@ -14,6 +14,7 @@
  * options (`--index-url`, `--only-binary`, …) are ignored: files come from the vault's index.
  * Pure.
  */
+import type { UnwarmedInput } from "./unwarmed-input.js";
 
 export interface PinnedRequirement {
   /** As written (`Django_Rest.Framework`). */
@@ -30,9 +31,9 @@ export interface PinnedRequirement {
 export interface RequirementsListing {
   readonly pinned: readonly PinnedRequirement[];
   /** Lines that name a package but not one version of it. */
-  readonly unpinned: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly unpinned: readonly UnwarmedInput[];
   /** Lines that are not index packages (editable, paths, URLs). */
-  readonly skipped: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly skipped: readonly UnwarmedInput[];
   /** `-r` / `-c` files, as written (relative to the file that names them). */
   readonly includes: readonly string[];
 }

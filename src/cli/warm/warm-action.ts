@@ -29,6 +29,7 @@ import { normalisePrefix, parsePathList, vaultBase } from "./vault-urls.js";
 import type { WarmDeps, WarmOptions } from "./warm-options.js";
 import { summaryLines, warmDisplay } from "./warm-progress.js";
 import { runWarm, type WarmSource } from "./warm-run.js";
+import type { UnwarmedInput } from "./unwarmed-input.js";
 
 /** What a positional file lists. */
 export type ListKind = "paths" | "requirements" | "package-lock" | "go-sum" | "cargo-lock" | "gemfile-lock";
@@ -172,8 +173,8 @@ const LOCKFILE_KINDS: readonly LockfileKind[] = ["package-lock", "go-sum", "carg
 /** What a lockfile names: items to warm, and inputs that are not for the vault or name nothing valid. */
 interface LockfileListing<Item> {
   readonly items: readonly Item[];
-  readonly skipped: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
-  readonly invalid: ReadonlyArray<{ readonly text: string; readonly reason: string }>;
+  readonly skipped: readonly UnwarmedInput[];
+  readonly invalid: readonly UnwarmedInput[];
 }
 
 interface LockfileFormat<Item> {
