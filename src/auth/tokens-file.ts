@@ -7,7 +7,7 @@
  *
  * Plaintext tokens never touch the file; `generateToken` is the only place one exists.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { VaultError } from "../core/errors.js";
@@ -33,7 +33,8 @@ export function isScope(value: unknown): value is Scope {
 
 /** Hex SHA-256 of the UTF-8 bytes of `token`: what the file stores. */
 export function hashToken(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("hex");
+  // The one-shot form: a third of the time of a Hash object, and every authenticated request pays it.
+  return hash("sha256", token, "hex");
 }
 
 /** A new secret: `avt_` + 32 random bytes in base64url (256 bits). */

@@ -9,20 +9,14 @@ import type { HttpObserver } from "../metrics/vault-metrics.js";
 import { isRedirect, type Backend } from "../upstreams/backend.js";
 import { proxyRequestOf } from "./proxy-routes.js";
 import type { RedirectHits } from "./redirect-hits.js";
-import { CONTENT_SECURITY_POLICY, isServedAsAttachment } from "./representation.js";
+import { laneMethod, wholeBodyHeaders, type LaneGate } from "./memory-lanes.js";
 import { requestIdFrom } from "./request-id.js";
 import { redactUrl } from "./url-redaction.js";
-
-/**
- * Request headers that ask for more than "the whole thing, now": ranges and conditions are
- * answered on the framework's path (`sendRepresentation`), which implements them.
- */
-const NEEDS_THE_FULL_PATH = ["range", "if-none-match", "if-modified-since", "if-range", "if-match", "if-unmodified-since"] as const;
 
 /** Resolutions kept by the lane. */
 const RESOLVED_LIMIT = 10_000;
 
-export interface HeldHitLaneOptions {
+export interface HeldHitLaneOptions extends LaneGate {
   readonly backends: readonly Backend[];
   readonly cache: ArtifactCache;
   /** Where each answer's access-log line goes (the server's, so both paths log alike). */
@@ -30,8 +24,6 @@ export interface HeldHitLaneOptions {
   /** `auth.proxy: token`: every proxy request authenticates, on the framework's path. */
   readonly requireToken: boolean;
   readonly redirectHits: RedirectHits | undefined;
-  /** True once the server is closing: the framework then answers 503. */
-  readonly closing: () => boolean;
   /** Told of each answer, as the framework's answers are (`metrics-route.ts`). */
   readonly requests?: HttpObserver | undefined;
   /** `trust_proxy`: the access log names the client as the framework's `request.ip` does. */
@@ -69,15 +61,13 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
   };
   return (request, response) => {
     if (options.requireToken || eligible.length === 0) return false;
-    const method = request.method;
-    if (method !== "GET" && method !== "HEAD") return false;
     const url = request.url;
     if (url === undefined || url.charCodeAt(0) !== 47 /* "/" */) return false;
     const backend = eligible.find((candidate) => url.startsWith(candidate.prefix));
     if (backend === undefined) return false;
+    const method = laneMethod(request, options);
+    if (method === undefined) return false;
     const headers = request.headers;
-    for (const name of NEEDS_THE_FULL_PATH) if (headers[name] !== undefined) return false;
-    if (options.closing()) return false;
     const accept = headers["accept"];
     const memoKey = `${method}\0${url}\0${accept ?? ""}`;
     let ref = resolved.get(memoKey);
@@ -130,14 +120,10 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
  */
 function heldHitHeaders(ref: ArtifactRef, hit: HeldHit): OutgoingHttpHeaders {
   const { info } = hit;
-  const contentType = info.contentType ?? "application/octet-stream";
-  const headers: OutgoingHttpHeaders = { ...ref.responseHeaders, ...hit.upstreamHeaders, "x-cache": "HIT", "content-type": contentType };
-  headers["x-content-type-options"] = "nosniff";
-  headers["content-security-policy"] = CONTENT_SECURITY_POLICY;
-  if (isServedAsAttachment(contentType, ref.browsable === true)) headers["content-disposition"] = "attachment";
-  headers["etag"] = info.etag;
-  headers["last-modified"] = hit.lastModified.toUTCString();
-  headers["accept-ranges"] = "bytes";
-  headers["content-length"] = info.size;
-  return headers;
+  return {
+    ...ref.responseHeaders,
+    ...hit.upstreamHeaders,
+    "x-cache": "HIT",
+    ...wholeBodyHeaders({ contentType: info.contentType, browsable: ref.browsable === true, etag: info.etag, lastModified: hit.lastModified, size: info.size }),
+  };
 }

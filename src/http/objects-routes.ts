@@ -5,14 +5,16 @@ import { sendRepresentation } from "./representation.js";
 import { rejectOtherMethods } from "./reject-methods.js";
 import { deleteObjectSchema, getObjectSchema, headObjectSchema, listObjectsSchema, putObjectSchema } from "./route-schemas.js";
 
-const OBJECTS_PREFIX = "/objects/";
+export const OBJECTS_PREFIX = "/objects/";
+/** The route of one object, as the framework names it (metrics label every answer with it). */
+export const OBJECT_ROUTE = "/objects/*";
 
 /** The object store API of SPEC §3. Keys come from the raw URL, decoded exactly once. */
 export function registerObjectRoutes(app: FastifyInstance, objects: ObjectService): void {
   app.get("/objects", { config: { scope: "read" }, schema: listObjectsSchema }, async (request) => listObjects(request, objects));
   rejectOtherMethods(app, "/objects", ["GET"]);
 
-  app.put("/objects/*", { config: { scope: "write" }, schema: putObjectSchema }, async (request, reply) => {
+  app.put(OBJECT_ROUTE, { config: { scope: "write" }, schema: putObjectSchema }, async (request, reply) => {
     const key = keyFromUrl(request.url);
     const controller = new AbortController();
     // A client that goes away mid-upload cancels the staged write.
@@ -37,20 +39,20 @@ export function registerObjectRoutes(app: FastifyInstance, objects: ObjectServic
 
   // `/objects/` is the empty key, refused (400) by every method like any invalid key; the
   // listing is `/objects` alone.
-  app.get("/objects/*", { config: { scope: "read" }, schema: getObjectSchema }, async (request, reply) => {
+  app.get(OBJECT_ROUTE, { config: { scope: "read" }, schema: getObjectSchema }, async (request, reply) => {
     return sendObject(request, reply, objects, keyFromUrl(request.url));
   });
 
-  app.head("/objects/*", { config: { scope: "read" }, schema: headObjectSchema }, async (request, reply) => {
+  app.head(OBJECT_ROUTE, { config: { scope: "read" }, schema: headObjectSchema }, async (request, reply) => {
     return sendObject(request, reply, objects, keyFromUrl(request.url));
   });
 
-  app.delete("/objects/*", { config: { scope: "delete" }, schema: deleteObjectSchema }, async (request, reply) => {
+  app.delete(OBJECT_ROUTE, { config: { scope: "delete" }, schema: deleteObjectSchema }, async (request, reply) => {
     await objects.delete(keyFromUrl(request.url));
     return reply.code(204).send();
   });
 
-  rejectOtherMethods(app, "/objects/*", ["GET", "HEAD", "PUT", "DELETE"]);
+  rejectOtherMethods(app, OBJECT_ROUTE, ["GET", "HEAD", "PUT", "DELETE"]);
 }
 
 async function listObjects(request: FastifyRequest, objects: ObjectService): Promise<unknown> {

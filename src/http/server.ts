@@ -15,6 +15,7 @@ import type { ErrorRenderer } from "../core/error-rendering.js";
 import { forwardProxyRewriter, registerForwardProxyRefusal } from "./forward-proxy.js";
 import { registerObjectRoutes } from "./objects-routes.js";
 import { heldHitLane } from "./held-hits.js";
+import { heldObjectLane } from "./held-object-lane.js";
 import { registerProxyRoutes } from "./proxy-routes.js";
 import type { RedirectHits } from "./redirect-hits.js";
 import { registerRegistryRoutes } from "./registry-routes.js";
@@ -24,6 +25,7 @@ import type { UpstreamUrl } from "./client-snippets.js";
 import { registerUiRoutes } from "./ui-routes.js";
 import { rejectOtherMethods } from "./reject-methods.js";
 import { requestIdFrom } from "./request-id.js";
+import { LazyRequestLogger } from "./lazy-request-logger.js";
 import { redactUrl } from "./url-redaction.js";
 import { clientErrorResponder, HEADERS_TIMEOUT_MS, serverWithTimeouts } from "./client-errors.js";
 import { errorRendererOf } from "../upstreams/backend-types.js";
@@ -109,25 +111,36 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
   // the logger's redaction, which costs more than the rest of the line (~4 µs per request).
   const accessLog = deps.logger.child({}, { redact: [] });
   let closing = false;
+  // Behind a proxy without `trust_proxy`, every client has the proxy's address: said once (below).
+  let untrustedForwardSeen = deps.trustProxy !== undefined;
+  const laneGate = { closing: () => closing, forwardWarningDue: () => !untrustedForwardSeen };
   const heldHits =
     deps.vault === undefined
       ? undefined
       : heldHitLane({
+          ...laneGate,
           backends: deps.vault.backends,
           cache: deps.vault.cache,
           accessLog,
           requireToken: deps.vault.requireToken,
           redirectHits: deps.vault.redirectHits,
-          closing: () => closing,
           requests: deps.metrics?.observer,
           trustProxy: deps.trustProxy,
         });
+  // Per-token limits are counted on the framework's path: with them on, every object request goes there.
+  const heldObjects = deps.rateLimit.enabled
+    ? undefined
+    : heldObjectLane({ ...laneGate, objects: deps.objects, authenticator: deps.authenticator, accessLog, requests: deps.metrics?.observer, trustProxy: deps.trustProxy });
   const serverFactory = serverWithTimeouts({ requestMs: deps.timeouts.requestMs, headersMs: HEADERS_TIMEOUT_MS });
   const app = Fastify({
-    // Hits held in memory are answered before the framework (`held-hits.ts`); the rest go on to it.
-    serverFactory: heldHits === undefined ? serverFactory : (handler) => serverFactory((request, response) => heldHits(request, response) || handler(request, response)),
+    // Hits and objects held in memory are answered before the framework (`held-hits.ts`,
+    // `held-object-lane.ts`); the rest go on to it.
+    serverFactory: (handler) =>
+      serverFactory((request, response) => heldHits?.(request, response) === true || heldObjects?.(request, response) === true || handler(request, response)),
     clientErrorHandler: clientErrorResponder(deps.logger, rendererFor, (socket) => responses.get(socket)?.headersSent === true),
     loggerInstance: deps.logger,
+    // `request.log` becomes a real child logger only when a request logs through it.
+    childLoggerFactory: (logger, bindings, options) => new LazyRequestLogger(logger, bindings, options),
     // One compact line per request comes from our onResponse hook instead.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
@@ -174,8 +187,6 @@ export async function buildServer(deps: ServerDependencies): Promise<FastifyInst
     return new VaultError("unauthenticated", message, { challenge: request.routeOptions.config.challenge ?? BEARER_CHALLENGE });
   };
 
-  // Behind a proxy without `trust_proxy`, every client has the proxy's address: said once.
-  let untrustedForwardSeen = deps.trustProxy !== undefined;
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
     if (!untrustedForwardSeen && request.headers["x-forwarded-for"] !== undefined) {

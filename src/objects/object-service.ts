@@ -1,6 +1,6 @@
 import { VaultError } from "../core/errors.js";
 import { validateKey } from "../core/storage-key.js";
-import type { ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
+import type { HeldObject, ObjectInfo, OpenedObject, StorageDriver } from "../storage/storage-driver.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 
 export const DEFAULT_LIST_LIMIT = 100;
@@ -89,6 +89,22 @@ export class ObjectService {
     const opened = await this.driver.open(validateKey(rawKey));
     if (opened === undefined) throw notFound(rawKey);
     return opened;
+  }
+
+  /**
+   * The current version, synchronously, when the store holds it whole in memory
+   * (`StorageDriver.readHeld`); undefined when it does not or the key is not valid — `open`
+   * then answers, with the error if there is one.
+   */
+  readHeld(rawKey: string): HeldObject | undefined {
+    if (this.driver.readHeld === undefined) return undefined;
+    let key: string;
+    try {
+      key = validateKey(rawKey);
+    } catch {
+      return undefined;
+    }
+    return this.driver.readHeld(key);
   }
 
   async delete(rawKey: string): Promise<void> {
