@@ -2,14 +2,13 @@ import { clientAddress } from "./client-address.js";
 import type { TrustFunction } from "../core/config/trust-proxy.js";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { FastifyBaseLogger } from "fastify";
-import { levels } from "pino";
 import { META, type ArtifactCache, type HeldHit } from "../cache/artifact-cache.js";
 import type { ArtifactRef } from "../core/cache/artifact-ref.js";
 import type { HttpObserver } from "../metrics/vault-metrics.js";
 import { isRedirect, type Backend } from "../upstreams/backend.js";
 import { proxyRequestOf } from "./proxy-routes.js";
 import type { RedirectHits } from "./redirect-hits.js";
-import { laneMethod, wholeBodyHeaders, type LaneGate } from "./memory-lanes.js";
+import { laneMethod, logsRequests, millisecondsSince, sendWhole, wholeBodyHeaders, type LaneGate } from "./memory-lanes.js";
 import { requestIdFrom } from "./request-id.js";
 import { redactUrl } from "./url-redaction.js";
 
@@ -47,7 +46,6 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
   const eligible = options.backends.filter((backend) => backend.present === undefined && backend.forward === undefined);
   /** The route each backend's requests count under: the framework's for its prefix. */
   const routes = new Map(eligible.map((backend) => [backend, `${backend.prefix}*`]));
-  const infoLevel = levels.values["info"] ?? 30;
   /**
    * Refs by method, URL and Accept: the built-in backends' `resolve` is a pure function of those
    * (a plugin's may read more, so its refs are not kept). Bounded; cleared when full.
@@ -101,11 +99,9 @@ export function heldHitLane(options: HeldHitLaneOptions): (request: IncomingMess
     }
     const answer: OutgoingHttpHeaders = { "x-request-id": requestId, ...prepared.headers };
     options.requests?.request(method, routes.get(backend) ?? "", backend.name, 200);
-    response.writeHead(200, answer);
-    if (method === "HEAD") response.end();
-    else response.end(contents);
-    if ((levels.values[accessLog.level] ?? infoLevel) <= infoLevel) {
-      const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
+    sendWhole(response, method, answer, contents);
+    if (logsRequests(accessLog)) {
+      const ms = millisecondsSince(started);
       // As the framework's hook logs it; no token: the lane answers only where none is asked for.
       const bytes = method === "HEAD" ? 0 : info.size;
       accessLog.info({ reqId: requestId, method, url: redactUrl(url), status: 200, cache: "HIT", bytes, backend: backend.name, ip: clientAddress(request, options.trustProxy), ms }, "request");

@@ -1,13 +1,12 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { FastifyBaseLogger } from "fastify";
-import { levels } from "pino";
 import type { TokenAuthenticator } from "../auth/token-authenticator.js";
 import type { TrustFunction } from "../core/config/trust-proxy.js";
 import type { HttpObserver } from "../metrics/vault-metrics.js";
 import type { ObjectService } from "../objects/object-service.js";
 import type { ObjectInfo } from "../storage/storage-driver.js";
 import { clientAddress } from "./client-address.js";
-import { laneMethod, wholeBodyHeaders, type LaneGate } from "./memory-lanes.js";
+import { laneMethod, logsRequests, millisecondsSince, sendWhole, wholeBodyHeaders, type LaneGate } from "./memory-lanes.js";
 import { keyFromUrl, OBJECTS_PREFIX, OBJECT_ROUTE } from "./objects-routes.js";
 import { requestIdFrom } from "./request-id.js";
 import { redactUrl } from "./url-redaction.js";
@@ -38,7 +37,6 @@ export interface HeldObjectLaneOptions extends LaneGate {
  */
 export function heldObjectLane(options: HeldObjectLaneOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
   const { objects, authenticator, accessLog } = options;
-  const infoLevel = levels.values["info"] ?? 30;
   /** A held object's answer headers (all but the request id), built once per version. */
   const preparedHeaders = new WeakMap<ObjectInfo, OutgoingHttpHeaders>();
   return (request, response) => {
@@ -67,11 +65,9 @@ export function heldObjectLane(options: HeldObjectLaneOptions): (request: Incomi
     }
     const answer: OutgoingHttpHeaders = { "x-request-id": requestId, ...prepared };
     options.requests?.request(method, OBJECT_ROUTE, "", 200);
-    response.writeHead(200, answer);
-    if (method === "HEAD") response.end();
-    else response.end(contents);
-    if ((levels.values[accessLog.level] ?? infoLevel) <= infoLevel) {
-      const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
+    sendWhole(response, method, answer, contents);
+    if (logsRequests(accessLog)) {
+      const ms = millisecondsSince(started);
       const bytes = method === "HEAD" ? 0 : info.size;
       // As the framework's hook logs it: the token's name, never the token.
       accessLog.info({ reqId: requestId, method, url: redactUrl(url), status: 200, bytes, ip: clientAddress(request, options.trustProxy), token: principal.name, ms }, "request");

@@ -1,4 +1,6 @@
-import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { FastifyBaseLogger } from "fastify";
+import { levels } from "pino";
 import { CONTENT_SECURITY_POLICY, isServedAsAttachment } from "./representation.js";
 
 /**
@@ -61,4 +63,23 @@ export function wholeBodyHeaders(body: WholeBody): OutgoingHttpHeaders {
   headers["accept-ranges"] = "bytes";
   headers["content-length"] = body.size;
   return headers;
+}
+
+/** Sends a 200 with `headers` and, for a GET, `contents`, in one `writeHead` + `end`. */
+export function sendWhole(response: ServerResponse, method: "GET" | "HEAD", headers: OutgoingHttpHeaders, contents: Buffer): void {
+  response.writeHead(200, headers);
+  if (method === "HEAD") response.end();
+  else response.end(contents);
+}
+
+const INFO_LEVEL = levels.values["info"] ?? 30;
+
+/** Whether the access log writes info lines: its fields are built only then. */
+export function logsRequests(accessLog: FastifyBaseLogger): boolean {
+  return (levels.values[accessLog.level] ?? INFO_LEVEL) <= INFO_LEVEL;
+}
+
+/** Whole milliseconds since `started` (`process.hrtime.bigint()`), as the access log's `ms`. */
+export function millisecondsSince(started: bigint): number {
+  return Math.round(Number(process.hrtime.bigint() - started) / 1e6);
 }
