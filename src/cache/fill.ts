@@ -236,7 +236,11 @@ export class Fill {
   /** @internal SpoolReader's view of the spool. */
   readableUpTo(): number {
     if (this.state === "committing" || this.state === "committed") return this.bytesWritten;
-    // Hold back the last byte until the whole artifact is verified.
+    // Hold back the last byte until the whole artifact is verified. While fewer bytes than the
+    // known length have arrived, none of them is the last: all go out. (Holding back one byte
+    // of each chunk instead split a caught-up reader's writes into 65,535 + 1 bytes.)
+    const total = this.ref.size ?? this.headers.contentLength;
+    if (total !== undefined && this.bytesWritten < total) return this.bytesWritten;
     return Math.max(0, this.bytesWritten - 1);
   }
 

@@ -125,6 +125,43 @@ for (const [store, makeDriver] of STORES) describe(`ArtifactCache (${store} stor
     });
   });
 
+  test("a reader caught up with a download of known length gets every byte but the last before verification", async () => {
+    await withCache({}, async (cache) => {
+      const chunks = [randomBytes(1000), randomBytes(1000), randomBytes(1000)];
+      const body = Buffer.concat(chunks);
+      const wrong = { algorithm: "sha256" as const, hex: "0".repeat(64) };
+      let release: () => void = () => undefined;
+      const lastChunkDue = new Promise<void>((resolve) => (release = resolve));
+      async function* arriving(): AsyncGenerator<Buffer> {
+        yield chunks[0] ?? Buffer.alloc(0);
+        yield chunks[1] ?? Buffer.alloc(0);
+        await lastChunkDue;
+        yield chunks[2] ?? Buffer.alloc(0);
+      }
+      const fetch: UpstreamFetch = async () => ({ status: 200, headers: { "content-length": String(body.length) }, url: "http://upstream/x", body: Readable.from(arriving()) });
+      const artifact = await cache.get(ref("arriving", { digest: wrong }), fetch);
+      const received: Buffer[] = [];
+      let beforeTheLastChunk: number | undefined;
+      const reading = (async () => {
+        for await (const chunk of artifact.body()) {
+          received.push(chunk as Buffer);
+          const length = Buffer.concat(received).length;
+          if (beforeTheLastChunk === undefined && length >= 1999) {
+            beforeTheLastChunk = length;
+            release();
+          }
+        }
+      })();
+      await assert.rejects(reading, (error: unknown) => isVaultError(error, "upstream_failed"));
+      // None of the first two chunks' bytes is the last one: they went out whole, as they arrived.
+      assert.equal(beforeTheLastChunk, 2000);
+      const got = Buffer.concat(received);
+      assert.ok(got.length >= 2000 && got.length < body.length, `${got.length} bytes reached the reader`);
+      assert.ok(got.equals(body.subarray(0, got.length)));
+      await settle(cache);
+    });
+  });
+
   test("sha512 digests (npm integrity) are verified too", async () => {
     await withCache({}, async (cache) => {
       const body = Buffer.from("tarball bytes");
